@@ -1,0 +1,75 @@
+// Command imapfs mounts an IMAP mail account as a directory tree: mailboxes
+// are directories and messages are read-only <UID>.eml files.
+//
+//	imapfs [flags] SERVER MOUNTPOINT
+//
+// See imapfs --help and docs/.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+
+	"imapfs/mountopts"
+)
+
+// version is set at release time with -ldflags "-X main.version=...".
+var version = "0.1.0-dev"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run is imapfs without the process around it; it returns the exit status.
+func run(args []string, stdout, stderr io.Writer) int {
+	cfg, err := mountopts.Parse(args)
+	var usageErr *mountopts.UsageError
+	switch {
+	case errors.Is(err, mountopts.ErrHelp):
+		fmt.Fprint(stdout, mountopts.Usage())
+		return 0
+	case errors.Is(err, mountopts.ErrVersion):
+		fmt.Fprintln(stdout, versionString())
+		return 0
+	case errors.As(err, &usageErr):
+		fmt.Fprintf(stderr, "imapfs: %v\nTry 'imapfs --help' for more information.\n", err)
+		return 2
+	case err != nil:
+		fmt.Fprintf(stderr, "imapfs: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stderr, "imapfs: cannot mount %s on %s: mounting is not implemented yet\n", cfg.Server, cfg.Mountpoint)
+	return 1
+}
+
+// versionString is the version, with the source revision when the binary
+// was built from a version-controlled tree.
+func versionString() string {
+	v := "imapfs " + version
+	if info, ok := debug.ReadBuildInfo(); ok {
+		rev, dirty := "", false
+		for _, s := range info.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.modified":
+				dirty = s.Value == "true"
+			}
+		}
+		if len(rev) > 12 {
+			rev = rev[:12]
+		}
+		if rev != "" {
+			v += " (" + rev
+			if dirty {
+				v += ", modified"
+			}
+			v += ")"
+		}
+		v += " " + info.GoVersion
+	}
+	return v
+}

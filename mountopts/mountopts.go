@@ -1,0 +1,318 @@
+// Package mountopts turns imapfs's command line, its -o mount options (what
+// fstab and mount -t fuse.imapfs pass) and its flags into one validated
+// Config.
+package mountopts
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+// Config is everything the command line says.
+type Config struct {
+	Server     Server
+	Mountpoint string
+
+	Foreground         bool
+	PasswordFile       string
+	PasswordCommand    string
+	Plaintext          bool // allow imap:// without TLS
+	CAFile             string
+	CertFile           string
+	KeyFile            string
+	InsecureSkipVerify bool
+	Tunnel             string // speak IMAP over this command's stdin/stdout
+	ReadOnly           bool
+	AllowOther         bool
+	CacheDir           string
+	CacheSize          int64 // bytes of message bodies kept in memory
+	Connections        int
+	Debug              bool
+	Timeout            time.Duration // how long a request waits for the server
+}
+
+// Server is the SERVER argument: imaps://[USER@]HOST[:PORT] or
+// imap://[USER@]HOST[:PORT].
+type Server struct {
+	ImplicitTLS bool // imaps://; otherwise imap:// with STARTTLS
+	User        string
+	Host        string
+	Port        int
+}
+
+// Address is HOST:PORT.
+func (s Server) Address() string { return net.JoinHostPort(s.Host, strconv.Itoa(s.Port)) }
+
+func (s Server) String() string {
+	scheme := "imap"
+	if s.ImplicitTLS {
+		scheme = "imaps"
+	}
+	user := ""
+	if s.User != "" {
+		user = url.PathEscape(s.User) + "@"
+	}
+	return scheme + "://" + user + s.Address()
+}
+
+// Defaults of the flags that have one.
+const (
+	DefaultCacheSize   = 256 << 20
+	DefaultConnections = 4
+	DefaultTimeout     = 60 * time.Second
+)
+
+// ErrHelp and ErrVersion are returned when the command line asks for help
+// or the version instead of a mount.
+var (
+	ErrHelp    = errors.New("help requested")
+	ErrVersion = errors.New("version requested")
+)
+
+// UsageError is a command line that cannot be understood; imapfs prints it
+// with a hint and exits with status 2.
+type UsageError struct{ Msg string }
+
+func (e *UsageError) Error() string { return e.Msg }
+
+func usagef(format string, args ...any) error {
+	return &UsageError{Msg: fmt.Sprintf(format, args...)}
+}
+
+// parsed holds the raw flag values before validation.
+type parsed struct {
+	cfg       Config
+	user      string
+	cacheSize string
+	options   []string
+	help      bool
+	version   bool
+}
+
+func newFlagSet(p *parsed) *pflag.FlagSet {
+	fs := pflag.NewFlagSet("imapfs", pflag.ContinueOnError)
+	fs.SortFlags = false
+	fs.SetOutput(discard{})
+	c := &p.cfg
+	fs.BoolVarP(&c.Foreground, "foreground", "f", false, "stay in the foreground instead of detaching once mounted")
+	fs.StringArrayVarP(&p.options, "options", "o", nil, "mount options `a,b=c`: any long flag as name=value (- or _), ro, rw, allow_other")
+	fs.StringVar(&p.user, "user", "", "IMAP user `NAME` (instead of USER@ in SERVER)")
+	fs.StringVar(&c.PasswordFile, "password-file", "", "read the password from the first line of `FILE`")
+	fs.StringVar(&c.PasswordCommand, "password-command", "", "run `CMD` with sh -c and use the first line it prints as the password")
+	fs.BoolVar(&c.Plaintext, "plaintext", false, "allow imap:// servers that offer no STARTTLS (password sent in clear)")
+	fs.StringVar(&c.CAFile, "ca-file", "", "trust the CA certificates in `FILE` (PEM) instead of the system's")
+	fs.StringVar(&c.CertFile, "cert-file", "", "client certificate `FILE` (PEM) for TLS")
+	fs.StringVar(&c.KeyFile, "key-file", "", "private key `FILE` (PEM) of --cert-file")
+	fs.BoolVar(&c.InsecureSkipVerify, "insecure-skip-verify", false, "do not verify the server's certificate (dangerous)")
+	fs.StringVar(&c.Tunnel, "tunnel", "", "speak IMAP over the stdin/stdout of `CMD` (run with sh -c), e.g. 'ssh host /usr/lib/dovecot/imap'")
+	fs.BoolVar(&c.ReadOnly, "read-only", false, "mount read-only: mailboxes are EXAMINEd, every change fails with EROFS")
+	fs.BoolVar(&c.AllowOther, "allow-other", false, "let other users access the mount (with the kernel's permission checks)")
+	fs.StringVar(&c.CacheDir, "cache-dir", "", "keep message bodies in `DIR` on disk too")
+	fs.StringVar(&p.cacheSize, "cache-size", "256M", "memory for cached message bodies, in bytes or with K, M, G")
+	fs.IntVar(&c.Connections, "connections", DefaultConnections, "at most `N` connections to the server")
+	fs.DurationVar(&c.Timeout, "timeout", DefaultTimeout, "fail a request with EIO when the server has not answered after this long")
+	fs.BoolVarP(&c.Debug, "debug", "d", false, "log the IMAP protocol (credentials redacted) and FUSE requests")
+	fs.BoolVarP(&p.help, "help", "h", false, "show this help")
+	fs.BoolVar(&p.version, "version", false, "print the version")
+	return fs
+}
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// Usage is the text of imapfs --help.
+func Usage() string {
+	var b strings.Builder
+	b.WriteString(`Usage: imapfs [flags] SERVER MOUNTPOINT
+
+Mount an IMAP account: mailboxes are directories, messages are <UID>.eml files.
+
+  SERVER   imaps://[USER@]HOST[:PORT]   implicit TLS, default port 993
+           imap://[USER@]HOST[:PORT]    STARTTLS required, default port 143
+
+The password comes from --password-file, --password-command, $IMAPFS_PASSWORD,
+~/.netrc, or a prompt on the terminal, in that order; never from the command line.
+
+Flags:
+`)
+	b.WriteString(newFlagSet(&parsed{}).FlagUsages())
+	b.WriteString(`
+Unmount with: fusermount3 -u MOUNTPOINT (or SIGINT/SIGTERM to imapfs).
+`)
+	return b.String()
+}
+
+// mountGenericOptions are options mount(8) and fstab pass to every
+// filesystem; they mean nothing to imapfs.
+var mountGenericOptions = map[string]bool{
+	"defaults": true, "auto": true, "noauto": true, "user": true, "nouser": true, "users": true,
+	"dev": true, "nodev": true, "suid": true, "nosuid": true, "exec": true, "noexec": true,
+	"atime": true, "noatime": true, "relatime": true, "_netdev": true, "nofail": true,
+}
+
+// Parse reads the arguments after the program name.
+func Parse(args []string) (*Config, error) {
+	p := &parsed{}
+	fs := newFlagSet(p)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return nil, ErrHelp
+		}
+		return nil, usagef("%v", err)
+	}
+	if p.help {
+		return nil, ErrHelp
+	}
+	if p.version {
+		return nil, ErrVersion
+	}
+	if err := applyOptions(fs, p.options); err != nil {
+		return nil, err
+	}
+	if fs.NArg() != 2 {
+		return nil, usagef("expected SERVER and MOUNTPOINT, got %d argument(s)", fs.NArg())
+	}
+	c := &p.cfg
+	var err error
+	if c.Server, err = ParseServer(fs.Arg(0)); err != nil {
+		return nil, err
+	}
+	c.Mountpoint = fs.Arg(1)
+	if c.Mountpoint == "" {
+		return nil, usagef("empty MOUNTPOINT")
+	}
+	switch {
+	case p.user == "":
+	case c.Server.User == "":
+		c.Server.User = p.user
+	case c.Server.User != p.user:
+		return nil, usagef("--user %q contradicts the user %q in SERVER", p.user, c.Server.User)
+	}
+	if c.CacheSize, err = ParseSize(p.cacheSize); err != nil {
+		return nil, usagef("--cache-size: %v", err)
+	}
+	if c.Connections < 1 {
+		return nil, usagef("--connections must be at least 1")
+	}
+	if c.Timeout <= 0 {
+		return nil, usagef("--timeout must be positive")
+	}
+	if (c.CertFile == "") != (c.KeyFile == "") {
+		return nil, usagef("--cert-file and --key-file go together")
+	}
+	if c.PasswordFile != "" && c.PasswordCommand != "" {
+		return nil, usagef("--password-file and --password-command exclude each other")
+	}
+	return c, nil
+}
+
+// applyOptions applies -o items after the flags, so they win over flags.
+func applyOptions(fs *pflag.FlagSet, options []string) error {
+	for _, list := range options {
+		for _, item := range strings.Split(list, ",") {
+			if item == "" {
+				continue
+			}
+			name, value, hasValue := strings.Cut(item, "=")
+			name = strings.ReplaceAll(name, "_", "-")
+			switch {
+			case name == "ro" && !hasValue:
+				name, value, hasValue = "read-only", "true", true
+			case name == "rw" && !hasValue:
+				name, value, hasValue = "read-only", "false", true
+			case name == "-netdev" || (mountGenericOptions[name] && !hasValue) || strings.HasPrefix(name, "x-"):
+				continue
+			case name == "options" || name == "help" || name == "version":
+				return usagef("-o %s is not a mount option", item)
+			}
+			f := fs.Lookup(name)
+			if f == nil {
+				return usagef("unknown mount option %q", item)
+			}
+			if !hasValue {
+				if f.Value.Type() != "bool" {
+					return usagef("mount option %q needs a value (%s=...)", name, name)
+				}
+				value = "true"
+			}
+			if err := fs.Set(name, value); err != nil {
+				return usagef("mount option %q: %v", item, err)
+			}
+		}
+	}
+	return nil
+}
+
+// ParseServer parses the SERVER argument.
+func ParseServer(s string) (Server, error) {
+	u, err := url.Parse(s)
+	if err != nil || u.Opaque != "" {
+		return Server{}, usagef("SERVER %q is not imaps://[USER@]HOST[:PORT] or imap://[USER@]HOST[:PORT]", s)
+	}
+	var srv Server
+	switch u.Scheme {
+	case "imaps":
+		srv.ImplicitTLS, srv.Port = true, 993
+	case "imap":
+		srv.Port = 143
+	default:
+		return Server{}, usagef("SERVER %q: the scheme must be imaps:// or imap://", s)
+	}
+	if u.Path != "" && u.Path != "/" || u.RawQuery != "" || u.Fragment != "" {
+		return Server{}, usagef("SERVER %q: no path or query after the host", s)
+	}
+	if u.User != nil {
+		if _, has := u.User.Password(); has {
+			return Server{}, usagef("SERVER %q: a password does not belong on the command line; see --password-file", s)
+		}
+		srv.User = u.User.Username()
+	}
+	srv.Host = u.Hostname()
+	if srv.Host == "" {
+		return Server{}, usagef("SERVER %q has no host", s)
+	}
+	if p := u.Port(); p != "" {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 1 || n > 65535 {
+			return Server{}, usagef("SERVER %q: bad port %q", s, p)
+		}
+		srv.Port = n
+	}
+	return srv, nil
+}
+
+// ParseSize reads a byte count with an optional K, M, G or T suffix (powers
+// of 1024; "KiB", "MB" and such are accepted too).
+func ParseSize(s string) (int64, error) {
+	t := strings.ToUpper(strings.TrimSpace(s))
+	t = strings.TrimSuffix(strings.TrimSuffix(t, "B"), "I")
+	shift := 0
+	if n := len(t); n > 0 {
+		switch t[n-1] {
+		case 'K':
+			shift = 10
+		case 'M':
+			shift = 20
+		case 'G':
+			shift = 30
+		case 'T':
+			shift = 40
+		}
+		if shift > 0 {
+			t = t[:n-1]
+		}
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n < 0 || n > (1<<62)>>shift {
+		return 0, fmt.Errorf("%q is not a size such as 268435456, 512M or 2G", s)
+	}
+	return n << shift, nil
+}

@@ -1,0 +1,115 @@
+package mountopts
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseFlagsAndOptions(t *testing.T) {
+	c, err := Parse([]string{"-f", "--ca-file", "ca.pem", "imaps://me@mail.example.com", "/mnt/mail",
+		"-o", "ro,allow_other,cache_size=1G,connections=8,_netdev,noauto,x-systemd.automount", "-o", "timeout=5s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Server{ImplicitTLS: true, User: "me", Host: "mail.example.com", Port: 993}
+	if c.Server != want {
+		t.Errorf("server %+v, want %+v", c.Server, want)
+	}
+	if !c.Foreground || !c.ReadOnly || !c.AllowOther || c.CAFile != "ca.pem" || c.Mountpoint != "/mnt/mail" {
+		t.Errorf("config %+v", c)
+	}
+	if c.CacheSize != 1<<30 || c.Connections != 8 || c.Timeout != 5*time.Second {
+		t.Errorf("cache %d connections %d timeout %v", c.CacheSize, c.Connections, c.Timeout)
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := Parse([]string{"imap://[::1]:1143", "m"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Server != (Server{Host: "::1", Port: 1143}) || c.Server.Address() != "[::1]:1143" {
+		t.Errorf("server %+v", c.Server)
+	}
+	if c.CacheSize != DefaultCacheSize || c.Connections != DefaultConnections || c.Timeout != DefaultTimeout || c.ReadOnly {
+		t.Errorf("defaults %+v", c)
+	}
+}
+
+func TestUserFlag(t *testing.T) {
+	c, err := Parse([]string{"--user", "a@b.c", "imaps://host", "m"})
+	if err != nil || c.Server.User != "a@b.c" {
+		t.Fatalf("%+v %v", c, err)
+	}
+	c, err = Parse([]string{"-o", "user=me,rw", "imaps://me@host", "m"})
+	if err != nil || c.Server.User != "me" || c.ReadOnly {
+		t.Fatalf("%+v %v", c, err)
+	}
+	if _, err := Parse([]string{"--user", "x", "imaps://y@host", "m"}); err == nil {
+		t.Error("contradicting users accepted")
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{},
+		{"imaps://host"},
+		{"imaps://host", "m", "extra"},
+		{"http://host", "m"},
+		{"host", "m"},
+		{"imaps://", "m"},
+		{"imaps://host:99999", "m"},
+		{"imaps://host:x", "m"},
+		{"imaps://me:secret@host", "m"},
+		{"imaps://host/INBOX", "m"},
+		{"--no-such-flag", "imaps://host", "m"},
+		{"-o", "bogus", "imaps://host", "m"},
+		{"-o", "ca_file", "imaps://host", "m"},
+		{"-o", "connections=many", "imaps://host", "m"},
+		{"--connections", "0", "imaps://host", "m"},
+		{"--cache-size", "lots", "imaps://host", "m"},
+		{"--cert-file", "c.pem", "imaps://host", "m"},
+		{"--password-file", "f", "--password-command", "c", "imaps://host", "m"},
+	} {
+		_, err := Parse(args)
+		var ue *UsageError
+		if !errors.As(err, &ue) {
+			t.Errorf("Parse(%q) = %v, want a UsageError", args, err)
+		} else if strings.Contains(ue.Msg, "\n") {
+			t.Errorf("Parse(%q): multi-line message %q", args, ue.Msg)
+		}
+	}
+}
+
+func TestHelpAndVersion(t *testing.T) {
+	if _, err := Parse([]string{"--help"}); err != ErrHelp {
+		t.Errorf("--help: %v", err)
+	}
+	if _, err := Parse([]string{"-h", "imaps://host", "m"}); err != ErrHelp {
+		t.Errorf("-h: %v", err)
+	}
+	if _, err := Parse([]string{"--version"}); err != ErrVersion {
+		t.Errorf("--version: %v", err)
+	}
+	u := Usage()
+	for _, want := range []string{"imapfs [flags] SERVER MOUNTPOINT", "imaps://[USER@]HOST[:PORT]", "--password-file", "--tunnel", "--read-only", "-o, --options"} {
+		if !strings.Contains(u, want) {
+			t.Errorf("usage lacks %q", want)
+		}
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]int64{"0": 0, "4096": 4096, "64K": 64 << 10, "512M": 512 << 20, "2G": 2 << 30, "1GiB": 1 << 30, "3mb": 3 << 20, "1T": 1 << 40} {
+		if got, err := ParseSize(in); err != nil || got != want {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "-1", "1.5G", "G", "12X", "99999999999T"} {
+		if _, err := ParseSize(in); err == nil {
+			t.Errorf("ParseSize(%q) accepted", in)
+		}
+	}
+}
