@@ -1,0 +1,259 @@
+package test
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// builds caches the binaries built by this test process, by package.
+var builds struct {
+	mu   sync.Mutex
+	dir  string
+	bins map[string]string
+	errs map[string]error
+}
+
+// Build compiles a main package of this module (".", "./test/hellofs", ...)
+// once per test process and returns the binary's path. Under -race the
+// binary is built with the race detector as well.
+func Build(t testing.TB, pkg string) string {
+	t.Helper()
+	builds.mu.Lock()
+	defer builds.mu.Unlock()
+	if bin := builds.bins[pkg]; bin != "" {
+		return bin
+	}
+	if err := builds.errs[pkg]; err != nil {
+		t.Fatal(err)
+	}
+	if builds.dir == "" {
+		dir, err := os.MkdirTemp("", "imapfs-bin-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.Chmod(dir, 0o755)
+		builds.dir = dir
+		builds.bins = map[string]string{}
+		builds.errs = map[string]error{}
+	}
+	bin := filepath.Join(builds.dir, strings.NewReplacer("/", "_", ".", "_").Replace(pkg))
+	args := []string{"build", "-o", bin}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	cmd := exec.Command("go", append(args, pkg)...)
+	cmd.Dir = ModuleRoot(t)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		builds.errs[pkg] = fmt.Errorf("go build %s: %v\n%s", pkg, err, out)
+		t.Fatal(builds.errs[pkg])
+	}
+	builds.bins[pkg] = bin
+	return bin
+}
+
+// Imapfs returns the imapfs binary built from this module.
+func Imapfs(t testing.TB) string {
+	t.Helper()
+	return Build(t, ".")
+}
+
+func removeBuilds() {
+	builds.mu.Lock()
+	defer builds.mu.Unlock()
+	if builds.dir != "" {
+		os.RemoveAll(builds.dir)
+	}
+}
+
+// Mounted is a live FUSE mount made by a test.
+type Mounted struct {
+	Dir     string // the mountpoint
+	LogFile string // the mounting process's output
+	proc    *process
+}
+
+// Log returns what the mounting process has printed so far.
+func (m *Mounted) Log() string { return tail(m.LogFile, 16000) }
+
+// Mount mounts user u's account on server s with imapfs in the foreground
+// (-f) on a fresh folder, trusting the server's test CA and passing the
+// password through IMAPFS_PASSWORD. Extra flags come before SERVER. The
+// mount is unmounted when the test ends.
+func Mount(t testing.TB, s *Server, u User, flags ...string) *Mounted {
+	t.Helper()
+	argv := append([]string{Imapfs(t), "-f", "--ca-file", s.TLS.CAFile}, flags...)
+	argv = append(argv, s.URL(u, true))
+	return MountCommand(t, argv, []string{"IMAPFS_PASSWORD=" + u.Password})
+}
+
+// MountCommand runs argv plus a fresh mountpoint as its last argument, a
+// command that mounts a FUSE filesystem there and stays in the foreground
+// while it is mounted. It returns once the mount is live. When the test ends
+// the mount is unmounted and the process must exit; a mount that cannot be
+// removed fails the test.
+func MountCommand(t testing.TB, argv []string, env []string) *Mounted {
+	t.Helper()
+	RequireFUSE(t)
+	dir, err := os.MkdirTemp("", "imapfs-mnt-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(dir, 0o755)
+	m := &Mounted{Dir: dir, LogFile: dir + ".log"}
+	logf, err := os.Create(m.LogFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(argv[0], append(argv[1:], dir)...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	p, err := startProcess(filepath.Base(argv[0]), cmd)
+	logf.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.proc = p
+	trackMount(dir)
+	t.Cleanup(func() {
+		m.unmount(t)
+		if !t.Failed() {
+			os.Remove(m.LogFile)
+		}
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for !IsMounted(dir) {
+		if p.exited() {
+			t.Fatalf("%s exited before mounting %s: %v\n%s", argv[0], dir, p.waitErr, m.Log())
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %s not mounted after 30s\n%s", argv[0], dir, m.Log())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return m
+}
+
+// Unmount unmounts now (fusermount3 -u) and waits for the process to exit.
+func (m *Mounted) Unmount(t testing.TB) {
+	t.Helper()
+	m.unmount(t)
+}
+
+func (m *Mounted) unmount(t testing.TB) {
+	t.Helper()
+	if m.proc == nil {
+		return
+	}
+	p := m.proc
+	m.proc = nil
+	if IsMounted(m.Dir) {
+		if out, err := exec.Command("fusermount3", "-u", m.Dir).CombinedOutput(); err != nil {
+			t.Errorf("fusermount3 -u %s: %v: %s", m.Dir, err, out)
+		}
+	}
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		t.Errorf("%s still running 10s after unmounting %s\n%s", p.name, m.Dir, m.Log())
+		p.stop(time.Second)
+	}
+	if IsMounted(m.Dir) {
+		t.Errorf("mount %s left behind", m.Dir)
+		exec.Command("fusermount3", "-uz", m.Dir).Run()
+	}
+	if err := os.Remove(m.Dir); err == nil {
+		untrackMount(m.Dir)
+	}
+}
+
+// TrackMount makes the harness check, when the test ends, that nothing is
+// left mounted on dir: for tests that mount through imapfs's own command
+// line (daemon mode) instead of Mount.
+func TrackMount(t testing.TB, dir string) {
+	t.Helper()
+	trackMount(dir)
+	t.Cleanup(func() {
+		if IsMounted(dir) {
+			t.Errorf("mount %s left behind", dir)
+			exec.Command("fusermount3", "-uz", dir).Run()
+		}
+		untrackMount(dir)
+	})
+}
+
+var tracked struct {
+	mu   sync.Mutex
+	dirs []string
+}
+
+func trackMount(dir string) {
+	tracked.mu.Lock()
+	defer tracked.mu.Unlock()
+	tracked.dirs = append(tracked.dirs, dir)
+}
+
+func untrackMount(dir string) {
+	tracked.mu.Lock()
+	defer tracked.mu.Unlock()
+	tracked.dirs = slices.DeleteFunc(tracked.dirs, func(d string) bool { return d == dir })
+}
+
+// leftMounts lists the tracked mountpoints that are still mounted, and
+// lazily unmounts them so a broken test run does not leave them behind.
+func leftMounts() []string {
+	tracked.mu.Lock()
+	defer tracked.mu.Unlock()
+	var left []string
+	for _, d := range tracked.dirs {
+		if IsMounted(d) {
+			left = append(left, d)
+			exec.Command("fusermount3", "-uz", d).Run()
+		}
+	}
+	return left
+}
+
+// IsMounted reports whether dir is a mountpoint, from /proc/self/mountinfo.
+func IsMounted(dir string) bool {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		// Field 5 is the mountpoint, with spaces and such escaped as \040.
+		fields := strings.Fields(sc.Text())
+		if len(fields) > 4 && unescapeMountinfo(fields[4]) == dir {
+			return true
+		}
+	}
+	return false
+}
+
+func unescapeMountinfo(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			var c byte
+			if _, err := fmt.Sscanf(s[i+1:i+4], "%03o", &c); err == nil {
+				b.WriteByte(c)
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
