@@ -1,0 +1,24 @@
+# imapfs — see README.md.
+GO ?= go
+
+.PHONY: build test setup vet clean
+
+build:
+	$(GO) build -o imapfs .
+
+# Everything the tests need is installed by test/setup (idempotent, quick
+# when done); then vet, formatting and the whole suite with the race
+# detector, integration tests against real servers and real mounts included.
+test: setup vet
+	$(GO) test -race -timeout 20m ./...
+
+setup:
+	test/setup
+
+vet:
+	$(GO) vet ./...
+	@unformatted=$$(gofmt -l $$(find . -name '*.go' -not -path './.git/*')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
+
+clean:
+	rm -f imapfs
