@@ -2,6 +2,4 @@
 // and, per UID, the size, INTERNALDATE and flags; and message bodies, in a
 // memory LRU bounded in bytes and optionally on disk. Bodies are immutable
 // for a given UIDVALIDITY and UID, which is what makes them cacheable.
-//
-// The package is not written yet: it comes with the read path.
 package cache

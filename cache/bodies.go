@@ -1,0 +1,91 @@
+package cache
+
+import (
+	"sync"
+
+	"github.com/hashicorp/golang-lru/v2/simplelru"
+)
+
+// BodyKey names one immutable message body: a UID means the same bytes for
+// as long as the mailbox keeps its UIDVALIDITY.
+type BodyKey struct {
+	Mailbox     string
+	UIDValidity uint32
+	UID         uint32
+}
+
+// Bodies is a memory cache of message bodies bounded in bytes, not entries:
+// the least recently used bodies are dropped until the total fits.
+type Bodies struct {
+	mu    sync.Mutex
+	lru   *simplelru.LRU[BodyKey, []byte]
+	bytes int64
+	max   int64
+}
+
+// NewBodies makes a cache holding at most maxBytes of bodies.
+func NewBodies(maxBytes int64) *Bodies {
+	b := &Bodies{max: maxBytes}
+	// The entry limit is never the binding one; bytes are.
+	lru, err := simplelru.NewLRU[BodyKey, []byte](1<<31-1, func(_ BodyKey, body []byte) {
+		b.bytes -= int64(len(body))
+	})
+	if err != nil {
+		panic(err) // only for a non-positive size
+	}
+	b.lru = lru
+	return b
+}
+
+// Get returns a cached body. The caller must not modify it.
+func (b *Bodies) Get(k BodyKey) ([]byte, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.lru.Get(k)
+}
+
+// Add caches a body, evicting older ones to stay within the bound. A body
+// larger than the whole cache is not kept. The cache keeps body as is: the
+// caller must not modify it afterwards.
+func (b *Bodies) Add(k BodyKey, body []byte) {
+	size := int64(len(body))
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if size > b.max {
+		b.lru.Remove(k)
+		return
+	}
+	b.lru.Remove(k) // so the accounting never counts a key twice
+	b.lru.Add(k, body)
+	b.bytes += size
+	for b.bytes > b.max {
+		b.lru.RemoveOldest()
+	}
+}
+
+// Remove forgets one body, e.g. after its message was expunged.
+func (b *Bodies) Remove(k BodyKey) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.lru.Remove(k)
+}
+
+// RemoveMailbox forgets every body of a mailbox except those of the given
+// UIDVALIDITY, which is what a UIDVALIDITY change (or a deleted or renamed
+// mailbox, with keep 0) requires.
+func (b *Bodies) RemoveMailbox(mailbox string, keep uint32) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, k := range b.lru.Keys() {
+		if k.Mailbox == mailbox && k.UIDValidity != keep {
+			b.lru.Remove(k)
+		}
+	}
+}
+
+// Bytes is the total size of the cached bodies.
+func (b *Bodies) Bytes() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.bytes
+}
