@@ -95,6 +95,7 @@ func (c *Raw) Close() {
 	c.Run("LOGOUT")
 	c.conn.Close()
 }
+
 // quote makes an IMAP quoted string of a harness-chosen value.
 func quote(s string) string {
 	if strings.ContainsAny(s, "\r\n\x00") {
