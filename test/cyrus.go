@@ -35,6 +35,7 @@ partition-default: {{.Dir}}/spool
 servername: ` + cyrusServername + `
 admins: {{.Admin.Name}}
 allowplaintext: yes
+failedloginpause: 0
 sasl_pwcheck_method: auxprop
 sasl_auxprop_plugin: sasldb
 sasl_sasldb_path: {{.Dir}}/sasldb2

@@ -31,6 +31,8 @@ ssl_cert = <{{.TLS.CertFile}}
 ssl_key = <{{.TLS.KeyFile}}
 disable_plaintext_auth = no
 auth_mechanisms = plain login cram-md5
+# Tests try wrong passwords on purpose; do not make them wait.
+auth_failure_delay = 0
 auth_master_user_separator = *
 default_login_user = dovenull
 default_internal_user = dovecot
@@ -299,4 +301,16 @@ func lookupUser(name string) (uid, gid int, err error) {
 	uid, _ = strconv.Atoi(u.Uid)
 	gid, _ = strconv.Atoi(u.Gid)
 	return uid, gid, nil
+}
+
+// TunnelCommand is a shell command that speaks IMAP on its standard input
+// and output, pre-authenticated as u, the way "ssh host
+// /usr/lib/dovecot/imap" does (Dovecot only).
+func (s *Server) TunnelCommand(t testing.TB, u User) string {
+	t.Helper()
+	b, ok := s.backend.(*dovecot)
+	if !ok {
+		t.Fatalf("TunnelCommand on a %s server", s.Kind)
+	}
+	return "exec doveadm -c " + b.conf + " exec imap -u " + u.Name
 }

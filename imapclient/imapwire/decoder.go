@@ -269,3 +269,14 @@ func (d *Decoder) ReadList(element func() error) error {
 		}
 	}
 }
+
+// Expect consumes the literal protocol text s, such as "* " or "+", or
+// fails with a ProtocolError naming what.
+func (d *Decoder) Expect(what, s string) error {
+	for i := 0; i < len(s); i++ {
+		if err := d.expectByte(what, s[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}

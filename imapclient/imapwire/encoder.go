@@ -223,3 +223,34 @@ func (e *Encoder) flushBuf() {
 		e.fail(err)
 	}
 }
+
+// FetchAtt writes a FETCH data item such as UID, FLAGS,
+// BODY.PEEK[HEADER.FIELDS (SUBJECT FROM)]<0.2048> or BINARY.PEEK[1]: atom
+// characters, with a bracketed section that may also hold spaces and
+// parentheses.
+func (e *Encoder) FetchAtt(att string) *Encoder {
+	if !validFetchAtt(att) {
+		return e.refuse("fetch attribute", att, "not a FETCH data item")
+	}
+	return e.raw(att)
+}
+
+func validFetchAtt(att string) bool {
+	if att == "" {
+		return false
+	}
+	inSection := false
+	for i := 0; i < len(att); i++ {
+		c := att[i]
+		switch {
+		case c == '[' && !inSection:
+			inSection = true
+		case c == ']' && inSection:
+			inSection = false
+		case inSection && (c == ' ' || c == '(' || c == ')'):
+		case !isAtomChar(c) || c == '[':
+			return false
+		}
+	}
+	return !inSection
+}

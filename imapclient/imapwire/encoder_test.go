@@ -227,3 +227,20 @@ func TestValidSeqSet(t *testing.T) {
 		}
 	}
 }
+
+func TestFetchAtt(t *testing.T) {
+	for _, ok := range []string{"UID", "FLAGS", "BODY.PEEK[]", "BODY.PEEK[]<0.100>", "BODY.PEEK[HEADER.FIELDS (SUBJECT FROM)]", "BINARY.PEEK[1.2]", "RFC822.SIZE"} {
+		var b strings.Builder
+		w := bufio.NewWriter(&b)
+		if err := NewEncoder(w, EncoderOptions{}).FetchAtt(ok).CRLF(); err != nil {
+			t.Errorf("FetchAtt(%q): %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"", "BODY[", "BODY[]]", "UID FLAGS", "BODY[]\r\nX", "BODY[\"x\"]", "BODY[{5}]", "A)B"} {
+		var b strings.Builder
+		w := bufio.NewWriter(&b)
+		if err := NewEncoder(w, EncoderOptions{}).FetchAtt(bad).CRLF(); err == nil {
+			t.Errorf("FetchAtt(%q) accepted", bad)
+		}
+	}
+}

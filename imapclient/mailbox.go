@@ -1,0 +1,132 @@
+package imapclient
+
+import (
+	"context"
+
+	"imapfs/imapclient/imapwire"
+)
+
+// MailboxStatus is what the server says of the selected mailbox: the
+// answer to SELECT/EXAMINE, kept up to date by unilateral data.
+type MailboxStatus struct {
+	Name           string
+	ReadOnly       bool
+	Flags          []string
+	PermanentFlags []string
+	Exists         uint32
+	Recent         uint32
+	Unseen         uint32 // sequence number of the first unseen message, 0 if not given
+	UIDValidity    uint32
+	UIDNext        uint32
+	HighestModSeq  uint64 // 0 without CONDSTORE or with NOMODSEQ
+	NoModSeq       bool
+}
+
+func (m *MailboxStatus) apply(upd Update) {
+	switch u := upd.(type) {
+	case ExistsUpdate:
+		m.Exists = u.N
+	case RecentUpdate:
+		m.Recent = u.N
+	case ExpungeUpdate:
+		if m.Exists > 0 {
+			m.Exists--
+		}
+	case FlagsUpdate:
+		m.Flags = u.Flags
+	}
+}
+
+func (m *MailboxStatus) applyCode(code *imapwire.RespCode) {
+	switch code.Name {
+	case imapwire.CodeUIDValidity:
+		m.UIDValidity = uint32(code.Number)
+	case imapwire.CodeUIDNext:
+		m.UIDNext = uint32(code.Number)
+	case imapwire.CodeUnseen:
+		m.Unseen = uint32(code.Number)
+	case imapwire.CodeHighestModSeq:
+		m.HighestModSeq = code.Number
+	case imapwire.CodeNoModSeq:
+		m.NoModSeq = true
+	case imapwire.CodePermanentFlags:
+		m.PermanentFlags = code.List
+	case imapwire.CodeReadOnly:
+		m.ReadOnly = true
+	case imapwire.CodeReadWrite:
+		m.ReadOnly = false
+	}
+}
+
+// Mailbox returns a copy of the selected mailbox's status, or nil when
+// none is selected.
+func (c *Client) Mailbox() *MailboxStatus {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.mailbox == nil || c.state != StateSelected {
+		return nil
+	}
+	m := *c.mailbox
+	return &m
+}
+
+// Select opens a mailbox (imaplib's select): read-write with SELECT, or
+// read-only with EXAMINE when readOnly is set. A failed SELECT leaves no
+// mailbox selected, as RFC 3501 says.
+func (c *Client) Select(ctx context.Context, mailbox string, readOnly bool) (*MailboxStatus, error) {
+	return c.selectMailbox(ctx, mailbox, readOnly, nil)
+}
+
+// selectMailbox sends SELECT or EXAMINE with optional parameters (such as
+// CONDSTORE or QRESYNC) written by params.
+func (c *Client) selectMailbox(ctx context.Context, mailbox string, readOnly bool, params func(*imapwire.Encoder)) (*MailboxStatus, error) {
+	name := "SELECT"
+	if readOnly {
+		name = "EXAMINE"
+	}
+	status := &MailboxStatus{Name: mailbox, ReadOnly: readOnly}
+	c.mu.Lock()
+	c.mailbox = status // the responses to come describe the new mailbox
+	c.state = StateAuthenticated
+	c.mu.Unlock()
+	st, err := c.execute(ctx, newCommand(name), func(e *imapwire.Encoder) {
+		e.Atom(name).SP().Mailbox(mailbox)
+		if params != nil {
+			e.SP()
+			params(e)
+		}
+	})
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.mailbox != status {
+		return nil, errOr(err, &imapwire.ProtocolError{What: name, Msg: "another SELECT ran meanwhile"})
+	}
+	if err != nil {
+		c.mailbox = nil
+		return nil, err
+	}
+	if st.Code != nil {
+		status.applyCode(st.Code)
+	}
+	c.state = StateSelected
+	m := *status
+	return &m, nil
+}
+
+func errOr(err, otherwise error) error {
+	if err != nil {
+		return err
+	}
+	return otherwise
+}
+
+// checkWritable refuses a command that changes the selected mailbox once
+// the server said it became read-only (imaplib's readonly exception).
+func (c *Client) checkWritable() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.mailbox != nil && c.mailbox.ReadOnly {
+		return ErrReadOnly
+	}
+	return nil
+}

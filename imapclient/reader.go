@@ -1,0 +1,389 @@
+package imapclient
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"imapfs/imapclient/imapwire"
+)
+
+// readLoop reads every response of the connection, in order, and hands
+// each to the command it belongs to or to Options.Updates. It runs until
+// the connection ends.
+func (c *Client) readLoop() {
+	if err := c.readGreeting(); err != nil {
+		c.fail(err)
+		return
+	}
+	close(c.greeted)
+	for {
+		if err := c.readResponse(); err != nil {
+			if errors.Is(err, io.EOF) && c.bye != nil {
+				err = c.bye
+			}
+			c.fail(err)
+			return
+		}
+	}
+}
+
+// readGreeting reads "* OK", "* PREAUTH" or "* BYE".
+func (c *Client) readGreeting() error {
+	if err := c.dec.Expect("response", "* "); err != nil {
+		return err
+	}
+	typ, err := c.dec.ReadAtom()
+	if err != nil {
+		return err
+	}
+	typ = strings.ToUpper(typ)
+	code, text, err := c.readRespText()
+	if err != nil {
+		return err
+	}
+	if code != nil && code.Name == imapwire.CodeCapability {
+		c.setCaps(code.List)
+	}
+	switch typ {
+	case "OK":
+	case "PREAUTH":
+		c.setState(StateAuthenticated)
+	case "BYE":
+		c.bye = &ByeError{Code: code, Text: text}
+	default:
+		return fmt.Errorf("greeting %q is not OK, PREAUTH or BYE", typ)
+	}
+	return nil
+}
+
+// readRespText reads " [CODE] text" up to and including CRLF; the space is
+// optional because some servers send "OK" alone.
+func (c *Client) readRespText() (*imapwire.RespCode, string, error) {
+	if !c.dec.ReadSP() {
+		return nil, "", c.dec.ReadCRLF()
+	}
+	code, text, err := c.dec.ReadRespText()
+	if err != nil {
+		return nil, "", err
+	}
+	return code, text, c.dec.ReadCRLF()
+}
+
+// readResponse reads one whole response.
+func (c *Client) readResponse() error {
+	b, err := c.dec.PeekByte()
+	if err != nil {
+		return err
+	}
+	switch b {
+	case '+':
+		return c.readContinuation()
+	case '*':
+		return c.readUntagged()
+	default:
+		return c.readTagged()
+	}
+}
+
+func (c *Client) readContinuation() error {
+	if err := c.dec.Expect("continuation", "+"); err != nil {
+		return err
+	}
+	text := ""
+	if c.dec.ReadSP() {
+		var err error
+		if text, err = c.dec.ReadText(); err != nil {
+			return err
+		}
+	}
+	if err := c.dec.ReadCRLF(); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	ch := c.continueCh
+	c.continueCh = nil
+	c.mu.Unlock()
+	if ch == nil {
+		return &imapwire.ProtocolError{What: "continuation", Msg: "no command is waiting for one"}
+	}
+	ch <- continuation{text: text}
+	return nil
+}
+
+func (c *Client) readTagged() error {
+	tag, err := c.dec.ReadAtom()
+	if err != nil {
+		return err
+	}
+	if err := c.dec.ExpectSP(); err != nil {
+		return err
+	}
+	typ, err := c.dec.ReadAtom()
+	if err != nil {
+		return err
+	}
+	typ = strings.ToUpper(typ)
+	code, text, err := c.readRespText()
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	var cmd *command
+	for i, p := range c.pending {
+		if p.tag == tag {
+			cmd = p
+			c.pending = append(c.pending[:i], c.pending[i+1:]...)
+			break
+		}
+	}
+	c.mu.Unlock()
+	if cmd == nil {
+		return &imapwire.ProtocolError{What: "tagged response", Msg: fmt.Sprintf("unknown tag %q", tag)}
+	}
+	if code != nil && code.Name == imapwire.CodeCapability {
+		c.setCaps(code.List)
+	}
+	switch typ {
+	case "OK":
+		if cmd.afterOK != nil {
+			if err := cmd.afterOK(); err != nil {
+				cmd.finish(nil, err)
+				return err
+			}
+		}
+		cmd.finish(&Status{Code: code, Text: text}, nil)
+	case "NO", "BAD":
+		cmd.finish(nil, statusError(cmd, typ, code, text))
+	default:
+		return &imapwire.ProtocolError{What: "tagged response", Msg: fmt.Sprintf("status %q", typ)}
+	}
+	return nil
+}
+
+// readUntagged reads "* ..." and routes it.
+func (c *Client) readUntagged() error {
+	if err := c.dec.Expect("response", "* "); err != nil {
+		return err
+	}
+	u := &untagged{dec: c.dec}
+	if b, err := c.dec.PeekByte(); err != nil {
+		return err
+	} else if b >= '0' && b <= '9' {
+		if u.Num, err = c.dec.ReadNumber(); err != nil {
+			return err
+		}
+		u.HasNum = true
+		if err := c.dec.ExpectSP(); err != nil {
+			return err
+		}
+	}
+	name, err := c.dec.ReadAtom()
+	if err != nil {
+		return err
+	}
+	u.Name = strings.ToUpper(name)
+	err = c.route(u)
+	var perr *imapwire.ProtocolError
+	if errors.As(err, &perr) {
+		// One malformed response does not put the connection out of step:
+		// skip it, and fail the command it belonged to.
+		c.tr.note("skipping malformed response: " + err.Error())
+		if owner := c.owner(u.Name); owner != nil && owner.dataErr == nil {
+			owner.dataErr = err
+		}
+		return c.dec.DiscardLine()
+	}
+	return err
+}
+
+// owner returns the oldest pending command that takes untagged responses
+// called name.
+func (c *Client) owner(name string) *command {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, cmd := range c.pending {
+		if cmd.takes(name) {
+			return cmd
+		}
+	}
+	return nil
+}
+
+// route handles one untagged response, up to and including its CRLF.
+func (c *Client) route(u *untagged) error {
+	switch {
+	case u.HasNum && u.Name == "EXISTS":
+		return c.mailboxUpdate(ExistsUpdate{N: u.Num})
+	case u.HasNum && u.Name == "RECENT":
+		return c.mailboxUpdate(RecentUpdate{N: u.Num})
+	case u.HasNum && u.Name == "EXPUNGE":
+		return c.mailboxUpdate(ExpungeUpdate{Seq: u.Num})
+	case u.HasNum && u.Name == "FETCH":
+		return c.readFetch(u.Num)
+	case u.Name == "VANISHED":
+		upd, err := readVanished(c.dec)
+		if err != nil {
+			return err
+		}
+		return c.mailboxUpdate(upd)
+	case u.Name == "FLAGS":
+		if err := c.dec.ExpectSP(); err != nil {
+			return err
+		}
+		var flags []string
+		if err := c.dec.ReadList(func() error { return appendFlag(&flags, c.dec) }); err != nil {
+			return err
+		}
+		return c.mailboxUpdate(FlagsUpdate{Flags: flags})
+	case u.Name == "CAPABILITY":
+		caps, err := readAtomsToEOL(c.dec)
+		if err != nil {
+			return err
+		}
+		c.setCaps(caps)
+		return c.dec.ReadCRLF()
+	case u.Name == "ENABLED":
+		exts, err := readAtomsToEOL(c.dec)
+		if err != nil {
+			return err
+		}
+		c.mu.Lock()
+		for _, e := range exts {
+			c.enabled[strings.ToUpper(e)] = true
+		}
+		c.mu.Unlock()
+		return c.dec.ReadCRLF()
+	case u.Name == "OK" || u.Name == "NO" || u.Name == "BAD" || u.Name == "BYE" || u.Name == "PREAUTH":
+		return c.untaggedStatus(u.Name)
+	}
+	if cmd := c.owner(u.Name); cmd != nil && cmd.handle != nil {
+		if err := cmd.handle(u); err != nil {
+			return err
+		}
+		return c.dec.ReadCRLF()
+	}
+	c.tr.note("ignoring untagged " + u.Name)
+	return c.dec.DiscardLine()
+}
+
+// untaggedStatus handles "* OK/NO/BAD/BYE [code] text".
+func (c *Client) untaggedStatus(typ string) error {
+	code, text, err := c.readRespText()
+	if err != nil {
+		return err
+	}
+	if typ == "BYE" {
+		c.bye = &ByeError{Code: code, Text: text}
+		c.notify(ByeUpdate{Bye: c.bye})
+		return nil
+	}
+	if code != nil {
+		switch code.Name {
+		case imapwire.CodeCapability:
+			c.setCaps(code.List)
+		default:
+			c.mu.Lock()
+			if c.mailbox != nil {
+				c.mailbox.applyCode(code)
+			}
+			c.mu.Unlock()
+		}
+	}
+	c.notify(StatusUpdate{Type: typ, Code: code, Text: text})
+	return nil
+}
+
+// mailboxUpdate applies a change of the selected mailbox, lets a running
+// EXPUNGE-like command see it, and passes it on to Options.Updates.
+func (c *Client) mailboxUpdate(upd Update) error {
+	if err := c.dec.ReadCRLF(); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	if c.mailbox != nil {
+		c.mailbox.apply(upd)
+	}
+	var watchers []*command
+	for _, cmd := range c.pending {
+		if cmd.onExpunge != nil {
+			watchers = append(watchers, cmd)
+		}
+	}
+	c.mu.Unlock()
+	switch upd.(type) {
+	case ExpungeUpdate, VanishedUpdate:
+		for _, cmd := range watchers {
+			cmd.deliver(func() { cmd.onExpunge(upd) })
+		}
+	}
+	c.notify(upd)
+	return nil
+}
+
+func (c *Client) notify(upd Update) {
+	if c.opts.Updates != nil {
+		c.opts.Updates(upd)
+	}
+}
+
+// readAtomsToEOL reads " atom atom ..." up to (not including) CRLF.
+func readAtomsToEOL(dec *imapwire.Decoder) ([]string, error) {
+	var atoms []string
+	for dec.ReadSP() {
+		if b, err := dec.PeekByte(); err != nil {
+			return nil, err
+		} else if b == '\r' {
+			break // a trailing space, which some servers send
+		}
+		a, err := dec.ReadAtom()
+		if err != nil {
+			return nil, err
+		}
+		atoms = append(atoms, a)
+	}
+	return atoms, nil
+}
+
+func appendFlag(flags *[]string, dec *imapwire.Decoder) error {
+	f, err := dec.ReadFlag()
+	if err != nil {
+		return err
+	}
+	*flags = append(*flags, CanonicalFlag(f))
+	return nil
+}
+
+// readVanished reads " [(EARLIER) ]uid-set".
+func readVanished(dec *imapwire.Decoder) (Update, error) {
+	var upd VanishedUpdate
+	if err := dec.ExpectSP(); err != nil {
+		return nil, err
+	}
+	if b, err := dec.PeekByte(); err != nil {
+		return nil, err
+	} else if b == '(' {
+		err := dec.ReadList(func() error {
+			a, err := dec.ReadAtom()
+			if strings.EqualFold(a, "EARLIER") {
+				upd.Earlier = true
+			}
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		if err := dec.ExpectSP(); err != nil {
+			return nil, err
+		}
+	}
+	set, err := dec.ReadAtom()
+	if err != nil {
+		return nil, err
+	}
+	if upd.UIDs, err = ParseSeqSet(set); err != nil {
+		return nil, &imapwire.ProtocolError{What: "VANISHED", Msg: err.Error()}
+	}
+	return upd, nil
+}
