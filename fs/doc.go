@@ -3,5 +3,6 @@
 // the mapping of IMAP errors to errnos. It speaks to the server only through
 // cache and imapclient.
 //
-// The package is not written yet: it comes with the read path.
+// So far it has the mapping of mailbox names to file names and of errors
+// to errnos; the nodes come with the read path.
 package fs

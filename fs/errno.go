@@ -1,0 +1,81 @@
+package fs
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"syscall"
+
+	"imapfs/imapclient"
+	"imapfs/imapclient/imapwire"
+)
+
+// errnoFor maps an error from below (imapclient, cache) to the errno a
+// user of the mount sees. bazil turns anything that is not an errno into
+// EIO, so every error leaving a FUSE handler goes through here, and the
+// ones that lose detail on the way (EIO) are logged with the server's text.
+func errnoFor(log *slog.Logger, op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	errno := classify(err)
+	if errno == syscall.EIO {
+		log.Error(op+" failed", "err", err)
+	} else {
+		log.Debug(op+" failed", "errno", errno.Error(), "err", err)
+	}
+	return errno
+}
+
+// classify picks the errno for an error.
+func classify(err error) syscall.Errno {
+	var errno syscall.Errno
+	var status *imapclient.StatusError
+	var argErr *imapwire.ArgumentError
+	switch {
+	case errors.As(err, &errno):
+		return errno
+	case errors.Is(err, errBadName), errors.As(err, &argErr):
+		return syscall.EINVAL
+	case errors.Is(err, imapclient.ErrReadOnly):
+		return syscall.EROFS
+	case errors.Is(err, imapclient.ErrNotSupported):
+		return syscall.EOPNOTSUPP
+	case errors.Is(err, context.Canceled):
+		return syscall.EINTR
+	case errors.As(err, &status):
+		return statusErrno(status)
+	}
+	// Aborted connections, timeouts, malformed responses.
+	return syscall.EIO
+}
+
+// statusErrno maps a server's NO or BAD by its response code (RFC 5530).
+func statusErrno(e *imapclient.StatusError) syscall.Errno {
+	if e.Code == nil {
+		return syscall.EIO
+	}
+	switch e.Code.Name {
+	case imapwire.CodeAlreadyExists:
+		return syscall.EEXIST
+	case imapwire.CodeNonExistent, imapwire.CodeTryCreate, imapwire.CodeExpunged:
+		return syscall.ENOENT
+	case imapwire.CodeNoPerm, imapwire.CodeAuthorizationFailed:
+		return syscall.EACCES
+	case imapwire.CodeOverQuota, imapwire.CodeLimit:
+		return syscall.EDQUOT
+	case imapwire.CodeInUse:
+		return syscall.EBUSY
+	case imapwire.CodeCannot:
+		return syscall.EPERM
+	case imapwire.CodeHasChildren:
+		return syscall.ENOTEMPTY
+	case imapwire.CodeBadCharset, imapwire.CodeParse, imapwire.CodeClientBug:
+		return syscall.EINVAL
+	case imapwire.CodeReadOnly:
+		return syscall.EROFS
+	case imapwire.CodeUnavailable:
+		return syscall.EAGAIN
+	}
+	return syscall.EIO
+}

@@ -1,0 +1,63 @@
+package fs
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"syscall"
+	"testing"
+
+	"imapfs/imapclient"
+	"imapfs/imapclient/imapwire"
+)
+
+func no(code string) error {
+	return fmt.Errorf("wrapped: %w", &imapclient.StatusError{Command: "CREATE", Type: "NO", Code: &imapwire.RespCode{Name: code}, Text: "server says"})
+}
+
+func TestClassify(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want syscall.Errno
+	}{
+		{no(imapwire.CodeAlreadyExists), syscall.EEXIST},
+		{no(imapwire.CodeNonExistent), syscall.ENOENT},
+		{no(imapwire.CodeTryCreate), syscall.ENOENT},
+		{no(imapwire.CodeNoPerm), syscall.EACCES},
+		{no(imapwire.CodeOverQuota), syscall.EDQUOT},
+		{no(imapwire.CodeHasChildren), syscall.ENOTEMPTY},
+		{no(imapwire.CodeBadCharset), syscall.EINVAL},
+		{no("X-SOMETHING"), syscall.EIO},
+		{&imapclient.StatusError{Command: "DELETE", Type: "NO", Text: "no code"}, syscall.EIO},
+		{imapclient.ErrReadOnly, syscall.EROFS},
+		{&imapclient.NotSupportedError{Capability: "UIDPLUS"}, syscall.EOPNOTSUPP},
+		{&imapwire.ArgumentError{What: "mailbox", Reason: "CR"}, syscall.EINVAL},
+		{errBadName, syscall.EINVAL},
+		{&imapclient.AbortError{Err: errors.New("reset")}, syscall.EIO},
+		{context.DeadlineExceeded, syscall.EIO},
+		{context.Canceled, syscall.EINTR},
+		{syscall.ENOTDIR, syscall.ENOTDIR},
+	} {
+		if got := classify(tc.err); got != tc.want {
+			t.Errorf("classify(%v) = %v, want %v", tc.err, got, tc.want)
+		}
+	}
+}
+
+// An error that becomes EIO loses its detail for the user: it is logged.
+func TestEIOIsLogged(t *testing.T) {
+	var buf bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&buf, nil))
+	if err := errnoFor(log, "read 7.eml", &imapclient.AbortError{Err: errors.New("connection reset")}); err != syscall.EIO {
+		t.Fatalf("errno %v", err)
+	}
+	if !strings.Contains(buf.String(), "read 7.eml failed") || !strings.Contains(buf.String(), "connection reset") {
+		t.Errorf("log: %q", buf.String())
+	}
+	if errnoFor(log, "x", nil) != nil {
+		t.Error("nil error mapped to an errno")
+	}
+}
