@@ -32,6 +32,12 @@ func (m *MailboxStatus) apply(upd Update) {
 		if m.Exists > 0 {
 			m.Exists--
 		}
+	case VanishedUpdate:
+		// With QRESYNC, expunges come as VANISHED; EARLIER ones are old news
+		// the message count already excludes.
+		if !u.Earlier {
+			m.Exists -= min(m.Exists, u.UIDs.count())
+		}
 	case FlagsUpdate:
 		m.Flags = u.Flags
 	}

@@ -179,3 +179,17 @@ func (s SeqSet) All() iter.Seq[uint32] {
 		}
 	}
 }
+
+// count is how many numbers the set holds; a range with "*" counts as its
+// explicit end, which is what VANISHED (never using "*") needs.
+func (s SeqSet) count() uint32 {
+	var n uint64
+	for _, r := range s.Compact() {
+		lo, hi := r.bounds()
+		hi = min(hi, 1<<32-1)
+		if hi >= lo {
+			n += hi - lo + 1
+		}
+	}
+	return uint32(min(n, 1<<32-1))
+}
