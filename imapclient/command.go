@@ -39,6 +39,10 @@ type command struct {
 	fetch *fetchTarget
 	// onExpunge, when set, sees expunges while the command runs.
 	onExpunge func(Update)
+	// onStatus, when set, sees the untagged OK/NO/BAD responses that come
+	// while the command is the oldest pending one that has onStatus (MOVE's
+	// COPYUID arrives in an untagged OK before the expunges).
+	onStatus func(StatusUpdate)
 	// afterOK runs on the reader goroutine right after the tagged OK,
 	// before anything more is read (STARTTLS's handshake).
 	afterOK func() error

@@ -291,7 +291,20 @@ func (c *Client) untaggedStatus(typ string) error {
 			c.mu.Unlock()
 		}
 	}
-	c.notify(StatusUpdate{Type: typ, Code: code, Text: text})
+	upd := StatusUpdate{Type: typ, Code: code, Text: text}
+	c.mu.Lock()
+	var watcher *command
+	for _, cmd := range c.pending {
+		if cmd.onStatus != nil {
+			watcher = cmd
+			break
+		}
+	}
+	c.mu.Unlock()
+	if watcher != nil {
+		watcher.deliver(func() { watcher.onStatus(upd) })
+	}
+	c.notify(upd)
 	return nil
 }
 
