@@ -446,3 +446,34 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	return l.w.Write(p)
 }
+
+// A client certificate (imaplib's certfile/keyfile) is presented when the
+// server asks for one; without it the server refuses the login.
+func TestClientCertificate(t *testing.T) {
+	s := test.StartDovecotWith(t, test.DovecotOptions{RequireClientCert: true})
+	ctx := ctxT(t)
+	certFile, keyFile := s.TLS.ClientCert(t, s.Alice.Name)
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withCert := tlsConfig(t, s)
+	withCert.Certificates = []tls.Certificate{cert}
+	c, err := imapclient.DialTLS(ctx, s.TLSAddr(), withCert, imapclient.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Login(ctx, s.Alice.Name, s.Alice.Password); err != nil {
+		t.Fatalf("login with a client certificate: %v", err)
+	}
+
+	bare, err := imapclient.DialTLS(ctx, s.TLSAddr(), tlsConfig(t, s), imapclient.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bare.Close()
+	if err := bare.Login(ctx, s.Alice.Name, s.Alice.Password); !errors.Is(err, imapclient.ErrNo) {
+		t.Fatalf("login without a client certificate: %v, want a NO", err)
+	}
+}

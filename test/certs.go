@@ -7,10 +7,13 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"net"
 	"os"
 	"path/filepath"
+	"sync/atomic"
+	"testing"
 	"time"
 )
 
@@ -20,6 +23,10 @@ type TLSFiles struct {
 	CAFile   string // the CA certificate a client verifies the server with
 	CertFile string // the server's certificate
 	KeyFile  string // the server's private key
+
+	dir   string
+	ca    *x509.Certificate
+	caKey *ecdsa.PrivateKey
 }
 
 // makeTLSFiles creates a fresh CA and server certificate in dir.
@@ -28,6 +35,7 @@ func makeTLSFiles(dir string) (TLSFiles, error) {
 		CAFile:   filepath.Join(dir, "ca.pem"),
 		CertFile: filepath.Join(dir, "server.pem"),
 		KeyFile:  filepath.Join(dir, "server.key"),
+		dir:      dir,
 	}
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -51,6 +59,7 @@ func makeTLSFiles(dir string) (TLSFiles, error) {
 	if err != nil {
 		return files, err
 	}
+	files.ca, files.caKey = ca, caKey
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return files, err
@@ -84,4 +93,42 @@ func makeTLSFiles(dir string) (TLSFiles, error) {
 
 func writePEM(path, typ string, der []byte, mode os.FileMode) error {
 	return os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), mode)
+}
+
+var clientSerial atomic.Int64
+
+// ClientCert makes a client certificate for name, signed by the test CA,
+// and returns its PEM certificate and key files.
+func (f TLSFiles) ClientCert(t testing.TB, name string) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1000 + clientSerial.Add(1)),
+		Subject:      pkix.Name{CommonName: name},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.Add(7 * 24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, f.ca, &key.PublicKey, f.caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := filepath.Join(f.dir, fmt.Sprintf("client-%s-%d", name, clientSerial.Load()))
+	certFile, keyFile = base+".pem", base+".key"
+	if err := writePEM(certFile, "CERTIFICATE", der, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := writePEM(keyFile, "PRIVATE KEY", keyDER, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile
 }

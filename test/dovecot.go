@@ -86,6 +86,13 @@ protocol imap {
   mail_plugins = $mail_plugins imap_acl imap_quota
   imap_metadata = yes
 }
+{{- if .Options.RequireClientCert}}
+ssl_ca = <{{.TLS.CAFile}}
+ssl_verify_client_cert = yes
+# The test CA publishes no CRL.
+ssl_require_crl = no
+auth_ssl_require_client_cert = yes
+{{- end}}
 plugin {
   acl = vfile
   acl_shared_dict = file:{{.Dir}}/shared-mailboxes.db
@@ -94,8 +101,16 @@ plugin {
 `))
 
 type dovecot struct {
-	dir  string
-	conf string
+	dir     string
+	conf    string
+	options DovecotOptions
+}
+
+// DovecotOptions change a private Dovecot's configuration.
+type DovecotOptions struct {
+	// RequireClientCert: logins need a client certificate signed by the
+	// test CA (see TLSFiles.ClientCert).
+	RequireClientCert bool
 }
 
 // StartDovecot starts a private Dovecot for this test alone; it is stopped
@@ -103,7 +118,13 @@ type dovecot struct {
 // package's server through SharedDovecot.
 func StartDovecot(t testing.TB) *Server {
 	t.Helper()
-	s, stop, err := startDovecot(t)
+	return StartDovecotWith(t, DovecotOptions{})
+}
+
+// StartDovecotWith starts a private Dovecot configured by opts.
+func StartDovecotWith(t testing.TB, opts DovecotOptions) *Server {
+	t.Helper()
+	s, stop, err := startDovecot(t, opts)
 	if stop != nil {
 		t.Cleanup(stop)
 	}
@@ -113,7 +134,7 @@ func StartDovecot(t testing.TB) *Server {
 	return s
 }
 
-func startDovecot(t testing.TB) (*Server, func(), error) {
+func startDovecot(t testing.TB, opts DovecotOptions) (*Server, func(), error) {
 	RequireRoot(t)
 	RequireTool(t, "dovecot")
 	RequireTool(t, "doveadm")
@@ -129,7 +150,7 @@ func startDovecot(t testing.TB) (*Server, func(), error) {
 	if err != nil {
 		return nil, cleanDir, err
 	}
-	b := &dovecot{dir: dir, conf: filepath.Join(dir, "dovecot.conf")}
+	b := &dovecot{dir: dir, conf: filepath.Join(dir, "dovecot.conf"), options: opts}
 	s := &Server{
 		Kind: "dovecot", Host: "127.0.0.1", TLS: tlsFiles, Delimiter: "/", Dir: dir,
 		Alice: User{"alice", "alice-secret"}, Bob: User{"bob", "bob-secret"},
@@ -192,7 +213,11 @@ func (s *Server) startDovecotProcess(b *dovecot) error {
 	}
 	s.Port, s.TLSPort = ports[0], ports[1]
 	var conf bytes.Buffer
-	if err := dovecotConf.Execute(&conf, s); err != nil {
+	err = dovecotConf.Execute(&conf, struct {
+		*Server
+		Options DovecotOptions
+	}{s, b.options})
+	if err != nil {
 		return err
 	}
 	if err := os.WriteFile(b.conf, conf.Bytes(), 0o644); err != nil {

@@ -44,7 +44,9 @@ func Main(m *testing.M) {
 // SharedDovecot returns the package's Dovecot, starting it on first use.
 func SharedDovecot(t testing.TB) *Server {
 	t.Helper()
-	return sharedServer(t, "dovecot", startDovecot)
+	return sharedServer(t, "dovecot", func(t testing.TB) (*Server, func(), error) {
+		return startDovecot(t, DovecotOptions{})
+	})
 }
 
 // SharedCyrus returns the package's Cyrus, starting it on first use.
