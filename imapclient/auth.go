@@ -144,7 +144,9 @@ func (c *Client) saslExchange(ctx context.Context, cmd *command, mech SASLMechan
 				return err
 			}
 		}
-		c.bw.WriteString(encodeSASL(resp) + "\r\n")
+		// Answers to challenges are plain base64, an empty one an empty
+		// line; "=" is only for an empty initial response (RFC 4959).
+		c.bw.WriteString(base64.StdEncoding.EncodeToString(resp) + "\r\n")
 		if err := c.bw.Flush(); err != nil {
 			c.fail(err)
 			return c.Err()

@@ -43,6 +43,8 @@ type command struct {
 	// while the command is the oldest pending one that has onStatus (MOVE's
 	// COPYUID arrives in an untagged OK before the expunges).
 	onStatus func(StatusUpdate)
+	// cont receives the server's next "+" while the command is being sent.
+	cont chan continuation
 	// afterOK runs on the reader goroutine right after the tagged OK,
 	// before anything more is read (STARTTLS's handshake).
 	afterOK func() error
@@ -128,7 +130,7 @@ func (c *Client) send(ctx context.Context, cmd *command, args func(e *imapwire.E
 		return err
 	}
 	tag := c.register(cmd)
-	c.armContinuation()
+	c.armContinuation(cmd)
 	stop := context.AfterFunc(ctx, func() { c.fail(ctx.Err()) })
 	enc := imapwire.NewEncoder(c.bw, c.encoderOptions(ctx, cmd))
 	enc.Tag(tag).SP()
@@ -222,13 +224,14 @@ func (c *Client) encoderOptions(ctx context.Context, cmd *command) imapwire.Enco
 
 // armContinuation makes the next "+" from the server go to cmd. It is
 // called with writeMu held, before anything that can draw a "+" is
-// flushed, so the reader always has somewhere to put it.
-func (c *Client) armContinuation() chan continuation {
+// flushed, so the reader always has somewhere to put it. The command keeps
+// the channel too: the reader may take the "+" before the command looks.
+func (c *Client) armContinuation(cmd *command) {
 	ch := make(chan continuation, 1)
 	c.mu.Lock()
 	c.continueCh = ch
 	c.mu.Unlock()
-	return ch
+	cmd.cont = ch
 }
 
 // awaitContinuation waits for the server's "+" (returning its text) or for
@@ -236,15 +239,9 @@ func (c *Client) armContinuation() chan continuation {
 // well). It re-arms for the next "+" before returning. Called with writeMu
 // held.
 func (c *Client) awaitContinuation(ctx context.Context, cmd *command) (string, error) {
-	c.mu.Lock()
-	ch := c.continueCh
-	c.mu.Unlock()
-	if ch == nil {
-		return "", errors.New("imap: internal error: no continuation armed")
-	}
 	select {
-	case r := <-ch:
-		c.armContinuation()
+	case r := <-cmd.cont:
+		c.armContinuation(cmd)
 		return r.text, r.err
 	case <-cmd.done:
 		if cmd.err != nil {

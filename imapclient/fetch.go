@@ -297,6 +297,10 @@ func isSectionItem(name string) bool {
 		name == "RFC822" || name == "RFC822.HEADER" || name == "RFC822.TEXT"
 }
 
+// maxPreallocatedSection bounds what one announced literal size makes us
+// allocate up front.
+const maxPreallocatedSection = 256 << 20
+
 // readSection reads a body section's nstring, streaming it to the
 // command's Body writer in chunks, each handed over only while the caller
 // still waits, or into msg.Sections.
@@ -341,8 +345,18 @@ func (c *Client) readSection(msg *FetchMessage, name string, owner *command) err
 			}
 		}
 	}
+	// The caller asked for the section in memory: take it in one piece of
+	// exactly its size rather than a growing buffer, unless the size is
+	// beyond belief, which only a broken server would announce.
+	if size <= maxPreallocatedSection {
+		data := make([]byte, size)
+		if _, err := io.ReadFull(r, data); err != nil {
+			return err
+		}
+		msg.Sections[name] = data
+		return nil
+	}
 	var b bytes.Buffer
-	b.Grow(int(min(size, 1<<20)))
 	if _, err := io.Copy(&b, r); err != nil {
 		return err
 	}
