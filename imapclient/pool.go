@@ -1,0 +1,527 @@
+package imapclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// ErrPoolClosed: the Pool was closed.
+var ErrPoolClosed = errors.New("imap: pool closed")
+
+// Pool limits and timings.
+const (
+	// poolMaxShare is how many callers may pipeline commands on one
+	// connection at once; beyond it a new connection is worth more.
+	poolMaxShare = 8
+	// poolBackoffMin and poolBackoffMax bound the wait between failed
+	// dials, doubled after each failure, so a down server is not hammered.
+	poolBackoffMin = 100 * time.Millisecond
+	poolBackoffMax = 5 * time.Second
+	// poolDialTimeout bounds one background dial (dial + TLS + login).
+	poolDialTimeout = 30 * time.Second
+	// poolLogoutTimeout bounds the LOGOUT of each connection in Close.
+	poolLogoutTimeout = 2 * time.Second
+)
+
+// PoolConfig configures a Pool.
+type PoolConfig struct {
+	// Dial makes a new logged-in connection (dial + STARTTLS/TLS + login);
+	// the pool calls it with Options it fills in itself (see Updates).
+	// Dial may add what the pool leaves alone (Logger, Debug, ...) but
+	// must keep Options.Updates.
+	Dial func(ctx context.Context, opts Options) (*Client, error)
+	// Size is the most connections open at once (>= 1).
+	Size int
+	// ReadOnly selects mailboxes with EXAMINE instead of SELECT.
+	ReadOnly bool
+	// Updates, if set, receives unilateral data with the name of the
+	// mailbox selected on the connection it came from ("" if none). It runs
+	// on a reader goroutine: return quickly, do not call the pool.
+	Updates func(mailbox string, u Update)
+	// Logger for reconnects and failures (nil: discard).
+	Logger *slog.Logger
+}
+
+// PoolStats counts what a Pool did, for tests and debug output.
+type PoolStats struct {
+	Open        int // connections open now
+	Busy        int // open connections with at least one caller
+	Dialing     int // dials in progress
+	Dials       int // dials started, successful or not
+	FailedDials int // dials that failed
+	Selects     int // SELECT (or EXAMINE) commands sent
+	Dropped     int // connections discarded because they broke
+}
+
+// Pool shares a bounded number of logged-in connections among callers, the
+// way the filesystem needs them: connections are made on demand, callers of
+// the same mailbox pipeline their commands on one connection, a broken
+// connection is replaced on the next use (with backoff between failed
+// dials), and every wait respects the caller's context. Its methods may be
+// called from several goroutines at once. A function run by the pool may
+// call the pool again, but a nested call that needs another connection
+// waits for one like any caller: with every connection held by callers
+// waiting so, it waits until its context ends.
+type Pool struct {
+	cfg    PoolConfig
+	log    *slog.Logger
+	ctx    context.Context // ends at Close: stops background dials
+	cancel context.CancelFunc
+	dials  sync.WaitGroup
+
+	mu          sync.Mutex
+	closed      bool
+	conns       []*poolConn
+	dialing     int
+	waiting     int           // callers waiting for a connection
+	changed     chan struct{} // closed (and replaced) whenever a connection frees up
+	backoff     time.Duration // wait after the last failed dial; 0 after a success
+	nextDial    time.Time     // no dial before then
+	lastDialErr error         // the last dial's error; nil after a success
+	lastDialAt  time.Time
+	caps        Capabilities
+	stats       PoolStats
+}
+
+// poolConn is one connection and what the pool knows of its use.
+type poolConn struct {
+	c         *Client
+	mailbox   string // selected, as far as the pool knows; "" if none
+	selecting bool   // a SELECT runs: the connection is not shared until it ends
+	users     int
+	lastUsed  time.Time
+	// updMailbox is mailbox for the reader goroutine (Updates), which must
+	// not take the pool's lock.
+	updMailbox atomic.Pointer[string]
+}
+
+func (pc *poolConn) setMailbox(name string) {
+	pc.mailbox = name
+	pc.updMailbox.Store(&name)
+}
+
+// NewPool makes a Pool; it dials nothing until a call needs a connection.
+func NewPool(cfg PoolConfig) *Pool {
+	if cfg.Size < 1 {
+		cfg.Size = 1
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Pool{cfg: cfg, log: log, ctx: ctx, cancel: cancel, changed: make(chan struct{})}
+}
+
+// Any runs f on some logged-in connection, with or without a mailbox
+// selected (LIST, STATUS, CREATE, GETQUOTAROOT...). f must not change the
+// selection. f is not retried: an error matching ErrAbort means the
+// connection broke under it, and the next call gets a new one.
+func (p *Pool) Any(ctx context.Context, f func(c *Client) error) error {
+	pc, _, err := p.acquire(ctx, "", false)
+	if err != nil {
+		return err
+	}
+	defer p.release(pc)
+	return f(pc.c)
+}
+
+// Mailbox runs f on a connection that has mailbox selected (SELECT, or
+// EXAMINE when ReadOnly), giving f the status of the selection as the
+// connection knows it now (c.Mailbox()). Callers that need the same mailbox
+// share a connection: the Client pipelines their commands. A connection
+// changes its selected mailbox only when no caller is using it. A SELECT the
+// server refuses (NO: the mailbox is gone) is returned and the connection
+// stays in the pool. f must not change the selection and is not retried.
+func (p *Pool) Mailbox(ctx context.Context, mailbox string, f func(c *Client, m *MailboxStatus) error) error {
+	if mailbox == "" {
+		return errors.New("imap: pool: no mailbox name")
+	}
+	mailbox = poolMailboxKey(mailbox)
+	pc, needSelect, err := p.acquire(ctx, mailbox, true)
+	if err != nil {
+		return err
+	}
+	if needSelect {
+		if err := p.selectOn(ctx, pc, mailbox); err != nil {
+			return err
+		}
+	}
+	defer p.release(pc)
+	m := pc.c.Mailbox()
+	if m == nil {
+		if err := pc.c.Err(); err != nil {
+			return err
+		}
+		return fmt.Errorf("imap: pool: %q is no longer selected", mailbox)
+	}
+	return f(pc.c, m)
+}
+
+// poolMailboxKey names INBOX one way: its name is case-insensitive.
+func poolMailboxKey(mailbox string) string {
+	if strings.EqualFold(mailbox, "INBOX") {
+		return "INBOX"
+	}
+	return mailbox
+}
+
+// Capabilities returns the capabilities of the pool's first connection
+// (after login), dialing one if there is none yet.
+func (p *Pool) Capabilities(ctx context.Context) (Capabilities, error) {
+	p.mu.Lock()
+	caps, closed := p.caps, p.closed
+	p.mu.Unlock()
+	if closed {
+		return nil, ErrPoolClosed
+	}
+	if caps == nil {
+		err := p.Any(ctx, func(c *Client) error {
+			p.mu.Lock()
+			if p.caps == nil {
+				p.caps = c.Capabilities()
+			}
+			caps = p.caps
+			p.mu.Unlock()
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return maps.Clone(caps), nil
+}
+
+// Stats returns the pool's counters.
+func (p *Pool) Stats() PoolStats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	st := p.stats
+	st.Open = len(p.conns)
+	st.Dialing = p.dialing
+	for _, pc := range p.conns {
+		if pc.users > 0 || pc.selecting {
+			st.Busy++
+		}
+	}
+	return st
+}
+
+// Close logs out every connection and makes later calls fail with
+// ErrPoolClosed. Calls waiting for a connection return ErrPoolClosed;
+// commands still running on a connection fail with ErrAbort.
+func (p *Pool) Close() error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	p.closed = true
+	conns := p.conns
+	p.conns = nil
+	p.cancel()
+	p.broadcastLocked()
+	p.mu.Unlock()
+
+	var wg sync.WaitGroup
+	for _, pc := range conns {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), poolLogoutTimeout)
+			defer cancel()
+			pc.c.Logout(ctx)
+			pc.c.Close()
+		})
+	}
+	wg.Wait()
+	p.dials.Wait()
+	return nil
+}
+
+// acquire reserves a connection for one caller. With forMailbox it finds one
+// that has mailbox selected, or one to select it on (needSelect: the caller
+// must then call selectOn). Otherwise any connection will do.
+func (p *Pool) acquire(ctx context.Context, mailbox string, forMailbox bool) (pc *poolConn, needSelect bool, err error) {
+	start := time.Now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for {
+		if p.closed {
+			return nil, false, ErrPoolClosed
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, false, p.waitErrLocked(err)
+		}
+		p.pruneLocked()
+		var wait bool
+		if forMailbox {
+			pc, needSelect, wait = p.pickForMailboxLocked(mailbox)
+		} else {
+			pc = p.pickAnyLocked()
+		}
+		if pc != nil {
+			pc.users++
+			if needSelect {
+				pc.selecting = true
+				pc.setMailbox(mailbox)
+			}
+			return pc, needSelect, nil
+		}
+		// A refusal (a wrong password, say) will not go away by waiting for
+		// the caller's deadline: report it, and keep reporting it until the
+		// backoff allows another try.
+		if p.lastDialErr != nil && poolPermanent(p.lastDialErr) && (p.lastDialAt.After(start) || start.Before(p.nextDial)) {
+			return nil, false, p.lastDialErr
+		}
+		var retry *time.Timer
+		if !wait && p.canDialLocked() {
+			if d := time.Until(p.nextDial); d > 0 {
+				retry = time.NewTimer(d) // the backoff ends: dial then
+			} else {
+				p.startDialLocked()
+			}
+		}
+		p.waitLocked(ctx, retry)
+	}
+}
+
+// waitLocked waits, without the lock, until a connection frees up, the
+// retry timer (if any) fires or ctx ends.
+func (p *Pool) waitLocked(ctx context.Context, retry *time.Timer) {
+	var fired <-chan time.Time
+	if retry != nil {
+		defer retry.Stop()
+		fired = retry.C
+	}
+	changed := p.changed
+	p.waiting++
+	p.mu.Unlock()
+	select {
+	case <-changed:
+	case <-fired:
+	case <-ctx.Done():
+	}
+	p.mu.Lock()
+	p.waiting--
+}
+
+// pickForMailboxLocked prefers a connection that has mailbox selected and
+// room for one more caller, then an idle one to select it on. wait says a
+// connection is selecting mailbox right now: better to wait and share it
+// than to select the same mailbox twice.
+func (p *Pool) pickForMailboxLocked(mailbox string) (pc *poolConn, needSelect, wait bool) {
+	var idle *poolConn
+	for _, c := range p.conns {
+		switch {
+		case c.mailbox == mailbox && c.selecting && c.users < poolMaxShare:
+			wait = true
+		case c.mailbox == mailbox && !c.selecting && c.users < poolMaxShare:
+			return c, false, false
+		case c.users == 0 && !c.selecting && (idle == nil || poolBetterIdle(c, idle)):
+			idle = c
+		}
+	}
+	if wait {
+		return nil, false, true
+	}
+	if idle != nil {
+		return idle, true, false
+	}
+	return nil, false, false
+}
+
+// poolBetterIdle prefers re-selecting a connection with nothing selected,
+// then the one unused longest, keeping recent selections for their callers.
+func poolBetterIdle(a, b *poolConn) bool {
+	if (a.mailbox == "") != (b.mailbox == "") {
+		return a.mailbox == ""
+	}
+	return a.lastUsed.Before(b.lastUsed)
+}
+
+// pickAnyLocked prefers an idle connection, then, unless a new one may be
+// dialed now, the least busy one with room.
+func (p *Pool) pickAnyLocked() *poolConn {
+	var best *poolConn
+	for _, c := range p.conns {
+		if c.selecting || c.users >= poolMaxShare {
+			continue
+		}
+		if c.users == 0 {
+			return c
+		}
+		if best == nil || c.users < best.users {
+			best = c
+		}
+	}
+	if best != nil && !(p.canDialLocked() && !time.Now().Before(p.nextDial)) {
+		return best
+	}
+	return nil
+}
+
+// canDialLocked: there is room for a connection and a waiting caller with
+// no dial under way for it. While the server fails, one dial at a time.
+func (p *Pool) canDialLocked() bool {
+	if len(p.conns)+p.dialing >= p.cfg.Size {
+		return false
+	}
+	if p.lastDialErr != nil {
+		return p.dialing == 0
+	}
+	return p.dialing <= p.waiting
+}
+
+func (p *Pool) startDialLocked() {
+	p.dialing++
+	p.stats.Dials++
+	p.dials.Add(1)
+	go p.dial()
+}
+
+// dial makes a connection in the background, with the pool's context (not
+// a caller's: a caller that gives up leaves the connection to the next).
+func (p *Pool) dial() {
+	defer p.dials.Done()
+	pc := &poolConn{}
+	pc.setMailbox("")
+	var opts Options
+	if up := p.cfg.Updates; up != nil {
+		opts.Updates = func(u Update) { up(*pc.updMailbox.Load(), u) }
+	}
+	ctx, cancel := context.WithTimeout(p.ctx, poolDialTimeout)
+	c, err := p.cfg.Dial(ctx, opts)
+	cancel()
+	if err == nil && c == nil {
+		err = errors.New("imap: pool: Dial returned no connection")
+	}
+
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.dialing--
+	defer p.broadcastLocked()
+	if p.closed {
+		if c != nil {
+			c.Close()
+		}
+		return
+	}
+	if err != nil {
+		p.stats.FailedDials++
+		p.backoff = min(max(2*p.backoff, poolBackoffMin), poolBackoffMax)
+		p.nextDial = time.Now().Add(p.backoff)
+		p.lastDialErr, p.lastDialAt = err, time.Now()
+		p.log.Warn("imap pool: connecting failed", "err", err, "retry_after", p.backoff)
+		return
+	}
+	if p.lastDialErr != nil {
+		p.log.Info("imap pool: reconnected")
+	}
+	p.backoff, p.nextDial, p.lastDialErr = 0, time.Time{}, nil
+	if p.caps == nil {
+		p.caps = c.Capabilities()
+	}
+	pc.c = c
+	pc.lastUsed = time.Now()
+	p.conns = append(p.conns, pc)
+}
+
+// poolPermanent tells a refusal by the server (a NO or BAD to the login,
+// say) from a failure to reach it.
+func poolPermanent(err error) bool {
+	return errors.Is(err, ErrNo) || errors.Is(err, ErrBad)
+}
+
+// waitErrLocked is the error of a caller whose context ended while it
+// waited: the last dial's error too when the server cannot be reached.
+func (p *Pool) waitErrLocked(ctxErr error) error {
+	if p.lastDialErr != nil {
+		return fmt.Errorf("imap: pool: cannot connect: %w (gave up: %w)", p.lastDialErr, ctxErr)
+	}
+	return fmt.Errorf("imap: pool: waiting for a connection: %w", ctxErr)
+}
+
+// selectOn selects mailbox on a connection acquire reserved for it. On
+// failure the caller's reservation is released and the error returned.
+func (p *Pool) selectOn(ctx context.Context, pc *poolConn, mailbox string) error {
+	_, err := pc.c.Select(ctx, mailbox, p.cfg.ReadOnly)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stats.Selects++
+	pc.selecting = false
+	defer p.broadcastLocked()
+	if err != nil {
+		pc.setMailbox("")
+		p.releaseLocked(pc)
+		return err
+	}
+	return nil
+}
+
+func (p *Pool) release(pc *poolConn) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.releaseLocked(pc)
+	p.broadcastLocked()
+}
+
+// releaseLocked ends one caller's use of pc, dropping it if it broke and
+// keeping the pool's idea of its selection true to the Client's.
+func (p *Pool) releaseLocked(pc *poolConn) {
+	pc.users--
+	pc.lastUsed = time.Now()
+	if err := pc.c.Err(); err != nil {
+		p.dropLocked(pc, err)
+		return
+	}
+	if pc.selecting {
+		return
+	}
+	name := ""
+	if m := pc.c.Mailbox(); m != nil {
+		name = poolMailboxKey(m.Name)
+	}
+	if name != pc.mailbox {
+		pc.setMailbox(name)
+	}
+}
+
+// pruneLocked drops connections that broke while nobody used them.
+func (p *Pool) pruneLocked() {
+	for _, pc := range slices.Clone(p.conns) {
+		if err := pc.c.Err(); err != nil {
+			p.dropLocked(pc, err)
+		}
+	}
+}
+
+// dropLocked removes a broken connection; the next call that needs one
+// dials a replacement. Callers still using it see its error themselves.
+func (p *Pool) dropLocked(pc *poolConn, err error) {
+	i := -1
+	for j, c := range p.conns {
+		if c == pc {
+			i = j
+		}
+	}
+	if i < 0 {
+		return // already dropped, or the pool is closed
+	}
+	p.conns = append(p.conns[:i], p.conns[i+1:]...)
+	p.stats.Dropped++
+	pc.c.Close()
+	p.log.Warn("imap pool: connection lost", "mailbox", pc.mailbox, "err", err)
+}
+
+// broadcastLocked wakes every waiting caller to look again.
+func (p *Pool) broadcastLocked() {
+	close(p.changed)
+	p.changed = make(chan struct{})
+}

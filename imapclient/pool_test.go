@@ -1,0 +1,503 @@
+package imapclient_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"runtime/pprof"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"imapfs/imapclient"
+	"imapfs/imapclient/imapwire"
+	"imapfs/test"
+)
+
+// poolDialer logs u in over implicit TLS, as the filesystem's Dial does.
+func poolDialer(t *testing.T, s *test.Server, u test.User) func(context.Context, imapclient.Options) (*imapclient.Client, error) {
+	cfg := tlsConfig(t, s)
+	return func(ctx context.Context, opts imapclient.Options) (*imapclient.Client, error) {
+		c, err := imapclient.DialTLS(ctx, s.TLSAddr(), cfg, opts)
+		if err != nil {
+			return nil, err
+		}
+		if err := c.Login(ctx, u.Name, u.Password); err != nil {
+			c.Close()
+			return nil, err
+		}
+		return c, nil
+	}
+}
+
+// poolOpen makes a pool for u, closed when the test ends.
+func poolOpen(t *testing.T, s *test.Server, u test.User, cfg imapclient.PoolConfig) *imapclient.Pool {
+	cfg.Dial = poolDialer(t, s, u)
+	p := imapclient.NewPool(cfg)
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
+// poolUIDs fetches the UIDs of the selected mailbox.
+func poolUIDs(ctx context.Context, c *imapclient.Client) ([]uint32, error) {
+	all, _ := imapclient.ParseSeqSet("1:*")
+	msgs, err := c.UIDFetch(ctx, all, []string{imapclient.FetchUID}, nil)
+	if err != nil {
+		return nil, err
+	}
+	var uids []uint32
+	for _, m := range msgs {
+		uids = append(uids, m.UID)
+	}
+	slices.Sort(uids)
+	return uids, nil
+}
+
+func poolStoredUIDs(t *testing.T, s *test.Server, u test.User, mailbox string) []uint32 {
+	var uids []uint32
+	for _, m := range s.Messages(t, u, mailbox) {
+		uids = append(uids, m.UID)
+	}
+	return uids
+}
+
+// Many callers on several mailboxes through two connections all get their
+// own mailbox's messages.
+func TestPoolConcurrentMailboxes(t *testing.T) {
+	test.EachServer(t, func(t *testing.T, s *test.Server) {
+		u := s.NewUser(t)
+		mailboxes := []string{"INBOX", s.Personal("Alpha"), s.Personal("Beta"), s.Personal("Gamma")}
+		want := map[string][]uint32{}
+		for i, mb := range mailboxes {
+			if mb != "INBOX" {
+				s.CreateMailbox(t, u, mb)
+			}
+			for j := range i + 2 {
+				s.Seed(t, u, mb, test.Message{Body: fmt.Appendf(nil, "Subject: %s %d\r\n\r\nbody\r\n", mb, j)})
+			}
+			want[mb] = poolStoredUIDs(t, s, u, mb)
+		}
+		p := poolOpen(t, s, u, imapclient.PoolConfig{Size: 2})
+		ctx := ctxT(t)
+		var wg sync.WaitGroup
+		errs := make(chan error, 100)
+		for round := range 6 {
+			for _, mb := range mailboxes {
+				wg.Go(func() {
+					err := p.Mailbox(ctx, mb, func(c *imapclient.Client, m *imapclient.MailboxStatus) error {
+						if m.Name != mb || int(m.Exists) != len(want[mb]) || m.ReadOnly {
+							return fmt.Errorf("status %+v", m)
+						}
+						uids, err := poolUIDs(ctx, c)
+						if err != nil {
+							return err
+						}
+						if !slices.Equal(uids, want[mb]) {
+							return fmt.Errorf("UIDs %v, server has %v", uids, want[mb])
+						}
+						return nil
+					})
+					if err != nil {
+						errs <- fmt.Errorf("round %d %s: %w", round, mb, err)
+					}
+				})
+			}
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
+		st := p.Stats()
+		if st.Open < 1 || st.Open > 2 || st.Dials > 2 || st.FailedDials != 0 || st.Busy != 0 || st.Selects < len(mailboxes) {
+			t.Errorf("stats %+v", st)
+		}
+		caps, err := p.Capabilities(ctx)
+		if err != nil || !caps.Has("IMAP4rev1") || !caps.Has("ACL") {
+			t.Errorf("capabilities %v, %v", caps, err)
+		}
+	})
+}
+
+// Callers of the same mailbox run at the same time on one connection,
+// selected once; another mailbox then gets a connection of its own.
+func TestPoolSharesSelectedMailbox(t *testing.T) {
+	test.EachServer(t, func(t *testing.T, s *test.Server) {
+		u := s.NewUser(t)
+		seedMessages(t, s, u, 3)
+		other := s.Personal("Other")
+		s.CreateMailbox(t, u, other)
+		p := poolOpen(t, s, u, imapclient.PoolConfig{Size: 4})
+		ctx := ctxT(t)
+		if err := p.Mailbox(ctx, "INBOX", func(*imapclient.Client, *imapclient.MailboxStatus) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+		const callers = 6
+		var (
+			wg      sync.WaitGroup
+			mu      sync.Mutex
+			clients = map[*imapclient.Client]bool{}
+			inside  = make(chan struct{}, callers)
+			proceed = make(chan struct{})
+		)
+		for range callers {
+			wg.Go(func() {
+				err := p.Mailbox(ctx, "inbox", func(c *imapclient.Client, m *imapclient.MailboxStatus) error {
+					mu.Lock()
+					clients[c] = true
+					mu.Unlock()
+					inside <- struct{}{}
+					<-proceed
+					_, err := poolUIDs(ctx, c)
+					return err
+				})
+				if err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		// All callers are inside f at once: they share, nobody waits.
+		for range callers {
+			select {
+			case <-inside:
+			case <-time.After(10 * time.Second):
+				t.Fatal("callers of one mailbox did not run together")
+			}
+		}
+		if st := p.Stats(); st.Open != 1 || st.Busy != 1 || st.Selects != 1 || st.Dials != 1 {
+			t.Errorf("while shared: %+v", st)
+		}
+		// The busy connection is not re-selected: Other gets a new one.
+		err := p.Mailbox(ctx, other, func(c *imapclient.Client, m *imapclient.MailboxStatus) error {
+			if clients[c] || m.Name != other {
+				return fmt.Errorf("another mailbox on the shared connection: %+v", m)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Error(err)
+		}
+		close(proceed)
+		wg.Wait()
+		if len(clients) != 1 {
+			t.Errorf("%d connections for one mailbox", len(clients))
+		}
+		if st := p.Stats(); st.Open != 2 || st.Busy != 0 || st.Selects != 2 {
+			t.Errorf("after: %+v", st)
+		}
+	})
+}
+
+// A SELECT refused with NO is the caller's error; the connection serves on.
+func TestPoolMissingMailbox(t *testing.T) {
+	test.EachServer(t, func(t *testing.T, s *test.Server) {
+		u := s.NewUser(t)
+		seedMessages(t, s, u, 2)
+		p := poolOpen(t, s, u, imapclient.PoolConfig{Size: 1})
+		ctx := ctxT(t)
+		called := false
+		err := p.Mailbox(ctx, s.Personal("Missing"), func(*imapclient.Client, *imapclient.MailboxStatus) error {
+			called = true
+			return nil
+		})
+		if !errors.Is(err, imapclient.ErrNo) || errors.Is(err, imapclient.ErrAbort) || called {
+			t.Fatalf("missing mailbox: %v (f called: %v)", err, called)
+		}
+		err = p.Mailbox(ctx, "INBOX", func(c *imapclient.Client, m *imapclient.MailboxStatus) error {
+			uids, err := poolUIDs(ctx, c)
+			if err == nil && !slices.Equal(uids, poolStoredUIDs(t, s, u, "INBOX")) {
+				err = fmt.Errorf("UIDs %v", uids)
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Any(ctx, func(c *imapclient.Client) error { return c.Noop(ctx) }); err != nil {
+			t.Fatal(err)
+		}
+		var argErr *imapwire.ArgumentError
+		if err := p.Mailbox(ctx, "INBOX\r\nX DELETE INBOX", nil); !errors.As(err, &argErr) {
+			t.Errorf("hostile name: %v, want an ArgumentError", err)
+		}
+		if st := p.Stats(); st.Open != 1 || st.Dials != 1 || st.Dropped != 0 || st.Selects != 3 {
+			t.Errorf("stats %+v", st)
+		}
+	})
+}
+
+// A read-only pool EXAMINEs: changes are refused before they are sent.
+func TestPoolReadOnly(t *testing.T) {
+	test.EachServer(t, func(t *testing.T, s *test.Server) {
+		u := s.NewUser(t)
+		seedMessages(t, s, u, 1)
+		before := s.Messages(t, u, "INBOX")
+		p := poolOpen(t, s, u, imapclient.PoolConfig{Size: 1, ReadOnly: true})
+		ctx := ctxT(t)
+		err := p.Mailbox(ctx, "INBOX", func(c *imapclient.Client, m *imapclient.MailboxStatus) error {
+			if !m.ReadOnly {
+				return fmt.Errorf("not read-only: %+v", m)
+			}
+			set, _ := imapclient.ParseSeqSet(fmt.Sprint(before[0].UID))
+			_, err := c.UIDStore(ctx, set, imapclient.StoreAdd, []string{`\Deleted`}, nil)
+			if !errors.Is(err, imapclient.ErrReadOnly) {
+				return fmt.Errorf("STORE on EXAMINE: %v, want ErrReadOnly", err)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if after := s.Messages(t, u, "INBOX"); !slices.Equal(after[0].Flags, before[0].Flags) {
+			t.Errorf("flags changed: %v -> %v", before[0].Flags, after[0].Flags)
+		}
+	})
+}
+
+// Unilateral data reaches Updates with the mailbox it is about.
+func TestPoolUpdatesNameTheMailbox(t *testing.T) {
+	test.EachServer(t, func(t *testing.T, s *test.Server) {
+		u := s.NewUser(t)
+		box := s.Personal("Watched")
+		s.CreateMailbox(t, u, box)
+		var mu sync.Mutex
+		var exists []string
+		p := poolOpen(t, s, u, imapclient.PoolConfig{Size: 1, Updates: func(mailbox string, upd imapclient.Update) {
+			if e, ok := upd.(imapclient.ExistsUpdate); ok && e.N == 1 {
+				mu.Lock()
+				exists = append(exists, mailbox)
+				mu.Unlock()
+			}
+		}})
+		ctx := ctxT(t)
+		err := p.Mailbox(ctx, box, func(c *imapclient.Client, m *imapclient.MailboxStatus) error {
+			s.Seed(t, u, box, test.Message{Body: []byte("Subject: new\r\n\r\nnew\r\n")})
+			for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+				if err := c.Noop(ctx); err != nil {
+					return err
+				}
+				mu.Lock()
+				n := len(exists)
+				mu.Unlock()
+				if n > 0 {
+					return nil
+				}
+			}
+			return errors.New("no EXISTS 1")
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if exists[0] != box {
+			t.Errorf("EXISTS reported for %q, want %q", exists[0], box)
+		}
+	})
+}
+
+// A connection the server drops under a call fails that call with
+// ErrAbort; the next call gets a fresh connection.
+func TestPoolKickedConnection(t *testing.T) {
+	s := test.SharedDovecot(t)
+	u := s.NewUser(t)
+	seedMessages(t, s, u, 2)
+	p := poolOpen(t, s, u, imapclient.PoolConfig{Size: 2})
+	ctx := ctxT(t)
+	var first *imapclient.Client
+	err := p.Mailbox(ctx, "INBOX", func(c *imapclient.Client, m *imapclient.MailboxStatus) error {
+		first = c
+		s.Doveadm(t, "kick", u.Name)
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			if err := c.Noop(ctx); err != nil {
+				return err
+			}
+		}
+		return errors.New("still connected after the kick")
+	})
+	if !errors.Is(err, imapclient.ErrAbort) {
+		t.Fatalf("call on a kicked connection: %v, want ErrAbort", err)
+	}
+	err = p.Mailbox(ctx, "INBOX", func(c *imapclient.Client, m *imapclient.MailboxStatus) error {
+		if c == first {
+			return errors.New("the broken connection was handed out again")
+		}
+		uids, err := poolUIDs(ctx, c)
+		if err == nil && !slices.Equal(uids, poolStoredUIDs(t, s, u, "INBOX")) {
+			err = fmt.Errorf("UIDs %v", uids)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := p.Stats(); st.Open != 1 || st.Dropped != 1 || st.Dials != 2 || st.FailedDials != 0 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+// While the server is down, calls fail by their deadline with the dial
+// error, dials back off, and calls succeed again once the server is back.
+func TestPoolServerDown(t *testing.T) {
+	s := test.StartDovecot(t)
+	u := s.NewUser(t)
+	seedMessages(t, s, u, 1)
+	var logBuf bytes.Buffer
+	var logMu sync.Mutex
+	cfg := imapclient.PoolConfig{Size: 2, Logger: slogTo(&lockedWriter{w: &logBuf, mu: &logMu})}
+	p := poolOpen(t, s, u, cfg)
+	ctx := ctxT(t)
+	if err := p.Mailbox(ctx, "INBOX", func(*imapclient.Client, *imapclient.MailboxStatus) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	s.Stop(t)
+
+	const timeout = 500 * time.Millisecond
+	downSince := time.Now()
+	var sawDialErr bool
+	for time.Since(downSince) < 3*time.Second {
+		callCtx, cancel := context.WithTimeout(context.Background(), timeout)
+		start := time.Now()
+		err := p.Mailbox(callCtx, "INBOX", func(c *imapclient.Client, m *imapclient.MailboxStatus) error { return c.Noop(callCtx) })
+		cancel()
+		if d := time.Since(start); d > timeout+time.Second {
+			t.Errorf("a call took %v with a %v deadline", d, timeout)
+		}
+		switch {
+		case err == nil:
+			t.Fatal("a call succeeded with the server down")
+		case errors.Is(err, context.DeadlineExceeded) && errors.Is(err, syscall.ECONNREFUSED):
+			sawDialErr = true
+		case errors.Is(err, imapclient.ErrAbort): // the old connection, before the pool saw it break
+		default:
+			t.Errorf("server down: %v", err)
+		}
+	}
+	if !sawDialErr {
+		t.Error("no call reported the dial error")
+	}
+	// Backoff 0.1+0.2+0.4+0.8+1.6 s: about five dials in three seconds.
+	st := p.Stats()
+	t.Logf("after 3 s down: %+v", st)
+	if st.FailedDials < 2 || st.FailedDials > 8 || st.Open != 0 {
+		t.Errorf("while down: %+v", st)
+	}
+
+	s.Restart(t)
+	// The longest backoff is 5 s, so a 10 s deadline must be enough.
+	callCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := p.Mailbox(callCtx, "INBOX", func(c *imapclient.Client, m *imapclient.MailboxStatus) error {
+		if m.Exists != 1 {
+			return fmt.Errorf("status %+v", m)
+		}
+		return c.Noop(callCtx)
+	})
+	if err != nil {
+		t.Fatalf("after restart: %v", err)
+	}
+	logMu.Lock()
+	defer logMu.Unlock()
+	if log := logBuf.String(); !strings.Contains(log, "connecting failed") || !strings.Contains(log, "reconnected") {
+		t.Errorf("log:\n%s", log)
+	}
+}
+
+// poolGoroutines counts goroutines running pool code or a Client's reader.
+func poolGoroutines() int {
+	var buf bytes.Buffer
+	pprof.Lookup("goroutine").WriteTo(&buf, 2)
+	n := 0
+	for g := range strings.SplitSeq(buf.String(), "\n\n") {
+		if strings.Contains(g, "imapclient.(*Pool)") || strings.Contains(g, "imapclient.(*Client).readLoop") {
+			n++
+		}
+	}
+	return n
+}
+
+// Close wakes waiting callers with ErrPoolClosed, ends the connections and
+// leaves no goroutine behind; later calls fail with ErrPoolClosed.
+func TestPoolClose(t *testing.T) {
+	s := test.SharedDovecot(t)
+	u := s.NewUser(t)
+	other := s.Personal("Other")
+	s.CreateMailbox(t, u, other)
+	before := poolGoroutines()
+	p := imapclient.NewPool(imapclient.PoolConfig{Size: 1, Dial: poolDialer(t, s, u)})
+	ctx := ctxT(t)
+
+	holding := make(chan struct{})
+	release := make(chan struct{})
+	holderErr := make(chan error, 1)
+	go func() {
+		holderErr <- p.Mailbox(ctx, "INBOX", func(c *imapclient.Client, m *imapclient.MailboxStatus) error {
+			close(holding)
+			<-release
+			return c.Noop(ctx)
+		})
+	}()
+	<-holding
+	waiterErr := make(chan error, 1)
+	go func() {
+		// Size 1 and the connection is busy on INBOX: this one waits.
+		waiterErr <- p.Mailbox(ctx, other, func(*imapclient.Client, *imapclient.MailboxStatus) error { return nil })
+	}()
+	time.Sleep(100 * time.Millisecond)
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-waiterErr:
+		if !errors.Is(err, imapclient.ErrPoolClosed) {
+			t.Errorf("waiting caller: %v, want ErrPoolClosed", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a waiting caller is still blocked after Close")
+	}
+	close(release)
+	if err := <-holderErr; !errors.Is(err, imapclient.ErrAbort) {
+		t.Errorf("command on a connection closed by Close: %v, want ErrAbort", err)
+	}
+	if err := p.Any(ctx, func(*imapclient.Client) error { return nil }); !errors.Is(err, imapclient.ErrPoolClosed) {
+		t.Errorf("Any after Close: %v", err)
+	}
+	if _, err := p.Capabilities(ctx); !errors.Is(err, imapclient.ErrPoolClosed) {
+		t.Errorf("Capabilities after Close: %v", err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); poolGoroutines() > before; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("goroutines left after Close:\n%s", buf[:runtime.Stack(buf, true)])
+		}
+	}
+}
+
+// A login the server refuses fails the call at once with the server's NO,
+// not after the caller's whole deadline.
+func TestPoolLoginRefused(t *testing.T) {
+	s := test.SharedDovecot(t)
+	u := s.NewUser(t)
+	u.Password = "wrong"
+	p := poolOpen(t, s, u, imapclient.PoolConfig{Size: 2})
+	for range 3 {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		start := time.Now()
+		err := p.Any(ctx, func(*imapclient.Client) error { return nil })
+		cancel()
+		if !errors.Is(err, imapclient.ErrNo) {
+			t.Fatalf("wrong password: %v, want ErrNo", err)
+		}
+		if d := time.Since(start); d > 3*time.Second {
+			t.Errorf("a refused login took %v to report", d)
+		}
+	}
+	if st := p.Stats(); st.Open != 0 || st.FailedDials != 1 {
+		t.Errorf("stats %+v (one dial, then the backoff reports its error)", st)
+	}
+}
