@@ -26,9 +26,13 @@ instance_name = imapfs-test-{{.Port}}
 log_path = {{.Dir}}/dovecot.log
 protocols = imap
 listen = 127.0.0.1
+{{- if .Options.NoTLS}}
+ssl = no
+{{- else}}
 ssl = yes
 ssl_cert = <{{.TLS.CertFile}}
 ssl_key = <{{.TLS.KeyFile}}
+{{- end}}
 disable_plaintext_auth = no
 auth_mechanisms = plain login cram-md5
 # Tests try wrong passwords on purpose; do not make them wait.
@@ -76,11 +80,18 @@ service imap-login {
     address = 127.0.0.1
     port = {{.Port}}
   }
+{{- if .Options.NoTLS}}
+  inet_listener imap2 {
+    address = 127.0.0.1
+    port = {{.TLSPort}}
+  }
+{{- else}}
   inet_listener imaps {
     address = 127.0.0.1
     port = {{.TLSPort}}
     ssl = yes
   }
+{{- end}}
 }
 protocol imap {
   mail_plugins = $mail_plugins imap_acl imap_quota
@@ -111,6 +122,9 @@ type DovecotOptions struct {
 	// RequireClientCert: logins need a client certificate signed by the
 	// test CA (see TLSFiles.ClientCert).
 	RequireClientCert bool
+	// NoTLS: no TLS at all, so no STARTTLS either; the "TLS" port then
+	// speaks plaintext too.
+	NoTLS bool
 }
 
 // StartDovecot starts a private Dovecot for this test alone; it is stopped
@@ -151,10 +165,11 @@ func startDovecot(t testing.TB, opts DovecotOptions) (*Server, func(), error) {
 		return nil, cleanDir, err
 	}
 	b := &dovecot{dir: dir, conf: filepath.Join(dir, "dovecot.conf"), options: opts}
+	noTLS := opts.NoTLS
 	s := &Server{
 		Kind: "dovecot", Host: "127.0.0.1", TLS: tlsFiles, Delimiter: "/", Dir: dir,
 		Alice: User{"alice", "alice-secret"}, Bob: User{"bob", "bob-secret"},
-		Admin: User{"admin", "admin-secret"}, backend: b,
+		Admin: User{"admin", "admin-secret"}, backend: b, noTLS: noTLS,
 	}
 	if err := os.WriteFile(filepath.Join(dir, "masters"), []byte(s.Admin.Name+":{PLAIN}"+s.Admin.Password+"\n"), 0o644); err != nil {
 		return nil, cleanDir, err

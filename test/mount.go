@@ -44,7 +44,11 @@ func Build(t testing.TB, pkg string) string {
 		builds.bins = map[string]string{}
 		builds.errs = map[string]error{}
 	}
-	bin := filepath.Join(builds.dir, strings.NewReplacer("/", "_", ".", "_").Replace(pkg))
+	name := filepath.Base(pkg)
+	if pkg == "." {
+		name = "imapfs"
+	}
+	bin := filepath.Join(builds.dir, name)
 	args := []string{"build", "-o", bin}
 	if raceEnabled {
 		args = append(args, "-race")

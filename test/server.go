@@ -50,6 +50,7 @@ type Server struct {
 
 	backend backend
 	proc    *process
+	noTLS   bool // a server without TLS: both ports speak plaintext
 }
 
 // backend is what differs between the server kinds: accounts, and the state
@@ -126,7 +127,11 @@ func (s *Server) NewUserWithQuota(t testing.TB, q Quota) User {
 
 // session logs u in over implicit TLS with the harness's own raw client.
 func (s *Server) session(u User) (*Raw, error) {
-	c, err := DialRaw(s, ImplicitTLS)
+	sec := ImplicitTLS
+	if s.noTLS {
+		sec = Plaintext
+	}
+	c, err := DialRaw(s, sec)
 	if err != nil {
 		return nil, err
 	}
@@ -273,6 +278,9 @@ func (s *Server) waitServer(p *process) error {
 	}
 	if err := waitGreeting(s.Addr(), nil, p, 15*time.Second); err != nil {
 		return err
+	}
+	if s.noTLS {
+		cfg = nil
 	}
 	return waitGreeting(s.TLSAddr(), cfg, p, 15*time.Second)
 }
