@@ -6,12 +6,14 @@ import (
 	"github.com/hashicorp/golang-lru/v2/simplelru"
 )
 
-// BodyKey names one immutable message body: a UID means the same bytes for
-// as long as the mailbox keeps its UIDVALIDITY.
+// BodyKey names one immutable block of a message body: a UID means the
+// same bytes for as long as the mailbox keeps its UIDVALIDITY. Bodies are
+// cached in blocks (see BlockSize) so a large message is never held whole.
 type BodyKey struct {
 	Mailbox     string
 	UIDValidity uint32
 	UID         uint32
+	Block       uint32
 }
 
 // Bodies is a memory cache of message bodies bounded in bytes, not entries:

@@ -55,19 +55,19 @@ func TestBodiesTooLargeNotKept(t *testing.T) {
 
 func TestBodiesRemoveMailbox(t *testing.T) {
 	c := NewBodies(1000)
-	c.Add(BodyKey{"INBOX", 1, 1}, make([]byte, 10))
-	c.Add(BodyKey{"INBOX", 2, 1}, make([]byte, 10))
-	c.Add(BodyKey{"Other", 1, 1}, make([]byte, 10))
+	c.Add(BodyKey{"INBOX", 1, 1, 0}, make([]byte, 10))
+	c.Add(BodyKey{"INBOX", 2, 1, 0}, make([]byte, 10))
+	c.Add(BodyKey{"Other", 1, 1, 0}, make([]byte, 10))
 	c.RemoveMailbox("INBOX", 2)
-	if _, ok := c.Get(BodyKey{"INBOX", 1, 1}); ok {
+	if _, ok := c.Get(BodyKey{"INBOX", 1, 1, 0}); ok {
 		t.Error("body of an old UIDVALIDITY survived")
 	}
-	for _, k := range []BodyKey{{"INBOX", 2, 1}, {"Other", 1, 1}} {
+	for _, k := range []BodyKey{{"INBOX", 2, 1, 0}, {"Other", 1, 1, 0}} {
 		if _, ok := c.Get(k); !ok {
 			t.Errorf("%v removed", k)
 		}
 	}
-	c.Remove(BodyKey{"Other", 1, 1})
+	c.Remove(BodyKey{"Other", 1, 1, 0})
 	if c.Bytes() != 10 {
 		t.Errorf("%d bytes, want 10", c.Bytes())
 	}

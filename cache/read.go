@@ -1,0 +1,103 @@
+package cache
+
+import (
+	"bytes"
+	"context"
+
+	"imapfs/imapclient"
+)
+
+// blockFetch is a block being fetched; readers of the same block wait for
+// the one fetch instead of asking the server again.
+type blockFetch struct {
+	done chan struct{}
+	data []byte
+	err  error
+}
+
+// ReadAt reads the body of a message into p from offset off, like
+// io.ReaderAt, fetching and caching whole blocks with BODY.PEEK (never
+// setting \Seen). size is the size the caller believes; a body that ends
+// early is reported with a short count and io.EOF semantics left to the
+// caller, never padded.
+func (s *Store) ReadAt(ctx context.Context, mailbox string, uidValidity, uid uint32, size int64, p []byte, off int64) (int, error) {
+	n := 0
+	for n < len(p) && off+int64(n) < size {
+		pos := off + int64(n)
+		block := uint32(pos / BlockSize)
+		data, err := s.block(ctx, BodyKey{Mailbox: mailbox, UIDValidity: uidValidity, UID: uid, Block: block})
+		if err != nil {
+			return n, err
+		}
+		within := pos - int64(block)*BlockSize
+		if within >= int64(len(data)) {
+			break // the body is shorter than RFC822.SIZE said
+		}
+		n += copy(p[n:], data[within:])
+		if len(data) < BlockSize {
+			break // the body's last block
+		}
+	}
+	return n, nil
+}
+
+// block returns one block of a body, from the cache or the server.
+func (s *Store) block(ctx context.Context, key BodyKey) ([]byte, error) {
+	if data, ok := s.bodies.Get(key); ok {
+		return data, nil
+	}
+	s.mu.Lock()
+	f := s.inflight[key]
+	if f == nil {
+		f = &blockFetch{done: make(chan struct{})}
+		s.inflight[key] = f
+		s.mu.Unlock()
+		// The fetch is shared, so it must not die with the first caller's
+		// context alone; it is still bounded by that context's deadline.
+		fetchCtx := context.WithoutCancel(ctx)
+		if deadline, ok := ctx.Deadline(); ok {
+			var cancel context.CancelFunc
+			fetchCtx, cancel = context.WithDeadline(fetchCtx, deadline)
+			defer cancel()
+		}
+		f.data, f.err = s.fetchBlock(fetchCtx, key)
+		if f.err == nil {
+			s.bodies.Add(key, f.data)
+		}
+		s.mu.Lock()
+		delete(s.inflight, key)
+		s.mu.Unlock()
+		close(f.done)
+	} else {
+		s.mu.Unlock()
+	}
+	select {
+	case <-f.done:
+		return f.data, f.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// fetchBlock asks the server for one block with a partial BODY.PEEK[].
+func (s *Store) fetchBlock(ctx context.Context, key BodyKey) ([]byte, error) {
+	var buf bytes.Buffer
+	var n int64
+	err := s.pool.Mailbox(ctx, key.Mailbox, func(c *imapclient.Client, m *imapclient.MailboxStatus) error {
+		if m.UIDValidity != key.UIDValidity {
+			return ErrStale
+		}
+		var err error
+		n, err = c.UIDFetchBody(ctx, key.UID, "", int64(key.Block)*BlockSize, BlockSize, &buf)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if n == 0 && key.Block == 0 {
+		return nil, ErrGone
+	}
+	s.stats.BodyFetches.Add(1)
+	s.stats.BodyBytes.Add(n)
+	return buf.Bytes(), nil
+}

@@ -1,0 +1,324 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"imapfs/imapclient"
+)
+
+// BlockSize is the unit in which bodies are fetched and cached: a message
+// up to this size is fetched whole in one round trip, a larger one in
+// windows of this size.
+const BlockSize = 1 << 20
+
+// Errors a reader of the store can meet besides the server's own.
+var (
+	// ErrGone: the message was expunged.
+	ErrGone = errors.New("message no longer exists")
+	// ErrStale: the mailbox's UIDVALIDITY changed, so every UID the caller
+	// holds means nothing any more.
+	ErrStale = errors.New("mailbox UIDVALIDITY changed")
+)
+
+// Config configures a Store.
+type Config struct {
+	Pool      *imapclient.Pool
+	CacheSize int64         // bytes of bodies kept in memory
+	TTL       time.Duration // how long a listing is trusted without asking the server
+	Logger    *slog.Logger
+}
+
+// Store is what imapfs knows of the account: the mailboxes, each
+// mailbox's messages, and message bodies, kept fresh from the server.
+type Store struct {
+	pool   *imapclient.Pool
+	bodies *Bodies
+	log    *slog.Logger
+	ttl    time.Duration
+
+	mu        sync.Mutex
+	folders   []Folder
+	foldersAt time.Time
+	boxes     map[string]*mailbox
+	inflight  map[BodyKey]*blockFetch
+
+	stats Stats
+}
+
+// Stats counts what the store asked of the server.
+type Stats struct {
+	ListingFetches atomic.Int64 // full UID FETCH 1:* metadata listings
+	Refreshes      atomic.Int64 // incremental refreshes
+	BodyFetches    atomic.Int64 // body blocks fetched
+	BodyBytes      atomic.Int64 // body bytes fetched
+}
+
+// New makes a Store.
+func New(cfg Config) *Store {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Store{
+		pool:     cfg.Pool,
+		bodies:   NewBodies(cfg.CacheSize),
+		log:      log,
+		ttl:      cfg.TTL,
+		boxes:    map[string]*mailbox{},
+		inflight: map[BodyKey]*blockFetch{},
+	}
+}
+
+// Stats returns the store's counters.
+func (s *Store) Stats() *Stats { return &s.stats }
+
+// Folder is one mailbox of the account, as LIST shows it.
+type Folder struct {
+	Name       string   // the server's name, decoded to UTF-8
+	Path       []string // Name split at the hierarchy delimiter
+	Selectable bool     // not \Noselect or \NonExistent: it holds messages
+}
+
+// Folders returns every mailbox of the account (LIST "" "*"), refreshed
+// when older than the TTL.
+func (s *Store) Folders(ctx context.Context) ([]Folder, error) {
+	s.mu.Lock()
+	if s.folders != nil && time.Since(s.foldersAt) < s.ttl {
+		f := s.folders
+		s.mu.Unlock()
+		return f, nil
+	}
+	s.mu.Unlock()
+	var infos []*imapclient.MailboxInfo
+	err := s.pool.Any(ctx, func(c *imapclient.Client) error {
+		var err error
+		infos, err = c.List(ctx, "", "*")
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	folders := make([]Folder, 0, len(infos))
+	for _, info := range infos {
+		path := []string{info.Name}
+		if info.Delimiter != "" {
+			path = strings.Split(info.Name, info.Delimiter)
+		}
+		folders = append(folders, Folder{
+			Name: info.Name, Path: path,
+			Selectable: !info.HasAttr(imapclient.AttrNoSelect) && !info.HasAttr(imapclient.AttrNonExistent),
+		})
+	}
+	s.mu.Lock()
+	s.folders, s.foldersAt = folders, time.Now()
+	s.mu.Unlock()
+	return folders, nil
+}
+
+// InvalidateFolders makes the next Folders ask the server.
+func (s *Store) InvalidateFolders() {
+	s.mu.Lock()
+	s.folders = nil
+	s.mu.Unlock()
+}
+
+// Message is what a listing knows of one message. Size and Date never
+// change for a UID; Flags do.
+type Message struct {
+	UID   uint32
+	Size  int64 // RFC822.SIZE, or the real size once a read found it different
+	Date  time.Time
+	Flags []string
+}
+
+// Listing is a snapshot of a mailbox's messages, sorted by UID. It is
+// never modified once published.
+type Listing struct {
+	Mailbox     string
+	UIDValidity uint32
+	Messages    []Message
+}
+
+// Find returns the message with uid.
+func (l *Listing) Find(uid uint32) (Message, bool) {
+	i, ok := slices.BinarySearchFunc(l.Messages, uid, func(m Message, uid uint32) int { return int(int64(m.UID) - int64(uid)) })
+	if !ok {
+		return Message{}, false
+	}
+	return l.Messages[i], true
+}
+
+// mailbox is the store's state of one mailbox.
+type mailbox struct {
+	name      string
+	refreshMu sync.Mutex // one refresh at a time
+	mu        sync.Mutex
+	listing   *Listing
+	checked   time.Time
+	dirty     bool // the server reported a change since
+}
+
+func (s *Store) box(name string) *mailbox {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b := s.boxes[name]
+	if b == nil {
+		b = &mailbox{name: name}
+		s.boxes[name] = b
+	}
+	return b
+}
+
+// current returns the listing if it may be trusted without asking.
+func (b *mailbox) current(ttl time.Duration) *Listing {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.listing != nil && !b.dirty && time.Since(b.checked) < ttl {
+		return b.listing
+	}
+	return nil
+}
+
+// Cached returns the listing held now, however old, without asking the
+// server; nil if none. Lookups of single files use it so that walking a
+// mailbox costs no round trip per file.
+func (s *Store) Cached(mailbox string) *Listing {
+	b := s.box(mailbox)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.listing
+}
+
+// Listing returns the mailbox's messages. The first call fetches the whole
+// listing with one UID FETCH 1:* (UID RFC822.SIZE INTERNALDATE FLAGS);
+// later ones, once the listing is older than the TTL or the server
+// reported a change, fetch only what is new and drop what was expunged.
+func (s *Store) Listing(ctx context.Context, mailbox string) (*Listing, error) {
+	b := s.box(mailbox)
+	if l := b.current(s.ttl); l != nil {
+		return l, nil
+	}
+	b.refreshMu.Lock()
+	defer b.refreshMu.Unlock()
+	if l := b.current(s.ttl); l != nil {
+		return l, nil // refreshed while we waited
+	}
+	var fresh *Listing
+	err := s.pool.Mailbox(ctx, mailbox, func(c *imapclient.Client, _ *imapclient.MailboxStatus) error {
+		var err error
+		fresh, err = s.refresh(ctx, c, b)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	if b.listing != nil && b.listing.UIDValidity != fresh.UIDValidity {
+		s.bodies.RemoveMailbox(mailbox, fresh.UIDValidity)
+	}
+	b.listing, b.checked, b.dirty = fresh, time.Now(), false
+	b.mu.Unlock()
+	return fresh, nil
+}
+
+var metaItems = []string{imapclient.FetchUID, imapclient.FetchRFC822Size, imapclient.FetchInternalDate, imapclient.FetchFlags}
+
+// refresh brings b's listing up to date on a connection with the mailbox
+// selected.
+func (s *Store) refresh(ctx context.Context, c *imapclient.Client, b *mailbox) (*Listing, error) {
+	// NOOP lets the server report what changed since the connection last
+	// looked (EXISTS, EXPUNGE, VANISHED).
+	if err := c.Noop(ctx); err != nil {
+		return nil, err
+	}
+	status := c.Mailbox()
+	if status == nil {
+		return nil, errors.New("mailbox not selected")
+	}
+	b.mu.Lock()
+	old := b.listing
+	b.mu.Unlock()
+	if old == nil || old.UIDValidity != status.UIDValidity {
+		s.stats.ListingFetches.Add(1)
+		msgs, err := fetchMeta(ctx, c, imapclient.SeqSet{{Start: 1, Stop: imapclient.SeqStar}}, 0, status.Exists)
+		if err != nil {
+			return nil, err
+		}
+		return &Listing{Mailbox: b.name, UIDValidity: status.UIDValidity, Messages: msgs}, nil
+	}
+	s.stats.Refreshes.Add(1)
+	msgs := old.Messages
+	var last uint32
+	if n := len(msgs); n > 0 {
+		last = msgs[n-1].UID
+	}
+	// "last+1:*" always answers at least the highest message, so only UIDs
+	// above last are new.
+	added, err := fetchMeta(ctx, c, imapclient.SeqSet{{Start: last + 1, Stop: imapclient.SeqStar}}, last, status.Exists)
+	if err != nil {
+		return nil, err
+	}
+	if len(added) > 0 {
+		msgs = append(slices.Clip(msgs), added...)
+	}
+	if uint32(len(msgs)) != status.Exists {
+		// Something was expunged: keep what the server still has.
+		criteria, err := imapclient.ParseSearchCriteria("ALL")
+		if err != nil {
+			return nil, err
+		}
+		uids, err := c.UIDSearch(ctx, criteria)
+		if err != nil {
+			return nil, err
+		}
+		present := make(map[uint32]bool, len(uids))
+		for _, u := range uids {
+			present[u] = true
+		}
+		msgs = slices.DeleteFunc(slices.Clone(msgs), func(m Message) bool { return !present[m.UID] })
+	}
+	return &Listing{Mailbox: b.name, UIDValidity: old.UIDValidity, Messages: msgs}, nil
+}
+
+// fetchMeta fetches the metadata of the messages in set whose UID is above
+// after, sorted by UID.
+func fetchMeta(ctx context.Context, c *imapclient.Client, set imapclient.SeqSet, after, exists uint32) ([]Message, error) {
+	if exists == 0 {
+		return nil, nil
+	}
+	fetched, err := c.UIDFetch(ctx, set, metaItems, nil)
+	if err != nil {
+		return nil, err
+	}
+	msgs := make([]Message, 0, len(fetched))
+	for _, f := range fetched {
+		if f.UID <= after {
+			continue
+		}
+		msgs = append(msgs, Message{UID: f.UID, Size: f.Size, Date: f.InternalDate, Flags: f.Flags})
+	}
+	slices.SortFunc(msgs, func(a, b Message) int { return int(int64(a.UID) - int64(b.UID)) })
+	return msgs, nil
+}
+
+// Update takes the server's unilateral data for a mailbox (the pool's
+// Updates hook): a change makes the next Listing ask the server.
+func (s *Store) Update(mailbox string, u imapclient.Update) {
+	switch u.(type) {
+	case imapclient.ExistsUpdate, imapclient.ExpungeUpdate, imapclient.VanishedUpdate:
+		if mailbox == "" {
+			return
+		}
+		b := s.box(mailbox)
+		b.mu.Lock()
+		b.dirty = true
+		b.mu.Unlock()
+	}
+}

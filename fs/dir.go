@@ -1,0 +1,157 @@
+package fs
+
+import (
+	"context"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"bazil.org/fuse"
+	bfs "bazil.org/fuse/fs"
+
+	"imapfs/cache"
+)
+
+// dir is a directory: the root (path empty), or a mailbox, or a level of
+// the hierarchy that holds only other mailboxes (\Noselect or implied).
+type dir struct {
+	fs   *FS
+	path []string // file-name components from the root
+}
+
+var (
+	_ bfs.Node               = (*dir)(nil)
+	_ bfs.NodeStringLookuper = (*dir)(nil)
+	_ bfs.HandleReadDirAller = (*dir)(nil)
+)
+
+// folder finds this directory's mailbox among the account's, and its
+// direct children.
+func (d *dir) folder(ctx context.Context) (self *cache.Folder, children []string, err error) {
+	folders, err := d.fs.store.Folders(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	seen := map[string]bool{}
+	found := len(d.path) == 0
+	for i := range folders {
+		f := &folders[i]
+		names := fileNames(f.Path)
+		if !hasPrefix(names, d.path) {
+			continue
+		}
+		found = true
+		if len(names) == len(d.path) {
+			self = f
+			continue
+		}
+		child := names[len(d.path)]
+		if !seen[child] {
+			seen[child] = true
+			children = append(children, child)
+		}
+	}
+	if !found {
+		return nil, nil, syscall.ENOENT
+	}
+	return self, children, nil
+}
+
+func (d *dir) Attr(ctx context.Context, a *fuse.Attr) error {
+	d.fs.attrDefaults(a)
+	a.Inode = 1
+	if len(d.path) > 0 {
+		a.Inode = inode(append([]string{"dir"}, d.path...)...)
+	}
+	a.Mode = d.fs.dirMode()
+	a.Nlink = 2
+	a.Valid = dirValid
+	return nil
+}
+
+func (d *dir) Lookup(ctx context.Context, name string) (bfs.Node, error) {
+	ctx, cancel := d.fs.request(ctx)
+	defer cancel()
+	self, children, err := d.folder(ctx)
+	if err != nil {
+		return nil, d.fs.errno("lookup "+joinPath(append(d.path, name)), err)
+	}
+	if slices.Contains(children, name) {
+		return &dir{fs: d.fs, path: append(slices.Clip(d.path), name)}, nil
+	}
+	uid, ok := messageUID(name)
+	if !ok || self == nil || !self.Selectable {
+		return nil, syscall.ENOENT
+	}
+	// A lookup while walking a mailbox uses the listing at hand; only a
+	// name it does not know makes us ask the server.
+	l := d.fs.store.Cached(self.Name)
+	m, found := cache.Message{}, false
+	if l != nil {
+		m, found = l.Find(uid)
+	}
+	if !found {
+		if l, err = d.fs.store.Listing(ctx, self.Name); err != nil {
+			return nil, d.fs.errno("lookup "+joinPath(append(d.path, name)), err)
+		}
+		if m, found = l.Find(uid); !found {
+			return nil, syscall.ENOENT
+		}
+	}
+	return &file{fs: d.fs, mailbox: self.Name, uidValidity: l.UIDValidity, msg: m}, nil
+}
+
+func (d *dir) ReadDirAll(ctx context.Context) ([]fuse.Dirent, error) {
+	ctx, cancel := d.fs.request(ctx)
+	defer cancel()
+	self, children, err := d.folder(ctx)
+	if err != nil {
+		return nil, d.fs.errno("readdir "+joinPath(d.path), err)
+	}
+	var out []fuse.Dirent
+	for _, c := range children {
+		out = append(out, fuse.Dirent{Name: c, Type: fuse.DT_Dir, Inode: inode(append(append([]string{"dir"}, d.path...), c)...)})
+	}
+	if self != nil && self.Selectable {
+		l, err := d.fs.store.Listing(ctx, self.Name)
+		if err != nil {
+			return nil, d.fs.errno("readdir "+joinPath(d.path), err)
+		}
+		for _, m := range l.Messages {
+			out = append(out, fuse.Dirent{Name: messageName(m.UID), Type: fuse.DT_File, Inode: messageInode(self.Name, l.UIDValidity, m.UID)})
+		}
+	}
+	return out, nil
+}
+
+// fileNames maps a mailbox's name components to file names.
+func fileNames(path []string) []string {
+	names := make([]string, len(path))
+	for i, p := range path {
+		names[i] = componentToName(p)
+	}
+	return names
+}
+
+func hasPrefix(names, prefix []string) bool {
+	return len(names) >= len(prefix) && slices.Equal(names[:len(prefix)], prefix)
+}
+
+// messageName is a message's file name: its UID and ".eml".
+func messageName(uid uint32) string { return strconv.FormatUint(uint64(uid), 10) + ".eml" }
+
+// messageUID parses a message file name; only the canonical spelling
+// (no leading zeros, no sign) names a message.
+func messageUID(name string) (uint32, bool) {
+	digits, ok := strings.CutSuffix(name, ".eml")
+	if !ok || digits == "" || digits[0] == '0' {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(digits, 10, 32)
+	return uint32(n), err == nil && n > 0
+}
+
+func messageInode(mailbox string, uidValidity, uid uint32) uint64 {
+	return inode("msg", mailbox, strconv.FormatUint(uint64(uidValidity), 10), strconv.FormatUint(uint64(uid), 10))
+}

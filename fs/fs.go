@@ -1,0 +1,103 @@
+package fs
+
+import (
+	"context"
+	"hash/fnv"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"bazil.org/fuse"
+	bfs "bazil.org/fuse/fs"
+
+	"imapfs/cache"
+)
+
+// Config configures the filesystem.
+type Config struct {
+	Store    *cache.Store
+	Logger   *slog.Logger
+	ReadOnly bool
+	// Timeout bounds every request to the server (rule 6: a caller never
+	// hangs on a dead connection; it gets EIO).
+	Timeout time.Duration
+	// UID and GID own every file; the mounting user's by default.
+	UID, GID uint32
+}
+
+// FS is the imapfs filesystem: its root is the account's personal
+// namespace and every other namespace the server lists.
+type FS struct {
+	store    *cache.Store
+	log      *slog.Logger
+	readOnly bool
+	timeout  time.Duration
+	uid, gid uint32
+}
+
+var _ bfs.FS = (*FS)(nil)
+
+// New makes the filesystem.
+func New(cfg Config) *FS {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &FS{store: cfg.Store, log: log, readOnly: cfg.ReadOnly, timeout: cfg.Timeout,
+		uid: cfg.UID, gid: cfg.GID}
+}
+
+// Root is the directory of top-level mailboxes.
+func (f *FS) Root() (bfs.Node, error) {
+	return &dir{fs: f}, nil
+}
+
+// request bounds a FUSE request's work on the server by the timeout.
+func (f *FS) request(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, f.timeout)
+}
+
+// Kernel caching. Message files never change for a UID, so their
+// attributes may be cached long; directories change when mail arrives.
+const (
+	dirValid  = time.Second
+	fileValid = time.Hour
+)
+
+// inode gives every node a number that stays the same across lookups and
+// mounts: a hash of what identifies it.
+func inode(parts ...string) uint64 {
+	h := fnv.New64a()
+	for _, p := range parts {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
+	n := h.Sum64()
+	if n <= 1 {
+		n += 2 // 1 is the root's
+	}
+	return n
+}
+
+// dirMode is a directory's mode: writable unless the mount is read-only.
+func (f *FS) dirMode() os.FileMode {
+	if f.readOnly {
+		return os.ModeDir | 0o555
+	}
+	return os.ModeDir | 0o755
+}
+
+// errno turns an error for the kernel, logging what the errno hides.
+func (f *FS) errno(op string, err error) error {
+	return errnoFor(f.log, op, err)
+}
+
+// joinPath renders a node's path for logs.
+func joinPath(path []string) string { return "/" + strings.Join(path, "/") }
+
+// attrDefaults fills what every node shares.
+func (f *FS) attrDefaults(a *fuse.Attr) {
+	a.Uid, a.Gid = f.uid, f.gid
+	a.BlockSize = 4096
+}

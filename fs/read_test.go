@@ -1,0 +1,103 @@
+package fs_test
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"imapfs/test"
+)
+
+func TestMain(m *testing.M) { test.Main(m) }
+
+// run runs a real tool and returns its output, failing the test on error.
+func run(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+func seedSome(t *testing.T, s *test.Server, u test.User, mailbox string, n int) []uint32 {
+	var msgs []test.Message
+	for i := range n {
+		msgs = append(msgs, test.Message{
+			Body:  []byte(fmt.Sprintf("From: a%d@example.com\r\nSubject: hello %d\r\n\r\nbody %d\r\n%s", i, i, i, strings.Repeat("x", i*1000))),
+			Date:  time.Date(2024, 3, 1+i, 12, 0, 0, 0, time.UTC),
+			Flags: []string{`\Flagged`},
+		})
+	}
+	return s.Seed(t, u, mailbox, msgs...)
+}
+
+// ls, stat and cat on a real mount show exactly what the server holds,
+// and reading sets no \Seen.
+func TestListAndRead(t *testing.T) {
+	test.EachServer(t, func(t *testing.T, s *test.Server) {
+		u := s.NewUser(t)
+		nested := s.Personal("Work", "Büro")
+		s.CreateMailbox(t, u, s.Personal("Work"))
+		s.CreateMailbox(t, u, nested)
+		seedSome(t, s, u, "INBOX", 3)
+		seedSome(t, s, u, nested, 2)
+		m := test.Mount(t, s, u)
+
+		root := run(t, "ls", m.Dir)
+		if !strings.Contains(root, "INBOX") {
+			t.Fatalf("ls root: %q\n%s", root, m.Log())
+		}
+		for _, mailbox := range []string{"INBOX", nested} {
+			dir := filepath.Join(m.Dir, filepath.Join(strings.Split(mailbox, s.Delimiter)...))
+			stored := s.Messages(t, u, mailbox)
+			var want []string
+			for _, sm := range stored {
+				want = append(want, fmt.Sprintf("%d.eml", sm.UID))
+			}
+			entries, err := os.ReadDir(dir)
+			if err != nil {
+				t.Fatalf("readdir %s: %v\n%s", dir, err, m.Log())
+			}
+			var got []string
+			for _, e := range entries {
+				if !e.IsDir() {
+					got = append(got, e.Name())
+				}
+			}
+			slices.Sort(got)
+			slices.Sort(want)
+			if !slices.Equal(got, want) {
+				t.Errorf("%s lists %v, server has %v", mailbox, got, want)
+			}
+			for _, sm := range stored {
+				path := filepath.Join(dir, fmt.Sprintf("%d.eml", sm.UID))
+				info, err := os.Stat(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if info.Size() != sm.Size || !info.ModTime().Equal(sm.InternalDate) || info.Mode().Perm() != 0o444 {
+					t.Errorf("%s: size %d mtime %v mode %v; server size %d date %v", path, info.Size(), info.ModTime(), info.Mode(), sm.Size, sm.InternalDate)
+				}
+				data, err := os.ReadFile(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if body := s.Body(t, u, mailbox, sm.UID); !bytes.Equal(data, body) {
+					t.Errorf("%s: read %d bytes differing from the server's %d", path, len(data), len(body))
+				}
+			}
+		}
+		for _, sm := range s.Messages(t, u, "INBOX") {
+			if slices.Contains(sm.Flags, `\Seen`) {
+				t.Errorf("UID %d became \\Seen by reading it", sm.UID)
+			}
+		}
+	})
+}
