@@ -41,8 +41,32 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "imapfs: %v\n", err)
 		return 1
 	}
-	fmt.Fprintf(stderr, "imapfs: cannot mount %s on %s: mounting is not implemented yet\n", cfg.Server, cfg.Mountpoint)
-	return 1
+	if os.Getenv(daemonEnv) == "1" {
+		return runDaemon(cfg)
+	}
+	pass, err := password(cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "imapfs: %v\n", err)
+		return 1
+	}
+	if !cfg.Foreground {
+		if err := detach(cfg, args, pass); err != nil {
+			fmt.Fprintf(stderr, "imapfs: %v\n", err)
+			return 1
+		}
+		return 0
+	}
+	log := newLogger(stderr, cfg)
+	err = serve(cfg, pass, log, func(err error) {
+		if err == nil {
+			log.Info("mounted", "server", cfg.Server.String(), "mountpoint", cfg.Mountpoint)
+		}
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "imapfs: %v\n", err)
+		return 1
+	}
+	return 0
 }
 
 // versionString is the version, with the source revision when the binary

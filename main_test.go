@@ -2,9 +2,17 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"imapfs/test"
 )
@@ -56,4 +64,164 @@ func TestBadArguments(t *testing.T) {
 			t.Errorf("imapfs %q: status %d, stdout %q, stderr %q", args, status, out, errOut)
 		}
 	}
+}
+
+// runImapfsEnv runs the binary with extra environment, with a deadline.
+func runImapfsEnv(t *testing.T, env []string, args ...string) (stdout, stderr string, status int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, test.Imapfs(t), args...)
+	cmd.Env = append(os.Environ(), env...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		status = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return out.String(), errOut.String(), status
+}
+
+func emptyDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "imapfs-mnt-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(dir) })
+	return dir
+}
+
+// Every failure prints one clear line, exits non-zero and leaves nothing
+// mounted.
+func TestMountFailures(t *testing.T) {
+	test.RequireFUSE(t)
+	s := test.SharedDovecot(t)
+	u := s.NewUser(t)
+	plain := test.StartDovecotWith(t, test.DovecotOptions{NoTLS: true})
+	closedPort := func() string {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := l.Addr().String()
+		l.Close()
+		return addr
+	}()
+	file := filepath.Join(t.TempDir(), "file")
+	os.WriteFile(file, nil, 0o644)
+	full := t.TempDir()
+	os.WriteFile(filepath.Join(full, "x"), nil, 0o644)
+	mounted := test.MountCommand(t, []string{test.Build(t, "./test/hellofs")}, nil)
+	ca := "--ca-file=" + s.TLS.CAFile
+	pw := []string{"IMAPFS_PASSWORD=" + u.Password}
+	for _, tc := range []struct {
+		name string
+		env  []string
+		args []string
+		want string
+	}{
+		{"unknown host", pw, []string{"imaps://" + u.Name + "@no-such-host.invalid", ""}, "no-such-host.invalid"},
+		{"connection refused", pw, []string{"imaps://" + u.Name + "@" + closedPort, ""}, "connection refused"},
+		{"untrusted certificate", pw, []string{s.URL(u, true), ""}, "certificate"},
+		{"no STARTTLS", pw, []string{"imap://" + u.Name + "@" + plain.Addr(), ""}, "STARTTLS"},
+		{"wrong password", []string{"IMAPFS_PASSWORD=wrong"}, []string{ca, s.URL(u, true), ""}, "refused"},
+		{"missing mountpoint", pw, []string{ca, s.URL(u, true), "/nonexistent/mail"}, "does not exist"},
+		{"not a directory", pw, []string{ca, s.URL(u, true), file}, "not a directory"},
+		{"not empty", pw, []string{ca, s.URL(u, true), full}, "not empty"},
+		{"already mounted", pw, []string{ca, s.URL(u, true), mounted.Dir}, "already mounted"},
+	} {
+		for _, mode := range []string{"foreground", "daemon"} {
+			t.Run(tc.name+"/"+mode, func(t *testing.T) {
+				args := slices.Clone(tc.args)
+				if args[len(args)-1] == "" {
+					args[len(args)-1] = emptyDir(t)
+				}
+				if mode == "foreground" {
+					args = append([]string{"-f"}, args...)
+				}
+				mountpoint := args[len(args)-1]
+				_, errOut, status := runImapfsEnv(t, tc.env, args...)
+				lines := strings.Split(strings.TrimSpace(errOut), "\n")
+				last := lines[len(lines)-1]
+				if status == 0 || !strings.HasPrefix(last, "imapfs: ") || !strings.Contains(last, tc.want) {
+					t.Errorf("status %d, stderr:\n%s\nwant a last line naming %q", status, errOut, tc.want)
+				}
+				if mountpoint != mounted.Dir && test.IsMounted(mountpoint) {
+					t.Errorf("%s left mounted", mountpoint)
+				}
+			})
+		}
+	}
+}
+
+// Without -f imapfs returns once the mount is live; fusermount3 -u ends
+// the background process.
+func TestDaemonMount(t *testing.T) {
+	test.RequireFUSE(t)
+	s := test.SharedDovecot(t)
+	u := s.NewUser(t)
+	s.Seed(t, u, "INBOX", test.Message{Body: []byte("Subject: hi\r\n\r\nhello\r\n")})
+	dir := emptyDir(t)
+	test.TrackMount(t, dir)
+	_, errOut, status := runImapfsEnv(t, []string{"IMAPFS_PASSWORD=" + u.Password, "XDG_STATE_HOME=" + t.TempDir()},
+		"--ca-file", s.TLS.CAFile, s.URL(u, true), dir)
+	if status != 0 {
+		t.Fatalf("status %d: %s", status, errOut)
+	}
+	if !test.IsMounted(dir) {
+		t.Fatal("imapfs returned before the mount was live")
+	}
+	pid := daemonPID(t, dir)
+	out, err := exec.Command("ls", dir+"/INBOX").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "1.eml") {
+		t.Errorf("ls: %v %s", err, out)
+	}
+	if out, err := exec.Command("fusermount3", "-u", dir).CombinedOutput(); err != nil {
+		t.Fatalf("fusermount3 -u: %v %s", err, out)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for syscall.Kill(pid, 0) == nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("imapfs (pid %d) still running after fusermount3 -u", pid)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// SIGTERM to a foreground imapfs unmounts cleanly.
+func TestSignalUnmounts(t *testing.T) {
+	s := test.SharedDovecot(t)
+	u := s.NewUser(t)
+	m := test.Mount(t, s, u)
+	pid := daemonPID(t, m.Dir)
+	syscall.Kill(pid, syscall.SIGTERM)
+	deadline := time.Now().Add(10 * time.Second)
+	for test.IsMounted(m.Dir) || syscall.Kill(pid, 0) == nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("still mounted or running 10s after SIGTERM\n%s", m.Log())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// daemonPID finds the imapfs process serving mountpoint.
+func daemonPID(t *testing.T, mountpoint string) int {
+	t.Helper()
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		args := strings.Split(strings.TrimRight(string(data), "\x00"), "\x00")
+		if len(args) > 1 && filepath.Base(args[0]) == "imapfs" && args[len(args)-1] == mountpoint {
+			pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+			return pid
+		}
+	}
+	t.Fatalf("no imapfs process for %s", mountpoint)
+	return 0
 }

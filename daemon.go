@@ -1,0 +1,141 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"imapfs/mountopts"
+)
+
+// Detaching: the command re-runs itself as a background process (a Go
+// program cannot fork), hands it the password through a pipe (never the
+// command line or the environment), and waits until the child says the
+// mount is live or why it is not. So "imapfs ... ~/mail && ls ~/mail"
+// works in a script, and a failure leaves nothing mounted.
+
+// daemonEnv marks the background process; its value names nothing secret.
+const daemonEnv = "IMAPFS_DAEMON"
+
+// Descriptors the background process inherits (ExtraFiles start at 3).
+const (
+	readyFD    = 3 // the child writes "ok" or its error here
+	passwordFD = 4 // the parent writes the password here
+)
+
+// detach starts the background process and waits for its verdict.
+func detach(cfg *mountopts.Config, args []string, pass string) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	logPath, err := daemonLogPath()
+	if err != nil {
+		return err
+	}
+	logFile, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("log file: %w", err)
+	}
+	defer logFile.Close()
+	readyR, readyW, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	passR, passW, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(exe, args...)
+	cmd.Env = append(os.Environ(), daemonEnv+"=1")
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.ExtraFiles = []*os.File{readyW, passR}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	readyW.Close()
+	passR.Close()
+	io.WriteString(passW, pass)
+	passW.Close()
+	verdict, _ := io.ReadAll(readyR)
+	readyR.Close()
+	if string(verdict) == "ok" {
+		cmd.Process.Release()
+		return nil
+	}
+	waitErr := cmd.Wait()
+	if msg := strings.TrimSpace(string(verdict)); msg != "" {
+		return errors.New(msg)
+	}
+	return fmt.Errorf("the background process ended before mounting (%v); see %s", waitErr, logPath)
+}
+
+// runDaemon is the background process: it reads the password, serves the
+// mount, and reports readiness to the waiting parent.
+func runDaemon(cfg *mountopts.Config) int {
+	readyW := os.NewFile(readyFD, "ready")
+	passR := os.NewFile(passwordFD, "password")
+	pass, err := io.ReadAll(passR)
+	passR.Close()
+	if err != nil {
+		fmt.Fprintf(readyW, "cannot read the password: %v", err)
+		return 1
+	}
+	devnull, err := os.Open(os.DevNull)
+	if err == nil {
+		syscall.Dup2(int(devnull.Fd()), 0)
+	}
+	log := newLogger(os.Stderr, cfg)
+	reported := false
+	ready := func(err error) {
+		if reported {
+			return
+		}
+		reported = true
+		if err != nil {
+			fmt.Fprint(readyW, err.Error())
+		} else {
+			io.WriteString(readyW, "ok")
+		}
+		readyW.Close()
+	}
+	if err := serve(cfg, string(pass), log, ready); err != nil {
+		log.Error("imapfs stopped", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// daemonLogPath is where the background process writes its log:
+// $XDG_STATE_HOME/imapfs/imapfs.log, by default ~/.local/state/imapfs/.
+func daemonLogPath() (string, error) {
+	dir := os.Getenv("XDG_STATE_HOME")
+	if dir == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", err
+		}
+		dir = filepath.Join(home, ".local", "state")
+	}
+	dir = filepath.Join(dir, "imapfs")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, "imapfs.log"), nil
+}
+
+// newLogger logs to w, at debug level with -d.
+func newLogger(w io.Writer, cfg *mountopts.Config) *slog.Logger {
+	level := slog.LevelInfo
+	if cfg.Debug {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+}

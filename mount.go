@@ -1,0 +1,259 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"bazil.org/fuse"
+	bfs "bazil.org/fuse/fs"
+
+	"imapfs/cache"
+	"imapfs/fs"
+	"imapfs/imapclient"
+	"imapfs/mountopts"
+)
+
+// serve mounts the account and serves it until it is unmounted (by
+// fusermount3 -u, or SIGINT/SIGTERM). ready is called once: with nil when
+// the mount is live, or with the error that prevented it.
+func serve(cfg *mountopts.Config, pass string, log *slog.Logger, ready func(error)) error {
+	fail := func(err error) error {
+		ready(err)
+		return err
+	}
+	if err := checkMountpoint(cfg.Mountpoint); err != nil {
+		return fail(err)
+	}
+	tlsConfig, err := clientTLS(cfg)
+	if err != nil {
+		return fail(err)
+	}
+	var store *cache.Store
+	pool := imapclient.NewPool(imapclient.PoolConfig{
+		Dial: func(ctx context.Context, opts imapclient.Options) (*imapclient.Client, error) {
+			opts.Logger, opts.Debug = log, debugLevel(cfg)
+			return dialAndLogin(ctx, cfg, tlsConfig, pass, opts)
+		},
+		Size:     cfg.Connections,
+		ReadOnly: cfg.ReadOnly,
+		Updates:  func(mailbox string, u imapclient.Update) { store.Update(mailbox, u) },
+		Logger:   log,
+	})
+	defer pool.Close()
+	store = cache.New(cache.Config{Pool: pool, CacheSize: cfg.CacheSize, TTL: 2 * time.Second, Logger: log})
+
+	// Log in once before mounting, so a wrong password or an unreachable
+	// server is reported at once and nothing is left mounted (the pool
+	// would keep retrying in the background).
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.Timeout)
+	first, err := dialAndLogin(ctx, cfg, tlsConfig, pass, imapclient.Options{Logger: log, Debug: debugLevel(cfg)})
+	if err == nil {
+		first.Logout(ctx)
+	}
+	cancel()
+	if err != nil {
+		return fail(err)
+	}
+
+	options := []fuse.MountOption{
+		fuse.FSName("imapfs"), fuse.Subtype("imapfs"),
+		fuse.MaxReadahead(128 << 10), fuse.AsyncRead(),
+	}
+	if cfg.ReadOnly {
+		options = append(options, fuse.ReadOnly())
+	}
+	if cfg.AllowOther {
+		options = append(options, fuse.AllowOther(), fuse.DefaultPermissions())
+	}
+	conn, err := fuse.Mount(cfg.Mountpoint, options...)
+	if err != nil {
+		return fail(fmt.Errorf("mount %s: %w", cfg.Mountpoint, err))
+	}
+	defer conn.Close()
+	ready(nil)
+
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(signals)
+	go func() {
+		for range signals {
+			if err := fuse.Unmount(cfg.Mountpoint); err != nil {
+				log.Error("unmount", "err", err)
+			}
+		}
+	}()
+	filesystem := fs.New(fs.Config{
+		Store: store, Logger: log, ReadOnly: cfg.ReadOnly, Timeout: cfg.Timeout,
+		UID: uint32(os.Getuid()), GID: uint32(os.Getgid()),
+	})
+	return bfs.Serve(conn, filesystem)
+}
+
+func debugLevel(cfg *mountopts.Config) int {
+	if cfg.Debug {
+		return 2
+	}
+	return 0
+}
+
+// checkMountpoint refuses what cannot or should not be mounted on.
+func checkMountpoint(path string) error {
+	info, err := os.Stat(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("mountpoint %s does not exist", path)
+	case err != nil:
+		return fmt.Errorf("mountpoint %s: %w", path, err)
+	case !info.IsDir():
+		return fmt.Errorf("mountpoint %s is not a directory", path)
+	}
+	if mounted, err := isMountpoint(path); err == nil && mounted {
+		return fmt.Errorf("mountpoint %s is already mounted", path)
+	}
+	d, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("mountpoint %s: %w", path, err)
+	}
+	defer d.Close()
+	if names, _ := d.Readdirnames(1); len(names) > 0 {
+		return fmt.Errorf("mountpoint %s is not empty", path)
+	}
+	return nil
+}
+
+// isMountpoint looks the path up in /proc/self/mountinfo.
+func isMountpoint(path string) (bool, error) {
+	abs, err := realPath(path)
+	if err != nil {
+		return false, err
+	}
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) > 4 && unescapeOctal(fields[4]) == abs {
+			return true, nil
+		}
+	}
+	return false, sc.Err()
+}
+
+func realPath(path string) (string, error) {
+	abs, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	if !strings.HasPrefix(path, "/") {
+		path = abs + "/" + path
+	}
+	return filepath.EvalSymlinks(path)
+}
+
+// unescapeOctal undoes mountinfo's \040-style escapes.
+func unescapeOctal(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) && isOctal(s[i+1]) && isOctal(s[i+2]) && isOctal(s[i+3]) {
+			b.WriteByte((s[i+1]-'0')<<6 | (s[i+2]-'0')<<3 | (s[i+3] - '0'))
+			i += 3
+			continue
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+func isOctal(c byte) bool { return c >= '0' && c <= '7' }
+
+// clientTLS builds the TLS configuration the flags describe.
+func clientTLS(cfg *mountopts.Config) (*tls.Config, error) {
+	t := &tls.Config{ServerName: cfg.Server.Host, InsecureSkipVerify: cfg.InsecureSkipVerify}
+	if cfg.CAFile != "" {
+		pem, err := os.ReadFile(cfg.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("--ca-file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--ca-file %s holds no PEM certificate", cfg.CAFile)
+		}
+		t.RootCAs = pool
+	}
+	if cfg.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.CertFile, cfg.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("--cert-file/--key-file: %w", err)
+		}
+		t.Certificates = []tls.Certificate{cert}
+	}
+	return t, nil
+}
+
+// dialAndLogin opens one logged-in connection as the flags say.
+func dialAndLogin(ctx context.Context, cfg *mountopts.Config, tlsConfig *tls.Config, pass string, opts imapclient.Options) (*imapclient.Client, error) {
+	var c *imapclient.Client
+	var err error
+	addr := cfg.Server.Address()
+	switch {
+	case cfg.Tunnel != "":
+		c, err = imapclient.DialTunnel(ctx, cfg.Tunnel, os.Stderr, opts)
+	case cfg.Server.ImplicitTLS:
+		c, err = imapclient.DialTLS(ctx, addr, tlsConfig, opts)
+	default:
+		c, err = imapclient.DialStartTLS(ctx, addr, tlsConfig, opts)
+		if errors.Is(err, imapclient.ErrNotSupported) && cfg.Plaintext {
+			c, err = imapclient.DialPlain(ctx, addr, opts)
+			if err == nil {
+				c.AllowPlaintext()
+			}
+		} else if errors.Is(err, imapclient.ErrNotSupported) {
+			err = fmt.Errorf("%s offers no STARTTLS; use imaps:// or, to send the password in clear, --plaintext", addr)
+		}
+	}
+	if err != nil {
+		return nil, explainDial(addr, err)
+	}
+	if c.State() == imapclient.StateNotAuthenticated {
+		if cfg.Server.User == "" {
+			c.Close()
+			return nil, errors.New("no user: give imaps://USER@HOST or --user")
+		}
+		if err := c.Login(ctx, cfg.Server.User, pass); err != nil {
+			c.Close()
+			if errors.Is(err, imapclient.ErrNo) {
+				return nil, fmt.Errorf("login as %s refused: %w", cfg.Server.User, err)
+			}
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// explainDial turns network and TLS failures into one clear line.
+func explainDial(addr string, err error) error {
+	var certErr *tls.CertificateVerificationError
+	var unknownAuth x509.UnknownAuthorityError
+	var hostErr x509.HostnameError
+	switch {
+	case errors.As(err, &certErr), errors.As(err, &unknownAuth), errors.As(err, &hostErr):
+		return fmt.Errorf("%s: TLS certificate not trusted (%v); see --ca-file", addr, err)
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return fmt.Errorf("%s: connection refused", addr)
+	}
+	return fmt.Errorf("%s: %w", addr, err)
+}

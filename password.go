@@ -1,0 +1,134 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"imapfs/mountopts"
+)
+
+// password finds the IMAP password, in the order the documentation gives:
+// --password-file, --password-command, $IMAPFS_PASSWORD, ~/.netrc, then a
+// prompt on the terminal. It never comes from the command line.
+func password(cfg *mountopts.Config) (string, error) {
+	switch {
+	case cfg.PasswordFile != "":
+		data, err := os.ReadFile(cfg.PasswordFile)
+		if err != nil {
+			return "", fmt.Errorf("--password-file: %w", err)
+		}
+		return firstLine(string(data)), nil
+	case cfg.PasswordCommand != "":
+		cmd := exec.Command("/bin/sh", "-c", cfg.PasswordCommand)
+		cmd.Stderr = os.Stderr
+		out, err := cmd.Output()
+		if err != nil {
+			return "", fmt.Errorf("--password-command: %w", err)
+		}
+		return firstLine(string(out)), nil
+	}
+	if p, ok := os.LookupEnv("IMAPFS_PASSWORD"); ok {
+		return p, nil
+	}
+	if p, ok := netrcPassword(cfg.Server.Host, cfg.Server.User); ok {
+		return p, nil
+	}
+	return prompt(fmt.Sprintf("Password for %s: ", cfg.Server))
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return strings.TrimSuffix(line, "\r")
+}
+
+// netrcPassword reads ~/.netrc (or $NETRC) for machine host and login user.
+func netrcPassword(host, user string) (string, bool) {
+	path := os.Getenv("NETRC")
+	if path == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", false
+		}
+		path = filepath.Join(home, ".netrc")
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", false
+	}
+	// Tokens: machine NAME | default, then login, password, account values.
+	fields := strings.Fields(string(data))
+	var machine, login, pass string
+	match := func() (string, bool) {
+		if (machine == host || machine == "") && (login == user || user == "") && pass != "" {
+			return pass, true
+		}
+		return "", false
+	}
+	inEntry := false
+	for i := 0; i < len(fields); i++ {
+		next := func() string {
+			if i+1 < len(fields) {
+				i++
+				return fields[i]
+			}
+			return ""
+		}
+		switch fields[i] {
+		case "machine", "default":
+			if inEntry {
+				if p, ok := match(); ok {
+					return p, true
+				}
+			}
+			inEntry, login, pass = true, "", ""
+			machine = ""
+			if fields[i] == "machine" {
+				machine = next()
+			}
+		case "login":
+			login = next()
+		case "password":
+			pass = next()
+		case "account", "macdef":
+			next()
+		}
+	}
+	if inEntry {
+		return match()
+	}
+	return "", false
+}
+
+// prompt asks on the controlling terminal with echo off.
+func prompt(text string) (string, error) {
+	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
+	if err != nil {
+		return "", errors.New("no password: give --password-file, --password-command, IMAPFS_PASSWORD or ~/.netrc (no terminal to ask on)")
+	}
+	defer tty.Close()
+	fd := int(tty.Fd())
+	termios, err := unix.IoctlGetTermios(fd, unix.TCGETS)
+	if err != nil {
+		return "", errors.New("no password: no terminal to ask on")
+	}
+	quiet := *termios
+	quiet.Lflag &^= unix.ECHO
+	if err := unix.IoctlSetTermios(fd, unix.TCSETS, &quiet); err != nil {
+		return "", err
+	}
+	defer unix.IoctlSetTermios(fd, unix.TCSETS, termios)
+	fmt.Fprint(tty, text)
+	line, err := bufio.NewReader(tty).ReadString('\n')
+	fmt.Fprintln(tty)
+	if err != nil && line == "" {
+		return "", errors.New("no password given")
+	}
+	return firstLine(line), nil
+}
