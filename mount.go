@@ -97,7 +97,14 @@ func serve(cfg *mountopts.Config, pass string, log *slog.Logger, ready func(erro
 		Store: store, Logger: log, ReadOnly: cfg.ReadOnly, Timeout: cfg.Timeout,
 		UID: uint32(os.Getuid()), GID: uint32(os.Getgid()),
 	})
-	return bfs.Serve(conn, filesystem)
+	err = bfs.New(conn, filesystem.ServeConfig(cfg.Debug)).Serve(filesystem)
+	// What the mount cost, for whoever wonders where the time went (and for
+	// the tests and benchmarks, which read it).
+	stats := store.Stats()
+	log.Info("unmounted", "listings", stats.ListingFetches.Load(), "refreshes", stats.Refreshes.Load(),
+		"body_fetches", stats.BodyFetches.Load(), "body_bytes", stats.BodyBytes.Load(),
+		"fuse_requests", filesystem.Requests())
+	return err
 }
 
 func debugLevel(cfg *mountopts.Config) int {

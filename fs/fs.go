@@ -34,6 +34,7 @@ type FS struct {
 	readOnly bool
 	timeout  time.Duration
 	uid, gid uint32
+	requests requestCounts
 }
 
 var _ bfs.FS = (*FS)(nil)

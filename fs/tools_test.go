@@ -1,0 +1,189 @@
+package fs_test
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"imapfs/test"
+)
+
+// mailboxDir is where a server mailbox appears under the mount.
+func mailboxDir(m *test.Mounted, s *test.Server, mailbox string) string {
+	return filepath.Join(m.Dir, filepath.Join(strings.Split(mailbox, s.Delimiter)...))
+}
+
+// unmountStats unmounts and returns the counters imapfs logs at exit.
+func unmountStats(t *testing.T, m *test.Mounted) map[string]string {
+	t.Helper()
+	m.Unmount(t)
+	line := ""
+	for _, l := range strings.Split(m.Log(), "\n") {
+		if strings.Contains(l, "msg=unmounted") {
+			line = l
+		}
+	}
+	if line == "" {
+		t.Fatalf("no unmount statistics in the log:\n%s", m.Log())
+	}
+	stats := map[string]string{}
+	for _, kv := range regexp.MustCompile(`(\w+)=("[^"]*"|\S+)`).FindAllStringSubmatch(line, -1) {
+		stats[kv[1]] = strings.Trim(kv[2], `"`)
+	}
+	return stats
+}
+
+// The tools people use on a mail folder see exactly the server's messages.
+func TestRealTools(t *testing.T) {
+	test.EachServer(t, func(t *testing.T, s *test.Server) {
+		u := s.NewUser(t)
+		nested := s.Personal("Büro", "2025")
+		s.CreateMailbox(t, u, s.Personal("Büro"))
+		s.CreateMailbox(t, u, nested)
+		seedSome(t, s, u, "INBOX", 5)
+		seedSome(t, s, u, nested, 3)
+		m := test.Mount(t, s, u)
+		inbox := mailboxDir(m, s, "INBOX")
+		stored := s.Messages(t, u, "INBOX")
+		first := filepath.Join(inbox, fmt.Sprintf("%d.eml", stored[0].UID))
+		body := s.Body(t, u, "INBOX", stored[0].UID)
+
+		if out := run(t, "ls", "-la", inbox); strings.Count(out, "-r--r--r--") != len(stored) {
+			t.Errorf("ls -la:\n%s", out)
+		}
+		want := fmt.Sprintf("%d %d", stored[0].Size, stored[0].InternalDate.Unix())
+		if out := strings.TrimSpace(run(t, "stat", "-c", "%s %Y", first)); out != want {
+			t.Errorf("stat: %q, want %q", out, want)
+		}
+		if out := run(t, "head", "-c", "10", first); out != string(body[:10]) {
+			t.Errorf("head -c 10: %q", out)
+		}
+		if out := run(t, "dd", "if="+first, "bs=1", "skip=5", "count=7", "status=none"); out != string(body[5:12]) {
+			t.Errorf("dd: %q, want %q", out, body[5:12])
+		}
+		if out := run(t, "grep", "-rl", "Subject: hello 3", m.Dir); !strings.Contains(out, fmt.Sprintf("INBOX/%d.eml", stored[3].UID)) {
+			t.Errorf("grep -rl:\n%s", out)
+		}
+		if out := run(t, "find", m.Dir, "-name", "*.eml"); strings.Count(out, ".eml") != 8 {
+			t.Errorf("find found:\n%s", out)
+		}
+		copyDir := t.TempDir()
+		run(t, "cp", "-r", inbox, copyDir)
+		for _, sm := range stored {
+			data, err := os.ReadFile(filepath.Join(copyDir, "INBOX", fmt.Sprintf("%d.eml", sm.UID)))
+			if err != nil || !bytes.Equal(data, s.Body(t, u, "INBOX", sm.UID)) {
+				t.Errorf("cp -r: UID %d differs (%v)", sm.UID, err)
+			}
+		}
+		if out := run(t, "sh", "-c", "tar cf - -C '"+m.Dir+"' . | tar tf -"); strings.Count(out, ".eml") != 8 {
+			t.Errorf("tar lists:\n%s", out)
+		}
+
+		// rsync -a: a byte-exact backup with mtimes equal to INTERNALDATE.
+		backup := t.TempDir()
+		run(t, "rsync", "-a", m.Dir+"/", backup+"/")
+		for _, mailbox := range []string{"INBOX", nested} {
+			dir := filepath.Join(backup, filepath.Join(strings.Split(mailbox, s.Delimiter)...))
+			for _, sm := range s.Messages(t, u, mailbox) {
+				path := filepath.Join(dir, fmt.Sprintf("%d.eml", sm.UID))
+				info, err := os.Stat(path)
+				data, _ := os.ReadFile(path)
+				if err != nil || !bytes.Equal(data, s.Body(t, u, mailbox, sm.UID)) || !info.ModTime().Equal(sm.InternalDate) {
+					t.Errorf("rsync copy of %s UID %d: %v, mtime %v want %v", mailbox, sm.UID, err, info.ModTime(), sm.InternalDate)
+				}
+			}
+		}
+		if stats := unmountStats(t, m); stats["body_fetches"] == "0" {
+			t.Errorf("the first rsync fetched no body? %v", stats)
+		}
+
+		// A second rsync on a fresh mount transfers nothing and fetches no body.
+		m2 := test.Mount(t, s, u)
+		if out := run(t, "rsync", "-ai", m2.Dir+"/", backup+"/"); strings.TrimSpace(out) != "" {
+			t.Errorf("second rsync transferred:\n%s", out)
+		}
+		if stats := unmountStats(t, m2); stats["body_fetches"] != "0" {
+			t.Errorf("second rsync fetched bodies: %v", stats)
+		}
+		for _, sm := range s.Messages(t, u, "INBOX") {
+			if slices.Contains(sm.Flags, `\Seen`) {
+				t.Errorf("UID %d became \\Seen", sm.UID)
+			}
+		}
+	})
+}
+
+// A read-only mount reads like any other and refuses every change.
+func TestReadOnlyMount(t *testing.T) {
+	test.EachServer(t, func(t *testing.T, s *test.Server) {
+		u := s.NewUser(t)
+		uids := seedSome(t, s, u, "INBOX", 2)
+		m := test.Mount(t, s, u, "-o", "ro")
+		inbox := mailboxDir(m, s, "INBOX")
+		file := filepath.Join(inbox, strconv.FormatUint(uint64(uids[0]), 10)+".eml")
+		if _, err := os.ReadFile(file); err != nil {
+			t.Fatal(err)
+		}
+		for _, cmd := range [][]string{
+			{"sh", "-c", "echo x >> '" + file + "'"},
+			{"touch", filepath.Join(inbox, "new.eml")},
+			{"mkdir", filepath.Join(m.Dir, "New")},
+		} {
+			out, err := exec.Command(cmd[0], cmd[1:]...).CombinedOutput()
+			if err == nil || !strings.Contains(string(out), "Read-only file system") {
+				t.Errorf("%v: %v %s", cmd, err, out)
+			}
+		}
+		if got := s.Messages(t, u, "INBOX"); len(got) != 2 {
+			t.Errorf("server has %d messages", len(got))
+		}
+	})
+}
+
+// Mail that another client adds or expunges shows up within a few seconds.
+func TestListingFollowsServer(t *testing.T) {
+	test.EachServer(t, func(t *testing.T, s *test.Server) {
+		u := s.NewUser(t)
+		uids := seedSome(t, s, u, "INBOX", 2)
+		m := test.Mount(t, s, u)
+		inbox := mailboxDir(m, s, "INBOX")
+		names := func() []string {
+			entries, _ := os.ReadDir(inbox)
+			var n []string
+			for _, e := range entries {
+				n = append(n, e.Name())
+			}
+			return n
+		}
+		if got := names(); len(got) != 2 {
+			t.Fatalf("listing %v", got)
+		}
+		added := seedSome(t, s, u, "INBOX", 1)[0]
+		c := s.Session(t, u)
+		if _, _, err := c.Run("SELECT INBOX"); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := c.Run(fmt.Sprintf("UID STORE %d +FLAGS.SILENT (\\Deleted)", uids[0])); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := c.Run(fmt.Sprintf("UID EXPUNGE %d", uids[0])); err != nil {
+			t.Fatal(err)
+		}
+		want := []string{fmt.Sprintf("%d.eml", uids[1]), fmt.Sprintf("%d.eml", added)}
+		deadline := time.Now().Add(10 * time.Second)
+		for !slices.Equal(names(), want) {
+			if time.Now().After(deadline) {
+				t.Fatalf("listing %v, want %v", names(), want)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	})
+}
