@@ -95,14 +95,14 @@ func serve(cfg *mountopts.Config, pass string, log *slog.Logger, ready func(erro
 	}()
 	filesystem := fs.New(fs.Config{
 		Store: store, Logger: log, ReadOnly: cfg.ReadOnly, Timeout: cfg.Timeout,
-		UID: uint32(os.Getuid()), GID: uint32(os.Getgid()),
+		UID: uint32(os.Getuid()), GID: uint32(os.Getgid()), PrefetchBytes: cfg.CacheSize / 4,
 	})
 	err = bfs.New(conn, filesystem.ServeConfig(cfg.Debug)).Serve(filesystem)
 	// What the mount cost, for whoever wonders where the time went (and for
 	// the tests and benchmarks, which read it).
 	stats := store.Stats()
 	log.Info("unmounted", "listings", stats.ListingFetches.Load(), "refreshes", stats.Refreshes.Load(),
-		"body_fetches", stats.BodyFetches.Load(), "body_bytes", stats.BodyBytes.Load(),
+		"body_fetches", stats.BodyFetches.Load(), "body_bytes", stats.BodyBytes.Load(), "prefetches", stats.Prefetches.Load(),
 		"fuse_requests", filesystem.Requests())
 	return err
 }

@@ -46,6 +46,13 @@ func (b *Bodies) Get(k BodyKey) ([]byte, bool) {
 	return b.lru.Get(k)
 }
 
+// Peek reports whether a block is cached, without making it recent.
+func (b *Bodies) Peek(k BodyKey) ([]byte, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.lru.Peek(k)
+}
+
 // Add caches a body, evicting older ones to stay within the bound. A body
 // larger than the whole cache is not kept. The cache keeps body as is: the
 // caller must not modify it afterwards.

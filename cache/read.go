@@ -3,6 +3,7 @@ package cache
 import (
 	"bytes"
 	"context"
+	"strconv"
 
 	"imapfs/imapclient"
 )
@@ -43,6 +44,15 @@ func (s *Store) ReadAt(ctx context.Context, mailbox string, uidValidity, uid uin
 
 // block returns one block of a body, from the cache or the server.
 func (s *Store) block(ctx context.Context, key BodyKey) ([]byte, error) {
+	for {
+		data, err := s.blockOnce(ctx, key)
+		if err != errNotPrefetched {
+			return data, err
+		}
+	}
+}
+
+func (s *Store) blockOnce(ctx context.Context, key BodyKey) ([]byte, error) {
 	if data, ok := s.bodies.Get(key); ok {
 		return data, nil
 	}
@@ -101,3 +111,5 @@ func (s *Store) fetchBlock(ctx context.Context, key BodyKey) ([]byte, error) {
 	s.stats.BodyBytes.Add(n)
 	return buf.Bytes(), nil
 }
+
+func itoa(n int) string { return strconv.Itoa(n) }

@@ -56,7 +56,8 @@ type Store struct {
 type Stats struct {
 	ListingFetches atomic.Int64 // full UID FETCH 1:* metadata listings
 	Refreshes      atomic.Int64 // incremental refreshes
-	BodyFetches    atomic.Int64 // body blocks fetched
+	BodyFetches    atomic.Int64 // body blocks fetched (prefetched ones included)
+	Prefetches     atomic.Int64 // bulk prefetch commands
 	BodyBytes      atomic.Int64 // body bytes fetched
 }
 

@@ -24,6 +24,9 @@ type Config struct {
 	Timeout time.Duration
 	// UID and GID own every file; the mounting user's by default.
 	UID, GID uint32
+	// PrefetchBytes bounds what one prefetch window brings (a share of
+	// the body cache, so prefetching never evicts what is being read).
+	PrefetchBytes int64
 }
 
 // FS is the imapfs filesystem: its root is the account's personal
@@ -35,6 +38,7 @@ type FS struct {
 	timeout  time.Duration
 	uid, gid uint32
 	requests requestCounts
+	walker   walker
 }
 
 var _ bfs.FS = (*FS)(nil)
@@ -46,7 +50,7 @@ func New(cfg Config) *FS {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &FS{store: cfg.Store, log: log, readOnly: cfg.ReadOnly, timeout: cfg.Timeout,
-		uid: cfg.UID, gid: cfg.GID}
+		uid: cfg.UID, gid: cfg.GID, walker: walker{store: cfg.Store, budget: cfg.PrefetchBytes}}
 }
 
 // Root is the directory of top-level mailboxes.

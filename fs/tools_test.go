@@ -187,3 +187,34 @@ func TestListingFollowsServer(t *testing.T) {
 		}
 	})
 }
+
+// A walk over a mailbox, in UID order (grep -r) or name order (rsync),
+// is served by bulk prefetches, and no body is fetched twice.
+func TestSequentialPrefetch(t *testing.T) {
+	test.EachServer(t, func(t *testing.T, s *test.Server) {
+		u := s.NewUser(t)
+		const n = 60
+		seedSome(t, s, u, "INBOX", n)
+		for _, walk := range [][]string{
+			{"grep", "-rc", "Subject"},
+			{"rsync", "-a", "--whole-file"},
+		} {
+			t.Run(walk[0], func(t *testing.T) {
+				m := test.Mount(t, s, u)
+				args := append(walk[1:], m.Dir+"/")
+				if walk[0] == "rsync" {
+					args = append(args, t.TempDir()+"/")
+				}
+				exec.Command(walk[0], args...).Run() // grep -c exits 1 for files without a match
+				stats := unmountStats(t, m)
+				t.Logf("%s: %v", walk[0], stats)
+				if stats["body_fetches"] != strconv.Itoa(n) {
+					t.Errorf("%d messages, %s body fetches: %v", n, stats["body_fetches"], stats)
+				}
+				if p, _ := strconv.Atoi(stats["prefetches"]); p == 0 || p > n/4 {
+					t.Errorf("%s prefetch commands for %d messages: %v", stats["prefetches"], n, stats)
+				}
+			})
+		}
+	})
+}
