@@ -1,7 +1,7 @@
 # imapfs — see README.md.
 GO ?= go
 
-.PHONY: build test setup vet clean
+.PHONY: build test setup vet clean demo
 
 build:
 	$(GO) build -o imapfs .
@@ -19,6 +19,11 @@ vet:
 	$(GO) vet ./...
 	@unformatted=$$(gofmt -l $$(find . -name '*.go' -not -path './.git/*')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
+
+# The README's "try it": a private Dovecot with generated mail, mounted at
+# ./mail until Ctrl-C. Like the tests it needs root (FUSE and the server).
+demo: setup
+	$(GO) run ./test/demo
 
 clean:
 	rm -f imapfs

@@ -13,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync/atomic"
-	"testing"
 	"time"
 )
 
@@ -99,7 +98,7 @@ var clientSerial atomic.Int64
 
 // ClientCert makes a client certificate for name, signed by the test CA,
 // and returns its PEM certificate and key files.
-func (f TLSFiles) ClientCert(t testing.TB, name string) (certFile, keyFile string) {
+func (f TLSFiles) ClientCert(t T, name string) (certFile, keyFile string) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {

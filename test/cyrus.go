@@ -12,7 +12,6 @@ import (
 	"strings"
 	"sync"
 	"syscall"
-	"testing"
 	"text/template"
 	"time"
 )
@@ -76,7 +75,7 @@ type cyrus struct {
 // StartCyrus starts a private Cyrus IMAP for this test alone; it is stopped
 // when the test ends. Tests that only need an account should share the
 // package's server through SharedCyrus.
-func StartCyrus(t testing.TB) *Server {
+func StartCyrus(t T) *Server {
 	t.Helper()
 	s, stop, err := startCyrus(t)
 	if stop != nil {
@@ -88,7 +87,7 @@ func StartCyrus(t testing.TB) *Server {
 	return s
 }
 
-func startCyrus(t testing.TB) (*Server, func(), error) {
+func startCyrus(t T) (*Server, func(), error) {
 	RequireRoot(t)
 	RequireTool(t, "saslpasswd2")
 	root := CyrusRoot()

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"testing"
 	"text/template"
 	"time"
 )
@@ -106,7 +105,8 @@ auth_ssl_require_client_cert = yes
 {{- end}}
 plugin {
   acl = vfile
-  acl_shared_dict = file:{{.Dir}}/shared-mailboxes.db
+  # Under home/, which the mail processes (user dovecot) may write.
+  acl_shared_dict = file:{{.Dir}}/home/shared-mailboxes.db
   quota = maildir:User quota
 }
 `))
@@ -130,13 +130,13 @@ type DovecotOptions struct {
 // StartDovecot starts a private Dovecot for this test alone; it is stopped
 // when the test ends. Tests that only need an account should share the
 // package's server through SharedDovecot.
-func StartDovecot(t testing.TB) *Server {
+func StartDovecot(t T) *Server {
 	t.Helper()
 	return StartDovecotWith(t, DovecotOptions{})
 }
 
 // StartDovecotWith starts a private Dovecot configured by opts.
-func StartDovecotWith(t testing.TB, opts DovecotOptions) *Server {
+func StartDovecotWith(t T, opts DovecotOptions) *Server {
 	t.Helper()
 	s, stop, err := startDovecot(t, opts)
 	if stop != nil {
@@ -148,7 +148,7 @@ func StartDovecotWith(t testing.TB, opts DovecotOptions) *Server {
 	return s
 }
 
-func startDovecot(t testing.TB, opts DovecotOptions) (*Server, func(), error) {
+func startDovecot(t T, opts DovecotOptions) (*Server, func(), error) {
 	RequireRoot(t)
 	RequireTool(t, "dovecot")
 	RequireTool(t, "doveadm")
@@ -320,7 +320,7 @@ func (b *dovecot) body(u User, mailbox string, uid uint32) ([]byte, error) {
 }
 
 // Doveadm runs doveadm against a Dovecot test server and returns its output.
-func (s *Server) Doveadm(t testing.TB, args ...string) string {
+func (s *Server) Doveadm(t T, args ...string) string {
 	t.Helper()
 	b, ok := s.backend.(*dovecot)
 	if !ok {
@@ -346,7 +346,7 @@ func lookupUser(name string) (uid, gid int, err error) {
 // TunnelCommand is a shell command that speaks IMAP on its standard input
 // and output, pre-authenticated as u, the way "ssh host
 // /usr/lib/dovecot/imap" does (Dovecot only).
-func (s *Server) TunnelCommand(t testing.TB, u User) string {
+func (s *Server) TunnelCommand(t T, u User) string {
 	t.Helper()
 	b, ok := s.backend.(*dovecot)
 	if !ok {

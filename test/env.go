@@ -17,13 +17,29 @@ import (
 	"testing"
 )
 
+// T is what the harness needs from a test: *testing.T and *testing.B (any
+// testing.TB) satisfy it, and so does a command that runs the harness
+// outside "go test", such as test/demo.
+type T interface {
+	Helper()
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+	Errorf(format string, args ...any)
+	Failed() bool
+	Skipf(format string, args ...any)
+	Cleanup(func())
+	Logf(format string, args ...any)
+}
+
+var _ T = testing.TB(nil)
+
 // InCI reports whether the tests run under CI, where a test that cannot run
 // must fail instead of skipping.
 func InCI() bool { return os.Getenv("CI") == "true" }
 
 // Unavailable skips the test, or fails it under CI, because a prerequisite
 // is missing.
-func Unavailable(t testing.TB, format string, args ...any) {
+func Unavailable(t T, format string, args ...any) {
 	t.Helper()
 	if InCI() {
 		t.Fatalf("cannot run under CI=true: "+format, args...)
@@ -33,7 +49,7 @@ func Unavailable(t testing.TB, format string, args ...any) {
 
 // RequireRoot stops the test unless it runs as root: the servers drop to
 // their own unprivileged users, and mounting needs /dev/fuse.
-func RequireRoot(t testing.TB) {
+func RequireRoot(t T) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		Unavailable(t, "the integration tests need root")
@@ -41,7 +57,7 @@ func RequireRoot(t testing.TB) {
 }
 
 // RequireFUSE stops the test unless a FUSE mount can be made here.
-func RequireFUSE(t testing.TB) {
+func RequireFUSE(t T) {
 	t.Helper()
 	RequireRoot(t)
 	if _, err := os.Stat("/dev/fuse"); err != nil {
@@ -52,7 +68,7 @@ func RequireFUSE(t testing.TB) {
 
 // RequireTool stops the test unless the named program is on PATH, and
 // returns its path.
-func RequireTool(t testing.TB, name string) string {
+func RequireTool(t T, name string) string {
 	t.Helper()
 	p, err := exec.LookPath(name)
 	if err != nil {
@@ -62,7 +78,7 @@ func RequireTool(t testing.TB, name string) string {
 }
 
 // ModuleRoot returns the directory holding the module's go.mod.
-func ModuleRoot(t testing.TB) string {
+func ModuleRoot(t T) string {
 	t.Helper()
 	_, file, _, ok := runtime.Caller(0)
 	if !ok {

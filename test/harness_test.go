@@ -178,7 +178,7 @@ func TestQuotaLimits(t *testing.T) {
 
 // A private server for one test starts and stops on its own.
 func TestPrivateServers(t *testing.T) {
-	for _, start := range []func(testing.TB) *Server{StartDovecot, StartCyrus} {
+	for _, start := range []func(T) *Server{StartDovecot, StartCyrus} {
 		var s *Server
 		t.Run("start", func(t *testing.T) {
 			s = start(t)

@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 )
 
@@ -24,7 +23,7 @@ var builds struct {
 // Build compiles a main package of this module (".", "./test/hellofs", ...)
 // once per test process and returns the binary's path. Under -race the
 // binary is built with the race detector as well.
-func Build(t testing.TB, pkg string) string {
+func Build(t T, pkg string) string {
 	t.Helper()
 	builds.mu.Lock()
 	defer builds.mu.Unlock()
@@ -64,10 +63,15 @@ func Build(t testing.TB, pkg string) string {
 }
 
 // Imapfs returns the imapfs binary built from this module.
-func Imapfs(t testing.TB) string {
+func Imapfs(t T) string {
 	t.Helper()
 	return Build(t, ".")
 }
+
+// RemoveBuilds removes the binaries Build made. Main does it for tests;
+// commands that use the harness without Main (test/demo) call it
+// themselves.
+func RemoveBuilds() { removeBuilds() }
 
 func removeBuilds() {
 	builds.mu.Lock()
@@ -82,6 +86,7 @@ type Mounted struct {
 	Dir     string // the mountpoint
 	LogFile string // the mounting process's output
 	proc    *process
+	ownDir  bool // Dir was made for the mount and is removed with it
 }
 
 // Log returns what the mounting process has printed so far.
@@ -91,11 +96,19 @@ func (m *Mounted) Log() string { return tail(m.LogFile, 16000) }
 // (-f) on a fresh folder, trusting the server's test CA and passing the
 // password through IMAPFS_PASSWORD. Extra flags come before SERVER. The
 // mount is unmounted when the test ends.
-func Mount(t testing.TB, s *Server, u User, flags ...string) *Mounted {
+func Mount(t T, s *Server, u User, flags ...string) *Mounted {
+	t.Helper()
+	return MountAt(t, "", s, u, flags...)
+}
+
+// MountAt is Mount on the existing, empty folder dir (a fresh temporary
+// folder when dir is ""). A folder given here is left in place when the
+// mount is removed.
+func MountAt(t T, dir string, s *Server, u User, flags ...string) *Mounted {
 	t.Helper()
 	argv := append([]string{Imapfs(t), "-f", "--ca-file", s.TLS.CAFile}, flags...)
 	argv = append(argv, s.URL(u, true))
-	return MountCommand(t, argv, []string{"IMAPFS_PASSWORD=" + u.Password})
+	return MountCommandAt(t, dir, argv, []string{"IMAPFS_PASSWORD=" + u.Password})
 }
 
 // MountCommand runs argv plus a fresh mountpoint as its last argument, a
@@ -103,15 +116,34 @@ func Mount(t testing.TB, s *Server, u User, flags ...string) *Mounted {
 // while it is mounted. It returns once the mount is live. When the test ends
 // the mount is unmounted and the process must exit; a mount that cannot be
 // removed fails the test.
-func MountCommand(t testing.TB, argv []string, env []string) *Mounted {
+func MountCommand(t T, argv []string, env []string) *Mounted {
+	t.Helper()
+	return MountCommandAt(t, "", argv, env)
+}
+
+// MountCommandAt is MountCommand on the existing folder dir instead of a
+// fresh one (which it is when dir is ""). The process's output then goes to
+// a temporary log file, and dir itself is left in place at the end.
+func MountCommandAt(t T, dir string, argv []string, env []string) *Mounted {
 	t.Helper()
 	RequireFUSE(t)
-	dir, err := os.MkdirTemp("", "imapfs-mnt-")
-	if err != nil {
-		t.Fatal(err)
+	var m *Mounted
+	if dir == "" {
+		fresh, err := os.MkdirTemp("", "imapfs-mnt-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.Chmod(fresh, 0o755)
+		m = &Mounted{Dir: fresh, LogFile: fresh + ".log", ownDir: true}
+	} else {
+		f, err := os.CreateTemp("", "imapfs-mnt-*.log")
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		m = &Mounted{Dir: dir, LogFile: f.Name()}
 	}
-	os.Chmod(dir, 0o755)
-	m := &Mounted{Dir: dir, LogFile: dir + ".log"}
+	dir = m.Dir
 	logf, err := os.Create(m.LogFile)
 	if err != nil {
 		t.Fatal(err)
@@ -146,12 +178,12 @@ func MountCommand(t testing.TB, argv []string, env []string) *Mounted {
 }
 
 // Unmount unmounts now (fusermount3 -u) and waits for the process to exit.
-func (m *Mounted) Unmount(t testing.TB) {
+func (m *Mounted) Unmount(t T) {
 	t.Helper()
 	m.unmount(t)
 }
 
-func (m *Mounted) unmount(t testing.TB) {
+func (m *Mounted) unmount(t T) {
 	t.Helper()
 	if m.proc == nil {
 		return
@@ -173,7 +205,11 @@ func (m *Mounted) unmount(t testing.TB) {
 		t.Errorf("mount %s left behind", m.Dir)
 		exec.Command("fusermount3", "-uz", m.Dir).Run()
 	}
-	if err := os.Remove(m.Dir); err == nil {
+	if m.ownDir {
+		if err := os.Remove(m.Dir); err == nil {
+			untrackMount(m.Dir)
+		}
+	} else if !IsMounted(m.Dir) {
 		untrackMount(m.Dir)
 	}
 }
@@ -181,7 +217,7 @@ func (m *Mounted) unmount(t testing.TB) {
 // TrackMount makes the harness check, when the test ends, that nothing is
 // left mounted on dir: for tests that mount through imapfs's own command
 // line (daemon mode) instead of Mount.
-func TrackMount(t testing.TB, dir string) {
+func TrackMount(t T, dir string) {
 	t.Helper()
 	trackMount(dir)
 	t.Cleanup(func() {

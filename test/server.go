@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strconv"
 	"sync/atomic"
-	"testing"
 	"time"
 )
 
@@ -109,13 +108,13 @@ var userSerial atomic.Int64
 
 // NewUser creates a fresh account with DefaultQuota, so that tests sharing a
 // server never see each other's mail.
-func (s *Server) NewUser(t testing.TB) User {
+func (s *Server) NewUser(t T) User {
 	t.Helper()
 	return s.NewUserWithQuota(t, DefaultQuota)
 }
 
 // NewUserWithQuota creates a fresh account with the given limits.
-func (s *Server) NewUserWithQuota(t testing.TB, q Quota) User {
+func (s *Server) NewUserWithQuota(t T, q Quota) User {
 	t.Helper()
 	n := userSerial.Add(1)
 	u := User{Name: fmt.Sprintf("user%d", n), Password: fmt.Sprintf("pw-%d-secret", n)}
@@ -143,7 +142,7 @@ func (s *Server) session(u User) (*Raw, error) {
 }
 
 // Session is a Raw session of u over implicit TLS, closed when the test ends.
-func (s *Server) Session(t testing.TB, u User) *Raw {
+func (s *Server) Session(t T, u User) *Raw {
 	t.Helper()
 	c, err := s.session(u)
 	if err != nil {
@@ -154,7 +153,7 @@ func (s *Server) Session(t testing.TB, u User) *Raw {
 }
 
 // CreateMailbox creates a mailbox (UTF-8 name, server delimiter) for u.
-func (s *Server) CreateMailbox(t testing.TB, u User, mailbox string) {
+func (s *Server) CreateMailbox(t T, u User, mailbox string) {
 	t.Helper()
 	c, err := s.session(u)
 	if err != nil {
@@ -167,7 +166,7 @@ func (s *Server) CreateMailbox(t testing.TB, u User, mailbox string) {
 }
 
 // Seed appends messages to u's mailbox and returns their UIDs.
-func (s *Server) Seed(t testing.TB, u User, mailbox string, msgs ...Message) []uint32 {
+func (s *Server) Seed(t T, u User, mailbox string, msgs ...Message) []uint32 {
 	t.Helper()
 	c, err := s.session(u)
 	if err != nil {
@@ -187,7 +186,7 @@ func (s *Server) Seed(t testing.TB, u User, mailbox string, msgs ...Message) []u
 
 // Messages returns what the server holds in u's mailbox, sorted by UID,
 // read through the server's own tools, not IMAP.
-func (s *Server) Messages(t testing.TB, u User, mailbox string) []StoredMessage {
+func (s *Server) Messages(t T, u User, mailbox string) []StoredMessage {
 	t.Helper()
 	msgs, err := s.backend.messages(u, mailbox)
 	if err != nil {
@@ -203,7 +202,7 @@ func (s *Server) Messages(t testing.TB, u User, mailbox string) []StoredMessage 
 
 // Body returns the exact bytes the server stores for a message, read
 // through the server's own tools or files, not IMAP.
-func (s *Server) Body(t testing.TB, u User, mailbox string, uid uint32) []byte {
+func (s *Server) Body(t T, u User, mailbox string, uid uint32) []byte {
 	t.Helper()
 	b, err := s.backend.body(u, mailbox, uid)
 	if err != nil {

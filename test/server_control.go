@@ -3,7 +3,6 @@ package test
 import (
 	"fmt"
 	"os/exec"
-	"testing"
 	"time"
 )
 
@@ -11,7 +10,7 @@ import (
 // anything: its folder, ports and accounts stay, so that Restart brings the
 // same server back. Tests use it to see what clients do while the server is
 // unreachable. Never stop a shared server: other tests use it.
-func (s *Server) Stop(t testing.TB) {
+func (s *Server) Stop(t T) {
 	t.Helper()
 	if _, ok := s.backend.(*dovecot); !ok {
 		t.Fatalf("Stop on a %s server", s.Kind)
@@ -23,7 +22,7 @@ func (s *Server) Stop(t testing.TB) {
 
 // Restart starts a server stopped by Stop again, on the same ports and
 // folder, and waits until it greets on both.
-func (s *Server) Restart(t testing.TB) {
+func (s *Server) Restart(t T) {
 	t.Helper()
 	b, ok := s.backend.(*dovecot)
 	if !ok {

@@ -42,20 +42,20 @@ func Main(m *testing.M) {
 }
 
 // SharedDovecot returns the package's Dovecot, starting it on first use.
-func SharedDovecot(t testing.TB) *Server {
+func SharedDovecot(t T) *Server {
 	t.Helper()
-	return sharedServer(t, "dovecot", func(t testing.TB) (*Server, func(), error) {
+	return sharedServer(t, "dovecot", func(t T) (*Server, func(), error) {
 		return startDovecot(t, DovecotOptions{})
 	})
 }
 
 // SharedCyrus returns the package's Cyrus, starting it on first use.
-func SharedCyrus(t testing.TB) *Server {
+func SharedCyrus(t T) *Server {
 	t.Helper()
 	return sharedServer(t, "cyrus", startCyrus)
 }
 
-func sharedServer(t testing.TB, kind string, start func(testing.TB) (*Server, func(), error)) *Server {
+func sharedServer(t T, kind string, start func(T) (*Server, func(), error)) *Server {
 	t.Helper()
 	shared.mu.Lock()
 	defer shared.mu.Unlock()
