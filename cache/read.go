@@ -3,6 +3,7 @@ package cache
 import (
 	"bytes"
 	"context"
+	"errors"
 	"strconv"
 
 	"imapfs/imapclient"
@@ -14,6 +15,12 @@ type blockFetch struct {
 	done chan struct{}
 	data []byte
 	err  error
+}
+
+// FirstBlock returns the first block of a body (the whole body when it is
+// smaller than BlockSize), from the cache or the server.
+func (s *Store) FirstBlock(ctx context.Context, mailbox string, uidValidity, uid uint32) ([]byte, error) {
+	return s.block(ctx, BodyKey{Mailbox: mailbox, UIDValidity: uidValidity, UID: uid})
 }
 
 // ReadAt reads the body of a message into p from offset off, like
@@ -90,7 +97,20 @@ func (s *Store) blockOnce(ctx context.Context, key BodyKey) ([]byte, error) {
 }
 
 // fetchBlock asks the server for one block with a partial BODY.PEEK[].
+// A read changes nothing, so one that lost its connection is tried once
+// more: a server that finds its own size information wrong (Dovecot's
+// "Broken virtual size") drops the connection, repairs it, and answers
+// the next time.
 func (s *Store) fetchBlock(ctx context.Context, key BodyKey) ([]byte, error) {
+	data, err := s.fetchBlockOnce(ctx, key)
+	if errors.Is(err, imapclient.ErrAbort) && ctx.Err() == nil {
+		s.log.Info("read lost its connection; trying once more", "mailbox", key.Mailbox, "uid", key.UID, "err", err)
+		data, err = s.fetchBlockOnce(ctx, key)
+	}
+	return data, err
+}
+
+func (s *Store) fetchBlockOnce(ctx context.Context, key BodyKey) ([]byte, error) {
 	var buf bytes.Buffer
 	var n int64
 	err := s.pool.Mailbox(ctx, key.Mailbox, func(c *imapclient.Client, m *imapclient.MailboxStatus) error {
@@ -105,6 +125,9 @@ func (s *Store) fetchBlock(ctx context.Context, key BodyKey) ([]byte, error) {
 		return nil, err
 	}
 	if n == 0 && key.Block == 0 {
+		// Gone, or renumbered (Dovecot gives a message it found damaged a
+		// new UID): the listing must be asked for again.
+		s.markDirty(key.Mailbox)
 		return nil, ErrGone
 	}
 	s.stats.BodyFetches.Add(1)

@@ -309,17 +309,42 @@ func fetchMeta(ctx context.Context, c *imapclient.Client, set imapclient.SeqSet,
 	return msgs, nil
 }
 
+// CorrectSize records a message's real size when reading it showed that
+// the server's RFC822.SIZE was wrong.
+func (s *Store) CorrectSize(mailbox string, uidValidity, uid uint32, size int64) {
+	b := s.box(mailbox)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	l := b.listing
+	if l == nil || l.UIDValidity != uidValidity {
+		return
+	}
+	i, ok := slices.BinarySearchFunc(l.Messages, uid, func(m Message, uid uint32) int { return int(int64(m.UID) - int64(uid)) })
+	if !ok {
+		return
+	}
+	s.log.Warn("the server's RFC822.SIZE is wrong; using the real size", "mailbox", mailbox, "uid", uid,
+		"rfc822.size", l.Messages[i].Size, "real", size)
+	msgs := slices.Clone(l.Messages)
+	msgs[i].Size = size
+	b.listing = &Listing{Mailbox: l.Mailbox, UIDValidity: l.UIDValidity, Messages: msgs}
+}
+
 // Update takes the server's unilateral data for a mailbox (the pool's
 // Updates hook): a change makes the next Listing ask the server.
 func (s *Store) Update(mailbox string, u imapclient.Update) {
 	switch u.(type) {
 	case imapclient.ExistsUpdate, imapclient.ExpungeUpdate, imapclient.VanishedUpdate:
-		if mailbox == "" {
-			return
+		if mailbox != "" {
+			s.markDirty(mailbox)
 		}
-		b := s.box(mailbox)
-		b.mu.Lock()
-		b.dirty = true
-		b.mu.Unlock()
 	}
+}
+
+// markDirty makes the next Listing of the mailbox ask the server.
+func (s *Store) markDirty(mailbox string) {
+	b := s.box(mailbox)
+	b.mu.Lock()
+	b.dirty = true
+	b.mu.Unlock()
 }

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"bazil.org/fuse"
 	bfs "bazil.org/fuse/fs"
@@ -58,6 +59,10 @@ func (d *dir) folder(ctx context.Context) (self *cache.Folder, children []string
 	return self, children, nil
 }
 
+// Attr gives a mailbox directory the INTERNALDATE of its newest message as
+// its times (it changes when mail arrives, and is the same on every mount,
+// so a second rsync -a finds nothing to update); other directories, and
+// empty mailboxes, have the epoch.
 func (d *dir) Attr(ctx context.Context, a *fuse.Attr) error {
 	d.fs.attrDefaults(a)
 	a.Inode = 1
@@ -67,6 +72,27 @@ func (d *dir) Attr(ctx context.Context, a *fuse.Attr) error {
 	a.Mode = d.fs.dirMode()
 	a.Nlink = 2
 	a.Valid = dirValid
+	a.Mtime = time.Unix(0, 0)
+	if len(d.path) > 0 {
+		ctx, cancel := d.fs.request(ctx)
+		defer cancel()
+		self, _, err := d.folder(ctx)
+		if err != nil {
+			return d.fs.errno("stat "+joinPath(d.path), err)
+		}
+		if self != nil && self.Selectable {
+			l, err := d.fs.store.Listing(ctx, self.Name)
+			if err != nil {
+				return d.fs.errno("stat "+joinPath(d.path), err)
+			}
+			for _, m := range l.Messages {
+				if m.Date.After(a.Mtime) {
+					a.Mtime = m.Date
+				}
+			}
+		}
+	}
+	a.Ctime, a.Atime = a.Mtime, a.Mtime
 	return nil
 }
 
@@ -99,7 +125,7 @@ func (d *dir) Lookup(ctx context.Context, name string) (bfs.Node, error) {
 			return nil, syscall.ENOENT
 		}
 	}
-	return &file{fs: d.fs, mailbox: self.Name, uidValidity: l.UIDValidity, msg: m}, nil
+	return newFile(d.fs, self.Name, l.UIDValidity, m), nil
 }
 
 func (d *dir) ReadDirAll(ctx context.Context) ([]fuse.Dirent, error) {

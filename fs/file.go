@@ -3,6 +3,7 @@ package fs
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"syscall"
 
 	"bazil.org/fuse"
@@ -18,6 +19,14 @@ type file struct {
 	mailbox     string
 	uidValidity uint32
 	msg         cache.Message
+	// size is msg.Size until a read shows the server's RFC822.SIZE wrong.
+	size atomic.Int64
+}
+
+func newFile(fs *FS, mailbox string, uidValidity uint32, m cache.Message) *file {
+	f := &file{fs: fs, mailbox: mailbox, uidValidity: uidValidity, msg: m}
+	f.size.Store(m.Size)
+	return f
 }
 
 var (
@@ -32,7 +41,7 @@ func (f *file) Attr(ctx context.Context, a *fuse.Attr) error {
 	a.Inode = messageInode(f.mailbox, f.uidValidity, f.msg.UID)
 	a.Mode = 0o444
 	a.Nlink = 1
-	a.Size = uint64(f.msg.Size)
+	a.Size = uint64(f.size.Load())
 	a.Blocks = (a.Size + 511) / 512
 	a.Mtime, a.Ctime, a.Atime = f.msg.Date, f.msg.Date, f.msg.Date
 	a.Valid = fileValid
@@ -41,6 +50,12 @@ func (f *file) Attr(ctx context.Context, a *fuse.Attr) error {
 
 // Open refuses writing (messages are immutable on IMAP) and lets the kernel
 // keep the page cache across opens: the bytes of a UID never change.
+//
+// A message smaller than a block is fetched whole here (reads need it
+// anyway, and a walk has usually prefetched it), which checks the server's
+// RFC822.SIZE: when it is wrong the file is opened with direct I/O, so
+// reads are served exactly and the kernel neither cuts them at the wrong
+// size nor pads them, and its attributes are corrected.
 func (f *file) Open(ctx context.Context, req *fuse.OpenRequest, resp *fuse.OpenResponse) (bfs.Handle, error) {
 	if !req.Flags.IsReadOnly() {
 		if f.fs.readOnly {
@@ -48,21 +63,41 @@ func (f *file) Open(ctx context.Context, req *fuse.OpenRequest, resp *fuse.OpenR
 		}
 		return nil, syscall.EPERM
 	}
-	resp.Flags |= fuse.OpenKeepCache
 	f.fs.walker.opened(f.mailbox, f.msg.UID)
+	resp.Flags |= fuse.OpenKeepCache
+	if size := f.size.Load(); size < cache.BlockSize {
+		ctx, cancel := f.fs.request(ctx)
+		defer cancel()
+		data, err := f.fs.store.FirstBlock(ctx, f.mailbox, f.uidValidity, f.msg.UID)
+		if err != nil {
+			return nil, f.readErrno(err)
+		}
+		if real := int64(len(data)); real < cache.BlockSize && real != size {
+			f.fs.store.CorrectSize(f.mailbox, f.uidValidity, f.msg.UID, real)
+			f.size.Store(real)
+			resp.Flags &^= fuse.OpenKeepCache
+			resp.Flags |= fuse.OpenDirectIO
+			go f.fs.invalidateAttr(f) // not from inside the handler
+		}
+	}
 	return f, nil
+}
+
+// readErrno maps a failed read: a message that is gone is a stale handle.
+func (f *file) readErrno(err error) error {
+	if errors.Is(err, cache.ErrGone) || errors.Is(err, cache.ErrStale) {
+		return syscall.ESTALE
+	}
+	return f.fs.errno("read "+f.mailbox+"/"+messageName(f.msg.UID), err)
 }
 
 func (f *file) Read(ctx context.Context, req *fuse.ReadRequest, resp *fuse.ReadResponse) error {
 	ctx, cancel := f.fs.request(ctx)
 	defer cancel()
 	buf := make([]byte, req.Size)
-	n, err := f.fs.store.ReadAt(ctx, f.mailbox, f.uidValidity, f.msg.UID, f.msg.Size, buf, req.Offset)
+	n, err := f.fs.store.ReadAt(ctx, f.mailbox, f.uidValidity, f.msg.UID, f.size.Load(), buf, req.Offset)
 	if err != nil {
-		if errors.Is(err, cache.ErrGone) || errors.Is(err, cache.ErrStale) {
-			return syscall.ESTALE
-		}
-		return f.fs.errno("read "+f.mailbox+"/"+messageName(f.msg.UID), err)
+		return f.readErrno(err)
 	}
 	resp.Data = buf[:n]
 	return nil

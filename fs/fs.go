@@ -39,6 +39,7 @@ type FS struct {
 	uid, gid uint32
 	requests requestCounts
 	walker   walker
+	server   *bfs.Server // for kernel invalidations; set by Serve
 }
 
 var _ bfs.FS = (*FS)(nil)
@@ -105,4 +106,22 @@ func joinPath(path []string) string { return "/" + strings.Join(path, "/") }
 func (f *FS) attrDefaults(a *fuse.Attr) {
 	a.Uid, a.Gid = f.uid, f.gid
 	a.BlockSize = 4096
+}
+
+// Serve serves the filesystem on a mounted connection until it is
+// unmounted.
+func (f *FS) Serve(conn *fuse.Conn, debug bool) error {
+	f.server = bfs.New(conn, f.ServeConfig(debug))
+	return f.server.Serve(f)
+}
+
+// invalidateAttr makes the kernel forget a node's cached attributes. It
+// must not run inside a request handler (the kernel may wait on it).
+func (f *FS) invalidateAttr(n bfs.Node) {
+	if f.server == nil {
+		return
+	}
+	if err := f.server.InvalidateNodeAttr(n); err != nil && err != fuse.ErrNotCached {
+		f.log.Debug("invalidate attributes", "err", err)
+	}
 }

@@ -218,3 +218,42 @@ func TestSequentialPrefetch(t *testing.T) {
 		}
 	})
 }
+
+// Another user's mailbox shared with us appears under its namespace
+// prefix: shared/OWNER/ on Dovecot, user/OWNER/ on Cyrus.
+func TestOtherUsersNamespace(t *testing.T) {
+	test.EachServer(t, func(t *testing.T, s *test.Server) {
+		owner, reader := s.NewUser(t), s.NewUser(t)
+		uids := seedSome(t, s, owner, "INBOX", 2)
+		c := s.Session(t, owner)
+		if _, _, err := c.Run("SETACL INBOX " + reader.Name + " lr"); err != nil {
+			t.Fatal(err)
+		}
+		m := test.Mount(t, s, reader)
+		dir := filepath.Join(m.Dir, "shared", owner.Name)
+		if s.Kind == "cyrus" {
+			dir = filepath.Join(m.Dir, "user", owner.Name)
+		}
+		var want []string
+		for _, uid := range uids {
+			want = append(want, fmt.Sprintf("%d.eml", uid))
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			entries, err := os.ReadDir(dir)
+			var got []string
+			for _, e := range entries {
+				if !e.IsDir() {
+					got = append(got, e.Name())
+				}
+			}
+			if err == nil && slices.Equal(got, want) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %v %v, want %v\n%s", dir, got, err, want, run(t, "find", m.Dir))
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	})
+}

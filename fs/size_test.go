@@ -1,0 +1,100 @@
+package fs_test
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"imapfs/test"
+)
+
+// writeMaildirFile drops a message into a Dovecot user's INBOX behind the
+// server's back, claiming a virtual size (W=, what Dovecot reports as
+// RFC822.SIZE) that is not the message's real one: the way a server with
+// a damaged index gets RFC822.SIZE wrong.
+func writeMaildirFile(t *testing.T, s *test.Server, u test.User, body []byte, claimed int) {
+	t.Helper()
+	dir := filepath.Join(s.Dir, "mail", u.Name, "new")
+	name := fmt.Sprintf("%d.M1P1.imapfs-test,S=%d,W=%d", time.Now().Unix(), len(body), claimed)
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, body, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dv, err := user.Lookup("dovecot")
+	if err != nil {
+		t.Fatal(err)
+	}
+	uid, _ := strconv.Atoi(dv.Uid)
+	gid, _ := strconv.Atoi(dv.Gid)
+	if err := os.Chown(path, uid, gid); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A server whose RFC822.SIZE is wrong never makes a read silently short or
+// padded. Dovecot, claiming more than the message holds, breaks the
+// connection mid-FETCH, repairs its index and gives the message a new UID:
+// imapfs tries the read once more, reports the old file as stale (or gone),
+// and lists the message under its new UID with its real size and bytes.
+// Claiming less, Dovecot serves only as many bytes as it claims, so file
+// size and content agree with the server.
+func TestWrongRFC822Size(t *testing.T) {
+	s := test.SharedDovecot(t)
+	body := []byte("From: a@example.com\r\nSubject: sized\r\n\r\nthe real body of this message\r\n")
+	t.Run("claims-more", func(t *testing.T) {
+		u := s.NewUser(t)
+		seedSome(t, s, u, "INBOX", 1) // makes the Maildir
+		writeMaildirFile(t, s, u, body, len(body)+40)
+		stored := s.Messages(t, u, "INBOX")
+		if len(stored) != 2 || stored[1].Size != int64(len(body)+40) {
+			t.Fatalf("the server should report the wrong size: %+v", stored)
+		}
+		m := test.Mount(t, s, u)
+		path := filepath.Join(m.Dir, "INBOX", fmt.Sprintf("%d.eml", stored[1].UID))
+		// The kernel retries a path walk that met ESTALE; by then the
+		// listing knows the UID is gone, so the retry may find ENOENT.
+		if data, err := os.ReadFile(path); !errors.Is(err, syscall.ESTALE) && !errors.Is(err, syscall.ENOENT) {
+			t.Fatalf("read %q, %v; want ESTALE or ENOENT\n%s", data, err, m.Log())
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			entries, _ := os.ReadDir(filepath.Join(m.Dir, "INBOX"))
+			var found []byte
+			for _, e := range entries {
+				if data, err := os.ReadFile(filepath.Join(m.Dir, "INBOX", e.Name())); err == nil && bytes.Equal(data, body) {
+					info, _ := e.Info()
+					if info.Size() == int64(len(body)) {
+						found = data
+					}
+				}
+			}
+			if found != nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the repaired message never appeared with its real size\n%s", m.Log())
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	})
+	t.Run("claims-less", func(t *testing.T) {
+		u := s.NewUser(t)
+		seedSome(t, s, u, "INBOX", 1)
+		writeMaildirFile(t, s, u, body, len(body)-20)
+		stored := s.Messages(t, u, "INBOX")
+		m := test.Mount(t, s, u)
+		path := filepath.Join(m.Dir, "INBOX", fmt.Sprintf("%d.eml", stored[1].UID))
+		data, err := os.ReadFile(path)
+		info, serr := os.Stat(path)
+		if err != nil || serr != nil || int64(len(data)) != info.Size() || !bytes.Equal(data, body[:len(data)]) {
+			t.Fatalf("read %d bytes (%v), size %v (%v)", len(data), err, info, serr)
+		}
+	})
+}
