@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"bazil.org/fuse"
-	bfs "bazil.org/fuse/fs"
 
 	"imapfs/cache"
 	"imapfs/fs"
@@ -97,7 +96,7 @@ func serve(cfg *mountopts.Config, pass string, log *slog.Logger, ready func(erro
 		Store: store, Logger: log, ReadOnly: cfg.ReadOnly, Timeout: cfg.Timeout,
 		UID: uint32(os.Getuid()), GID: uint32(os.Getgid()), PrefetchBytes: cfg.CacheSize / 4,
 	})
-	err = bfs.New(conn, filesystem.ServeConfig(cfg.Debug)).Serve(filesystem)
+	err = filesystem.Serve(conn, cfg.Debug)
 	// What the mount cost, for whoever wonders where the time went (and for
 	// the tests and benchmarks, which read it).
 	stats := store.Stats()
