@@ -240,3 +240,46 @@ func TestAuthenticateImmediateChallenge(t *testing.T) {
 		t.Fatalf("refused token: %v", err)
 	}
 }
+
+// A mailbox that becomes read-only while selected (an untagged
+// OK [READ-ONLY], as when another session takes it over) is reported, and
+// later changes to it fail with ErrReadOnly without being sent (imaplib's
+// readonly exception).
+func TestMailboxBecomesReadOnly(t *testing.T) {
+	c, conn, r := scriptedGreetingServer(t, "* PREAUTH [CAPABILITY IMAP4rev1 UIDPLUS] ready")
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Select(ctxT(t), "INBOX", false)
+		done <- err
+	}()
+	if line := greetingReadLine(t, conn, r); line != "T1 SELECT INBOX\r\n" {
+		t.Fatalf("client sent %q", line)
+	}
+	fmt.Fprintf(conn, "* 1 EXISTS\r\n* OK [UIDVALIDITY 7] ok\r\nT1 OK [READ-WRITE] selected\r\n")
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if m := c.Mailbox(); m == nil || m.ReadOnly {
+		t.Fatalf("after SELECT: %+v", m)
+	}
+	go func() { done <- c.Noop(ctxT(t)) }()
+	if line := greetingReadLine(t, conn, r); line != "T2 NOOP\r\n" {
+		t.Fatalf("client sent %q", line)
+	}
+	fmt.Fprintf(conn, "* OK [READ-ONLY] another session took over\r\nT2 OK done\r\n")
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if m := c.Mailbox(); m == nil || !m.ReadOnly {
+		t.Fatalf("after the notice: %+v", m)
+	}
+	var set imapclient.SeqSet
+	set.AddNum(1)
+	if _, err := c.UIDStore(ctxT(t), set, imapclient.StoreAdd, []string{imapclient.FlagSeen}, nil); !errors.Is(err, imapclient.ErrReadOnly) {
+		t.Fatalf("STORE on a read-only mailbox: %v", err)
+	}
+	if _, err := c.UIDExpunge(ctxT(t), set); !errors.Is(err, imapclient.ErrReadOnly) {
+		t.Fatalf("UID EXPUNGE on a read-only mailbox: %v", err)
+	}
+	greetingExpectNothing(t, conn, r)
+}
