@@ -1,7 +1,7 @@
 # imapfs — see README.md.
 GO ?= go
 
-.PHONY: build test setup vet clean demo
+.PHONY: build test setup vet clean demo bench
 
 build:
 	$(GO) build -o imapfs .
@@ -24,6 +24,10 @@ vet:
 # ./mail until Ctrl-C. Like the tests it needs root (FUSE and the server).
 demo: setup
 	$(GO) run ./test/demo
+
+# The read-path benchmark (docs/performance.md): about 3 minutes, as root.
+bench: setup
+	$(GO) test -run '^$$' -bench ReadPath -benchtime 1x -timeout 30m ./test/bench/readpath/
 
 clean:
 	rm -f imapfs

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -34,6 +35,9 @@ func serve(cfg *mountopts.Config, pass string, log *slog.Logger, ready func(erro
 	if err := checkMountpoint(cfg.Mountpoint); err != nil {
 		return fail(err)
 	}
+	// The body cache is most of what imapfs holds: let the garbage
+	// collector work harder rather than let the process grow past it.
+	debug.SetMemoryLimit(cfg.CacheSize + memoryHeadroom)
 	tlsConfig, err := clientTLS(cfg)
 	if err != nil {
 		return fail(err)
@@ -105,6 +109,10 @@ func serve(cfg *mountopts.Config, pass string, log *slog.Logger, ready func(erro
 		"fuse_requests", filesystem.Requests())
 	return err
 }
+
+// memoryHeadroom is what imapfs may hold beyond its body cache: listings,
+// buffers of transfers in flight, the runtime.
+const memoryHeadroom = 48 << 20
 
 func debugLevel(cfg *mountopts.Config) int {
 	if cfg.Debug {

@@ -30,7 +30,7 @@ func NewBodies(maxBytes int64) *Bodies {
 	b := &Bodies{max: maxBytes}
 	// The entry limit is never the binding one; bytes are.
 	lru, err := simplelru.NewLRU[BodyKey, []byte](1<<31-1, func(_ BodyKey, body []byte) {
-		b.bytes -= int64(len(body))
+		b.bytes -= int64(cap(body))
 	})
 	if err != nil {
 		panic(err) // only for a non-positive size
@@ -53,11 +53,12 @@ func (b *Bodies) Peek(k BodyKey) ([]byte, bool) {
 	return b.lru.Peek(k)
 }
 
-// Add caches a body, evicting older ones to stay within the bound. A body
-// larger than the whole cache is not kept. The cache keeps body as is: the
-// caller must not modify it afterwards.
+// Add caches a body, evicting older ones to stay within the bound, which
+// counts the memory the bodies hold (their capacity). A body larger than
+// the whole cache is not kept. The cache keeps body as is: the caller must
+// not modify it afterwards.
 func (b *Bodies) Add(k BodyKey, body []byte) {
-	size := int64(len(body))
+	size := int64(cap(body))
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if size > b.max {
@@ -92,7 +93,7 @@ func (b *Bodies) RemoveMailbox(mailbox string, keep uint32) {
 	}
 }
 
-// Bytes is the total size of the cached bodies.
+// Bytes is the memory the cached bodies hold.
 func (b *Bodies) Bytes() int64 {
 	b.mu.Lock()
 	defer b.mu.Unlock()

@@ -132,7 +132,11 @@ func (s *Store) fetchBlockOnce(ctx context.Context, key BodyKey) ([]byte, error)
 	}
 	s.stats.BodyFetches.Add(1)
 	s.stats.BodyBytes.Add(n)
-	return buf.Bytes(), nil
+	data := buf.Bytes()
+	if cap(data) > len(data)+len(data)/8 {
+		data = bytes.Clone(data) // the cache holds what it is given: no slack
+	}
+	return data, nil
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
