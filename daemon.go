@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -53,7 +54,10 @@ func detach(cfg *mountopts.Config, args []string, pass string) error {
 		return err
 	}
 	cmd := exec.Command(exe, args...)
-	cmd.Env = append(os.Environ(), daemonEnv+"=1")
+	// The password travels through the pipe only: not even an inherited
+	// IMAPFS_PASSWORD stays in the background process's environment.
+	env := slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "IMAPFS_PASSWORD=") })
+	cmd.Env = append(env, daemonEnv+"=1")
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.ExtraFiles = []*os.File{readyW, passR}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -224,4 +225,91 @@ func daemonPID(t *testing.T, mountpoint string) int {
 	}
 	t.Fatalf("no imapfs process for %s", mountpoint)
 	return 0
+}
+
+// The password comes from a file, a command or ~/.netrc as well as from
+// IMAPFS_PASSWORD, and never shows in the background process's command
+// line or environment.
+func TestPasswordSources(t *testing.T) {
+	test.RequireFUSE(t)
+	s := test.SharedDovecot(t)
+	u := s.NewUser(t)
+	home := t.TempDir()
+	passFile := filepath.Join(home, "pass")
+	os.WriteFile(passFile, []byte(u.Password+"\nignored second line\n"), 0o600)
+	os.WriteFile(filepath.Join(home, ".netrc"), []byte("machine other login x password y\nmachine 127.0.0.1\n  login "+u.Name+"\n  password "+u.Password+"\n"), 0o600)
+	for _, tc := range []struct {
+		name string
+		env  []string
+		args []string
+	}{
+		{"password-file", nil, []string{"--password-file", passFile}},
+		{"password-command", nil, []string{"--password-command", "cat " + passFile}},
+		{"netrc", []string{"HOME=" + home}, nil},
+		{"environment", []string{"IMAPFS_PASSWORD=" + u.Password}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := emptyDir(t)
+			test.TrackMount(t, dir)
+			env := append([]string{"XDG_STATE_HOME=" + t.TempDir()}, tc.env...)
+			args := append(append([]string{"--ca-file", s.TLS.CAFile}, tc.args...), s.URL(u, true), dir)
+			if _, errOut, status := runImapfsEnv(t, env, args...); status != 0 {
+				t.Fatalf("status %d: %s", status, errOut)
+			}
+			defer exec.Command("fusermount3", "-u", dir).Run()
+			pid := daemonPID(t, dir)
+			for _, f := range []string{"cmdline", "environ"} {
+				data, _ := os.ReadFile(fmt.Sprintf("/proc/%d/%s", pid, f))
+				if bytes.Contains(data, []byte(u.Password)) {
+					t.Errorf("the password shows in /proc/PID/%s", f)
+				}
+			}
+			if out, err := exec.Command("ls", dir+"/INBOX").CombinedOutput(); err != nil {
+				t.Errorf("ls: %v %s", err, out)
+			}
+		})
+	}
+}
+
+// With --allow-other another user can read the mount; without, not.
+func TestAllowOther(t *testing.T) {
+	s := test.SharedDovecot(t)
+	u := s.NewUser(t)
+	uids := s.Seed(t, u, "INBOX", test.Message{Body: []byte("Subject: shared\r\n\r\nfor everyone\r\n")})
+	for _, allow := range []bool{false, true} {
+		t.Run(fmt.Sprint("allow-other=", allow), func(t *testing.T) {
+			var flags []string
+			if allow {
+				flags = []string{"--allow-other"}
+			}
+			m := test.Mount(t, s, u, flags...)
+			file := fmt.Sprintf("%s/INBOX/%d.eml", m.Dir, uids[0])
+			out, err := exec.Command("setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "cat", file).CombinedOutput()
+			if allow && (err != nil || !strings.Contains(string(out), "for everyone")) {
+				t.Errorf("nobody cannot read with --allow-other: %v %s", err, out)
+			}
+			if !allow && err == nil {
+				t.Errorf("nobody read the mount without --allow-other: %s", out)
+			}
+		})
+	}
+}
+
+// -d logs the protocol and the FUSE requests, never the password.
+func TestDebugLog(t *testing.T) {
+	s := test.SharedDovecot(t)
+	u := s.NewUser(t)
+	s.Seed(t, u, "INBOX", test.Message{Body: []byte("Subject: x\r\n\r\nx\r\n")})
+	m := test.Mount(t, s, u, "-d")
+	exec.Command("cat", m.Dir+"/INBOX/1.eml").Run()
+	m.Unmount(t)
+	log := m.Log()
+	for _, want := range []string{"LOGIN <redacted>", "UID FETCH", "fuse"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("debug log lacks %q", want)
+		}
+	}
+	if strings.Contains(log, u.Password) {
+		t.Error("debug log shows the password")
+	}
 }
