@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -254,6 +255,43 @@ func TestOtherUsersNamespace(t *testing.T) {
 				t.Fatalf("%s: %v %v, want %v\n%s", dir, got, err, want, run(t, "find", m.Dir))
 			}
 			time.Sleep(200 * time.Millisecond)
+		}
+	})
+}
+
+// A mailbox name with "%" appears with %25, and inodes stay the same
+// across mounts. (Cyrus refuses both "%" and "/" in names, and Dovecot's
+// delimiter is "/", so "/" shown as %2F is covered by names_test.go only.)
+func TestEscapedNamesAndStableInodes(t *testing.T) {
+	test.EachServer(t, func(t *testing.T, s *test.Server) {
+		u := s.NewUser(t)
+		names, want := []string{s.Personal("50% off")}, []string{"50%25 off"}
+		if s.Kind == "cyrus" {
+			names, want = []string{s.Personal("Plain")}, []string{"Plain"}
+		}
+		for _, n := range names {
+			s.CreateMailbox(t, u, n)
+			seedSome(t, s, u, n, 1)
+		}
+		inodes := map[string]uint64{}
+		for round := range 2 {
+			m := test.Mount(t, s, u)
+			parent := m.Dir
+			if s.Kind == "cyrus" {
+				parent = filepath.Join(m.Dir, "INBOX")
+			}
+			for _, w := range want {
+				path := filepath.Join(parent, w, "1.eml")
+				var st syscall.Stat_t
+				if err := syscall.Stat(path, &st); err != nil {
+					t.Fatalf("%s: %v\n%s", path, err, run(t, "find", m.Dir))
+				}
+				if round == 1 && inodes[w] != st.Ino {
+					t.Errorf("%s: inode %d, was %d on the first mount", w, st.Ino, inodes[w])
+				}
+				inodes[w] = st.Ino
+			}
+			m.Unmount(t)
 		}
 	})
 }
