@@ -104,7 +104,7 @@ func (d *dir) Lookup(ctx context.Context, name string) (bfs.Node, error) {
 		return nil, d.fs.errno("lookup "+joinPath(append(d.path, name)), err)
 	}
 	if slices.Contains(children, name) {
-		return &dir{fs: d.fs, path: append(slices.Clip(d.path), name)}, nil
+		return d.fs.dirNode(append(slices.Clip(d.path), name)), nil
 	}
 	uid, ok := messageUID(name)
 	if !ok || self == nil || !self.Selectable {
@@ -125,7 +125,7 @@ func (d *dir) Lookup(ctx context.Context, name string) (bfs.Node, error) {
 			return nil, syscall.ENOENT
 		}
 	}
-	return newFile(d.fs, self.Name, l.UIDValidity, m), nil
+	return d.fs.fileNode(self.Name, l.UIDValidity, m), nil
 }
 
 func (d *dir) ReadDirAll(ctx context.Context) ([]fuse.Dirent, error) {

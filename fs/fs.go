@@ -40,6 +40,7 @@ type FS struct {
 	requests requestCounts
 	walker   walker
 	server   *bfs.Server // for kernel invalidations; set by Serve
+	nodes    nodes
 }
 
 var _ bfs.FS = (*FS)(nil)
