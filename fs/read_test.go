@@ -101,3 +101,36 @@ func TestListAndRead(t *testing.T) {
 		}
 	})
 }
+
+// A message larger than a block is read in 1 MiB windows with partial
+// fetches: the bytes are exact, each window is fetched once, and a read
+// in the middle fetches only the window it needs.
+func TestLargeMessage(t *testing.T) {
+	test.EachServer(t, func(t *testing.T, s *test.Server) {
+		u := s.NewUser(t)
+		line := []byte("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.,\r\n")
+		body := append([]byte("Subject: large\r\n\r\n"), bytes.Repeat(line, 3*1024*1024/len(line)+100)...)
+		uid := s.Seed(t, u, "INBOX", test.Message{Body: body})[0]
+		path := func(m *test.Mounted) string {
+			return filepath.Join(m.Dir, "INBOX", fmt.Sprintf("%d.eml", uid))
+		}
+
+		m := test.Mount(t, s, u)
+		out := run(t, "dd", "if="+path(m), "bs=4096", "skip=600", "count=2", "status=none")
+		if want := body[600*4096 : 602*4096]; out != string(want) {
+			t.Errorf("dd from the middle differs")
+		}
+		if stats := unmountStats(t, m); stats["body_fetches"] != "1" {
+			t.Errorf("a read in the middle fetched %s windows", stats["body_fetches"])
+		}
+
+		m = test.Mount(t, s, u)
+		data, err := os.ReadFile(path(m))
+		if err != nil || !bytes.Equal(data, body) {
+			t.Fatalf("read %d bytes, %v; want %d exact bytes", len(data), err, len(body))
+		}
+		if stats := unmountStats(t, m); stats["body_fetches"] != "4" {
+			t.Errorf("%d bytes read in %s windows, want 4", len(body), stats["body_fetches"])
+		}
+	})
+}
