@@ -80,6 +80,16 @@ func (b *Bodies) Remove(k BodyKey) {
 	b.lru.Remove(k)
 }
 
+// RemoveMessage forgets the blocks of one message of the given size (it
+// was expunged).
+func (b *Bodies) RemoveMessage(mailbox string, uidValidity, uid uint32, size int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for block := int64(0); block <= size/BlockSize; block++ {
+		b.lru.Remove(BodyKey{Mailbox: mailbox, UIDValidity: uidValidity, UID: uid, Block: uint32(block)})
+	}
+}
+
 // RemoveMailbox forgets every body of a mailbox except those of the given
 // UIDVALIDITY, which is what a UIDVALIDITY change (or a deleted or renamed
 // mailbox, with keep 0) requires.

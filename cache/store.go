@@ -83,6 +83,7 @@ func (s *Store) Stats() *Stats { return &s.stats }
 // Folder is one mailbox of the account, as LIST shows it.
 type Folder struct {
 	Name       string   // the server's name, decoded to UTF-8
+	Delimiter  string   // the hierarchy delimiter, "" if flat
 	Path       []string // Name split at the hierarchy delimiter
 	Selectable bool     // not \Noselect or \NonExistent: it holds messages
 }
@@ -113,7 +114,7 @@ func (s *Store) Folders(ctx context.Context) ([]Folder, error) {
 			path = strings.Split(info.Name, info.Delimiter)
 		}
 		folders = append(folders, Folder{
-			Name: info.Name, Path: path,
+			Name: info.Name, Delimiter: info.Delimiter, Path: path,
 			Selectable: !info.HasAttr(imapclient.AttrNoSelect) && !info.HasAttr(imapclient.AttrNonExistent),
 		})
 	}

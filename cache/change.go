@@ -1,0 +1,115 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"slices"
+
+	"imapfs/imapclient"
+)
+
+// Changes to the server. Each one keeps the store's listings and body
+// cache in agreement with the server for the caller who made it, at once.
+
+// ErrNoUIDPlus: the server cannot expunge one message by UID (no UIDPLUS);
+// a plain EXPUNGE would also remove every message another client flagged
+// \Deleted, so imapfs refuses.
+var ErrNoUIDPlus = errors.New("the server has no UIDPLUS: deleting one message would need a plain EXPUNGE, which could remove other messages")
+
+// Expunge deletes exactly one message: UID STORE +FLAGS.SILENT (\Deleted),
+// then UID EXPUNGE of that UID alone (never a bare EXPUNGE).
+func (s *Store) Expunge(ctx context.Context, mailbox string, uidValidity, uid uint32) error {
+	err := s.pool.Mailbox(ctx, mailbox, func(c *imapclient.Client, m *imapclient.MailboxStatus) error {
+		if m.UIDValidity != uidValidity {
+			return ErrStale
+		}
+		if !c.Has("UIDPLUS") {
+			return ErrNoUIDPlus
+		}
+		var set imapclient.SeqSet
+		set.AddNum(uid)
+		if _, err := c.UIDStore(ctx, set, imapclient.StoreAdd, []string{imapclient.FlagDeleted}, &imapclient.StoreOptions{Silent: true}); err != nil {
+			return err
+		}
+		_, err := c.UIDExpunge(ctx, set)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	s.forgetMessage(mailbox, uidValidity, uid)
+	return nil
+}
+
+// forgetMessage drops a message from the listing and its body blocks.
+func (s *Store) forgetMessage(mailbox string, uidValidity, uid uint32) {
+	b := s.box(mailbox)
+	b.mu.Lock()
+	size := int64(0)
+	if l := b.listing; l != nil && l.UIDValidity == uidValidity {
+		if m, ok := l.Find(uid); ok {
+			size = m.Size
+		}
+		msgs := slices.DeleteFunc(slices.Clone(l.Messages), func(m Message) bool { return m.UID == uid })
+		b.listing = &Listing{Mailbox: l.Mailbox, UIDValidity: l.UIDValidity, Messages: msgs}
+	}
+	b.mu.Unlock()
+	s.bodies.RemoveMessage(mailbox, uidValidity, uid, max(size, 2*BlockSize))
+}
+
+// CreateMailbox creates a mailbox (CREATE).
+func (s *Store) CreateMailbox(ctx context.Context, name string) error {
+	err := s.pool.Any(ctx, func(c *imapclient.Client) error { return c.Create(ctx, name) })
+	s.InvalidateFolders()
+	return err
+}
+
+// ErrNotEmpty: a mailbox to delete still holds messages.
+var ErrNotEmpty = errors.New("mailbox not empty")
+
+// DeleteMailbox deletes a mailbox (DELETE), only if the server says, right
+// before, that it holds no message: servers delete non-empty mailboxes
+// with their mail, and a listing may be seconds old. Selectable is false
+// for \Noselect mailboxes, which hold none.
+func (s *Store) DeleteMailbox(ctx context.Context, name string, selectable bool) error {
+	var err error
+	if selectable {
+		// STATUS may answer from a session's stale view of a mailbox it
+		// has selected (Dovecot does): select it and NOOP instead.
+		err = s.pool.Mailbox(ctx, name, func(c *imapclient.Client, _ *imapclient.MailboxStatus) error {
+			if err := c.Noop(ctx); err != nil {
+				return err
+			}
+			if m := c.Mailbox(); m == nil || m.Exists > 0 {
+				return ErrNotEmpty
+			}
+			return nil
+		})
+	}
+	if err == nil {
+		err = s.pool.Any(ctx, func(c *imapclient.Client) error { return c.Delete(ctx, name) })
+	}
+	s.InvalidateFolders()
+	if err == nil {
+		s.mu.Lock()
+		delete(s.boxes, name)
+		s.mu.Unlock()
+		s.bodies.RemoveMailbox(name, 0)
+	}
+	return err
+}
+
+// Delimiter is the hierarchy delimiter of the account's personal
+// mailboxes, as LIST gives it for INBOX.
+func (s *Store) Delimiter(ctx context.Context) (string, error) {
+	folders, err := s.Folders(ctx)
+	if err != nil {
+		return "", err
+	}
+	for _, f := range folders {
+		if f.Delimiter != "" {
+			return f.Delimiter, nil
+		}
+	}
+	return "", errors.New("the server names no hierarchy delimiter")
+}
