@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 
 	"imapfs/imapclient"
 )
@@ -112,4 +113,97 @@ func (s *Store) Delimiter(ctx context.Context) (string, error) {
 		}
 	}
 	return "", errors.New("the server names no hierarchy delimiter")
+}
+
+// Copied is where a copied or moved message landed: its UID in the
+// destination (0 when the server did not say: no UIDPLUS) and the
+// destination's UIDVALIDITY.
+type Copied struct {
+	UIDValidity uint32
+	UID         uint32
+}
+
+func copiedFrom(cu *imapclient.CopyUID, uid uint32) Copied {
+	if cu == nil {
+		return Copied{}
+	}
+	dest, _ := cu.DestOf(uid)
+	return Copied{UIDValidity: cu.UIDValidity, UID: dest}
+}
+
+// Copy copies one message to another mailbox (UID COPY).
+func (s *Store) Copy(ctx context.Context, mailbox string, uidValidity, uid uint32, to string) (Copied, error) {
+	var copied Copied
+	err := s.pool.Mailbox(ctx, mailbox, func(c *imapclient.Client, m *imapclient.MailboxStatus) error {
+		if m.UIDValidity != uidValidity {
+			return ErrStale
+		}
+		var set imapclient.SeqSet
+		set.AddNum(uid)
+		cu, err := c.UIDCopy(ctx, set, to)
+		copied = copiedFrom(cu, uid)
+		return err
+	})
+	if err == nil {
+		s.markDirty(to)
+	}
+	return copied, err
+}
+
+// Move moves one message to another mailbox: UID MOVE (RFC 6851) where the
+// server has it; otherwise UID COPY and, only once the copy is confirmed,
+// the source's removal as Expunge does it. Without UIDPLUS the source
+// cannot be removed alone: the copy stays, and so does the source, with
+// ErrNoUIDPlus.
+func (s *Store) Move(ctx context.Context, mailbox string, uidValidity, uid uint32, to string) (Copied, error) {
+	var copied Copied
+	err := s.pool.Mailbox(ctx, mailbox, func(c *imapclient.Client, m *imapclient.MailboxStatus) error {
+		if m.UIDValidity != uidValidity {
+			return ErrStale
+		}
+		var set imapclient.SeqSet
+		set.AddNum(uid)
+		if c.Has("MOVE") {
+			res, err := c.UIDMove(ctx, set, to)
+			if res != nil {
+				copied = copiedFrom(res.CopyUID, uid)
+			}
+			return err
+		}
+		cu, err := c.UIDCopy(ctx, set, to)
+		if err != nil {
+			return err
+		}
+		copied = copiedFrom(cu, uid)
+		if !c.Has("UIDPLUS") {
+			return ErrNoUIDPlus
+		}
+		if _, err := c.UIDStore(ctx, set, imapclient.StoreAdd, []string{imapclient.FlagDeleted}, &imapclient.StoreOptions{Silent: true}); err != nil {
+			return err
+		}
+		_, err = c.UIDExpunge(ctx, set)
+		return err
+	})
+	s.markDirty(to)
+	if err == nil {
+		s.forgetMessage(mailbox, uidValidity, uid)
+	}
+	return copied, err
+}
+
+// RenameMailbox renames a mailbox (RENAME); its children follow on the
+// server, and what the store held under the old names is dropped.
+func (s *Store) RenameMailbox(ctx context.Context, from, to string) error {
+	err := s.pool.Any(ctx, func(c *imapclient.Client) error { return c.Rename(ctx, from, to) })
+	s.InvalidateFolders()
+	if err == nil {
+		s.mu.Lock()
+		for name := range s.boxes {
+			if name == from || strings.HasPrefix(name, from) {
+				delete(s.boxes, name)
+			}
+		}
+		s.mu.Unlock()
+	}
+	return err
 }

@@ -21,7 +21,7 @@ var (
 // serverName is the server's name of the mailbox this directory stands
 // for, from its own folder or from any mailbox below it ("" for the root).
 func (d *dir) serverName(ctx context.Context) (name, delimiter string, err error) {
-	if len(d.path) == 0 {
+	if len(d.p()) == 0 {
 		delimiter, err = d.fs.store.Delimiter(ctx)
 		return "", delimiter, err
 	}
@@ -30,8 +30,8 @@ func (d *dir) serverName(ctx context.Context) (name, delimiter string, err error
 		return "", "", err
 	}
 	for _, f := range folders {
-		if names := fileNames(f.Path); hasPrefix(names, d.path) && f.Delimiter != "" {
-			return strings.Join(f.Path[:len(d.path)], f.Delimiter), f.Delimiter, nil
+		if names := fileNames(f.Path); hasPrefix(names, d.p()) && f.Delimiter != "" {
+			return strings.Join(f.Path[:len(d.p())], f.Delimiter), f.Delimiter, nil
 		}
 	}
 	return "", "", syscall.ENOENT
@@ -50,7 +50,7 @@ func (d *dir) Mkdir(ctx context.Context, req *fuse.MkdirRequest) (bfs.Node, erro
 	}
 	parent, delimiter, err := d.serverName(ctx)
 	if err != nil {
-		return nil, d.fs.errno("mkdir "+joinPath(append(d.path, req.Name)), err)
+		return nil, d.fs.errno("mkdir "+joinPath(append(d.p(), req.Name)), err)
 	}
 	if strings.Contains(component, delimiter) {
 		// It would make a hierarchy, not one directory.
@@ -61,9 +61,9 @@ func (d *dir) Mkdir(ctx context.Context, req *fuse.MkdirRequest) (bfs.Node, erro
 		name = parent + delimiter + component
 	}
 	if err := d.fs.store.CreateMailbox(ctx, name); err != nil {
-		return nil, d.fs.errno("mkdir "+joinPath(append(d.path, req.Name)), err)
+		return nil, d.fs.errno("mkdir "+joinPath(append(d.p(), req.Name)), err)
 	}
-	return d.fs.dirNode(append(slices.Clip(d.path), req.Name)), nil
+	return d.fs.dirNode(append(slices.Clip(d.p()), req.Name)), nil
 }
 
 // Remove deletes a message (rm) or an empty mailbox (rmdir).
@@ -73,7 +73,7 @@ func (d *dir) Remove(ctx context.Context, req *fuse.RemoveRequest) error {
 	}
 	ctx, cancel := d.fs.request(ctx)
 	defer cancel()
-	op := "rm " + joinPath(append(d.path, req.Name))
+	op := "rm " + joinPath(append(d.p(), req.Name))
 	if req.Dir {
 		return d.fs.errno(op, d.removeMailbox(ctx, req.Name))
 	}
@@ -103,7 +103,7 @@ func (d *dir) Remove(ctx context.Context, req *fuse.RemoveRequest) error {
 // removeMailbox deletes the mailbox named name in this directory, only
 // when it holds no message and no other mailbox.
 func (d *dir) removeMailbox(ctx context.Context, name string) error {
-	child := d.fs.dirNode(append(slices.Clip(d.path), name))
+	child := d.fs.dirNode(append(slices.Clip(d.p()), name))
 	self, children, err := child.folder(ctx)
 	if err != nil {
 		return err
@@ -119,4 +119,125 @@ func (d *dir) removeMailbox(ctx context.Context, name string) error {
 		return syscall.ENOTEMPTY
 	}
 	return err
+}
+
+var (
+	_ bfs.NodeRenamer = (*dir)(nil)
+	_ bfs.NodeLinker  = (*dir)(nil)
+)
+
+// Rename moves a message to another mailbox (mv A/F B/: MOVE) or renames
+// a mailbox (mv DIR1 DIR2: RENAME, children follow). A message keeps its
+// name only while it keeps its UID: renaming one within its mailbox is
+// refused, and one moved appears in the target as <newuid>.eml.
+func (d *dir) Rename(ctx context.Context, req *fuse.RenameRequest, newDir bfs.Node) error {
+	if d.fs.readOnly {
+		return syscall.EROFS
+	}
+	target, ok := newDir.(*dir)
+	if !ok {
+		return syscall.EXDEV
+	}
+	ctx, cancel := d.fs.request(ctx)
+	defer cancel()
+	op := "mv " + joinPath(append(d.p(), req.OldName)) + " " + joinPath(append(target.p(), req.NewName))
+	self, children, err := d.folder(ctx)
+	if err != nil {
+		return d.fs.errno(op, err)
+	}
+	if slices.Contains(children, req.OldName) {
+		return d.fs.errno(op, d.renameMailbox(ctx, req.OldName, target, req.NewName))
+	}
+	uid, isMessage := messageUID(req.OldName)
+	if !isMessage || self == nil || !self.Selectable {
+		return syscall.ENOENT
+	}
+	if target == d || slices.Equal(target.p(), d.p()) {
+		return syscall.EPERM // a message's name is its UID
+	}
+	dst, _, err := target.folder(ctx)
+	if err != nil {
+		return d.fs.errno(op, err)
+	}
+	if dst == nil || !dst.Selectable {
+		return syscall.EPERM // no mailbox to hold messages there
+	}
+	l, err := d.fs.store.Listing(ctx, self.Name)
+	if err != nil {
+		return d.fs.errno(op, err)
+	}
+	if _, found := l.Find(uid); !found {
+		return syscall.ENOENT
+	}
+	_, err = d.fs.store.Move(ctx, self.Name, l.UIDValidity, uid, dst.Name)
+	if errors.Is(err, cache.ErrNoUIDPlus) {
+		d.fs.log.Error(op+": copied, but the source stays", "err", err)
+		err = syscall.EOPNOTSUPP
+	}
+	// The kernel now has an entry NEWNAME in the target for the moved
+	// message, whose name there is really <newuid>.eml: drop it.
+	go d.fs.invalidateEntry(target, req.NewName)
+	return d.fs.errno(op, err)
+}
+
+// renameMailbox renames the child mailbox name to newName in target.
+func (d *dir) renameMailbox(ctx context.Context, name string, target *dir, newName string) error {
+	component, err := nameToComponent(newName)
+	if err != nil {
+		return syscall.EINVAL
+	}
+	from, _, err := d.fs.dirNode(append(slices.Clip(d.p()), name)).serverName(ctx)
+	if err != nil {
+		return err
+	}
+	parent, delimiter, err := target.serverName(ctx)
+	if err != nil {
+		return err
+	}
+	if strings.Contains(component, delimiter) {
+		return syscall.EINVAL
+	}
+	to := component
+	if parent != "" {
+		to = parent + delimiter + component
+	}
+	if err := d.fs.store.RenameMailbox(ctx, from, to); err != nil {
+		return err
+	}
+	d.fs.moved(append(slices.Clip(d.p()), name), append(slices.Clip(target.p()), newName), from, to, delimiter)
+	return nil
+}
+
+// Link copies a message into this directory's mailbox (ln A/F B/: COPY).
+// The copy's name is <newuid>.eml, whatever name the link asked for.
+func (d *dir) Link(ctx context.Context, req *fuse.LinkRequest, old bfs.Node) (bfs.Node, error) {
+	if d.fs.readOnly {
+		return nil, syscall.EROFS
+	}
+	src, ok := old.(*file)
+	if !ok {
+		return nil, syscall.EPERM
+	}
+	ctx, cancel := d.fs.request(ctx)
+	defer cancel()
+	op := "ln " + src.mailboxName() + "/" + messageName(src.msg.UID) + " " + joinPath(append(d.p(), req.NewName))
+	self, _, err := d.folder(ctx)
+	if err != nil {
+		return nil, d.fs.errno(op, err)
+	}
+	if self == nil || !self.Selectable {
+		return nil, syscall.EPERM
+	}
+	copied, err := d.fs.store.Copy(ctx, src.mailboxName(), src.uidValidity, src.msg.UID, self.Name)
+	if err != nil {
+		return nil, d.fs.errno(op, err)
+	}
+	go d.fs.invalidateEntry(d, req.NewName)
+	if copied.UID == 0 {
+		return src, nil // the server did not say where: the entry is dropped anyway
+	}
+	m := src.msg
+	m.UID = copied.UID
+	m.Size = src.size.Load()
+	return d.fs.fileNode(self.Name, copied.UIDValidity, m), nil
 }

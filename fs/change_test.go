@@ -110,3 +110,94 @@ func TestMkdirRmdir(t *testing.T) {
 		}
 	})
 }
+
+// mv between mailboxes moves the message (UID MOVE): it leaves the source
+// and appears in the target as <newuid>.eml at once; renaming a message
+// within its mailbox is refused; ln copies it.
+func TestMoveAndLinkMessages(t *testing.T) {
+	test.EachServer(t, func(t *testing.T, s *test.Server) {
+		u := s.NewUser(t)
+		dest := s.Personal("Zielordner ✓")
+		s.CreateMailbox(t, u, dest)
+		uids := seedSome(t, s, u, "INBOX", 3)
+		body := s.Body(t, u, "INBOX", uids[0])
+		m := test.Mount(t, s, u)
+		inbox, target := mailboxDir(m, s, "INBOX"), mailboxDir(m, s, dest)
+
+		run(t, "mv", filepath.Join(inbox, fmt.Sprintf("%d.eml", uids[0])), target+"/")
+		moved := s.Messages(t, u, dest)
+		if len(moved) != 1 || string(s.Body(t, u, dest, moved[0].UID)) != string(body) {
+			t.Fatalf("target holds %+v", moved)
+		}
+		if left := s.Messages(t, u, "INBOX"); len(left) != 2 {
+			t.Fatalf("source holds %+v", left)
+		}
+		entries, _ := os.ReadDir(target)
+		if len(entries) != 1 || entries[0].Name() != fmt.Sprintf("%d.eml", moved[0].UID) {
+			t.Errorf("target lists %v, want %d.eml", entries, moved[0].UID)
+		}
+		if _, err := os.Stat(filepath.Join(inbox, fmt.Sprintf("%d.eml", uids[0]))); !os.IsNotExist(err) {
+			t.Errorf("moved message still in the source: %v", err)
+		}
+		if data, err := os.ReadFile(filepath.Join(target, fmt.Sprintf("%d.eml", moved[0].UID))); err != nil || string(data) != string(body) {
+			t.Errorf("reading the moved message: %v", err)
+		}
+
+		second := filepath.Join(inbox, fmt.Sprintf("%d.eml", uids[1]))
+		if out, err := exec.Command("mv", second, filepath.Join(inbox, "renamed.eml")).CombinedOutput(); err == nil {
+			t.Errorf("renaming a message within its mailbox succeeded: %s", out)
+		}
+		if len(s.Messages(t, u, "INBOX")) != 2 {
+			t.Error("a refused rename changed the server")
+		}
+
+		run(t, "ln", second, target+"/")
+		if got := s.Messages(t, u, "INBOX"); len(got) != 2 {
+			t.Errorf("ln changed the source: %+v", got)
+		}
+		copies := s.Messages(t, u, dest)
+		if len(copies) != 2 {
+			t.Fatalf("target after ln holds %+v", copies)
+		}
+		entries, _ = os.ReadDir(target)
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		if want := []string{fmt.Sprintf("%d.eml", copies[0].UID), fmt.Sprintf("%d.eml", copies[1].UID)}; !slices.Equal(names, want) {
+			t.Errorf("target lists %v, want %v", names, want)
+		}
+	})
+}
+
+// mv DIR1 DIR2 renames the mailbox; its children and messages follow, and
+// files already looked up keep working.
+func TestRenameMailbox(t *testing.T) {
+	test.EachServer(t, func(t *testing.T, s *test.Server) {
+		u := s.NewUser(t)
+		s.CreateMailbox(t, u, s.Personal("Alt"))
+		s.CreateMailbox(t, u, s.Personal("Alt", "Kind"))
+		uids := seedSome(t, s, u, s.Personal("Alt", "Kind"), 2)
+		m := test.Mount(t, s, u)
+		old := mailboxDir(m, s, s.Personal("Alt"))
+		file := filepath.Join(old, "Kind", fmt.Sprintf("%d.eml", uids[0]))
+		if _, err := os.ReadFile(file); err != nil {
+			t.Fatal(err)
+		}
+		renamed := mailboxDir(m, s, s.Personal("Neu"))
+		run(t, "mv", old, renamed)
+		if !hasMailbox(t, s, u, s.Personal("Neu", "Kind")) || hasMailbox(t, s, u, s.Personal("Alt")) {
+			t.Fatalf("server mailboxes after mv: %v", mailboxNames(t, s, u))
+		}
+		if got := s.Messages(t, u, s.Personal("Neu", "Kind")); len(got) != 2 {
+			t.Errorf("messages after the rename: %+v", got)
+		}
+		data, err := os.ReadFile(filepath.Join(renamed, "Kind", fmt.Sprintf("%d.eml", uids[1])))
+		if err != nil || !strings.Contains(string(data), "Subject: hello 1") {
+			t.Errorf("reading under the new name: %v", err)
+		}
+		if _, err := os.Stat(old); !os.IsNotExist(err) {
+			t.Errorf("old name still there: %v", err)
+		}
+	})
+}

@@ -18,7 +18,7 @@ import (
 // the hierarchy that holds only other mailboxes (\Noselect or implied).
 type dir struct {
 	fs   *FS
-	path []string // file-name components from the root
+	path []string // file-name components from the root; read through p()
 }
 
 var (
@@ -35,19 +35,19 @@ func (d *dir) folder(ctx context.Context) (self *cache.Folder, children []string
 		return nil, nil, err
 	}
 	seen := map[string]bool{}
-	found := len(d.path) == 0
+	found := len(d.p()) == 0
 	for i := range folders {
 		f := &folders[i]
 		names := fileNames(f.Path)
-		if !hasPrefix(names, d.path) {
+		if !hasPrefix(names, d.p()) {
 			continue
 		}
 		found = true
-		if len(names) == len(d.path) {
+		if len(names) == len(d.p()) {
 			self = f
 			continue
 		}
-		child := names[len(d.path)]
+		child := names[len(d.p())]
 		if !seen[child] {
 			seen[child] = true
 			children = append(children, child)
@@ -66,24 +66,24 @@ func (d *dir) folder(ctx context.Context) (self *cache.Folder, children []string
 func (d *dir) Attr(ctx context.Context, a *fuse.Attr) error {
 	d.fs.attrDefaults(a)
 	a.Inode = 1
-	if len(d.path) > 0 {
-		a.Inode = inode(append([]string{"dir"}, d.path...)...)
+	if len(d.p()) > 0 {
+		a.Inode = inode(append([]string{"dir"}, d.p()...)...)
 	}
 	a.Mode = d.fs.dirMode()
 	a.Nlink = 2
 	a.Valid = dirValid
 	a.Mtime = time.Unix(0, 0)
-	if len(d.path) > 0 {
+	if len(d.p()) > 0 {
 		ctx, cancel := d.fs.request(ctx)
 		defer cancel()
 		self, _, err := d.folder(ctx)
 		if err != nil {
-			return d.fs.errno("stat "+joinPath(d.path), err)
+			return d.fs.errno("stat "+joinPath(d.p()), err)
 		}
 		if self != nil && self.Selectable {
 			l, err := d.fs.store.Listing(ctx, self.Name)
 			if err != nil {
-				return d.fs.errno("stat "+joinPath(d.path), err)
+				return d.fs.errno("stat "+joinPath(d.p()), err)
 			}
 			for _, m := range l.Messages {
 				if m.Date.After(a.Mtime) {
@@ -101,10 +101,10 @@ func (d *dir) Lookup(ctx context.Context, name string) (bfs.Node, error) {
 	defer cancel()
 	self, children, err := d.folder(ctx)
 	if err != nil {
-		return nil, d.fs.errno("lookup "+joinPath(append(d.path, name)), err)
+		return nil, d.fs.errno("lookup "+joinPath(append(d.p(), name)), err)
 	}
 	if slices.Contains(children, name) {
-		return d.fs.dirNode(append(slices.Clip(d.path), name)), nil
+		return d.fs.dirNode(append(slices.Clip(d.p()), name)), nil
 	}
 	uid, ok := messageUID(name)
 	if !ok || self == nil || !self.Selectable {
@@ -119,7 +119,7 @@ func (d *dir) Lookup(ctx context.Context, name string) (bfs.Node, error) {
 	}
 	if !found {
 		if l, err = d.fs.store.Listing(ctx, self.Name); err != nil {
-			return nil, d.fs.errno("lookup "+joinPath(append(d.path, name)), err)
+			return nil, d.fs.errno("lookup "+joinPath(append(d.p(), name)), err)
 		}
 		if m, found = l.Find(uid); !found {
 			return nil, syscall.ENOENT
@@ -133,16 +133,16 @@ func (d *dir) ReadDirAll(ctx context.Context) ([]fuse.Dirent, error) {
 	defer cancel()
 	self, children, err := d.folder(ctx)
 	if err != nil {
-		return nil, d.fs.errno("readdir "+joinPath(d.path), err)
+		return nil, d.fs.errno("readdir "+joinPath(d.p()), err)
 	}
 	var out []fuse.Dirent
 	for _, c := range children {
-		out = append(out, fuse.Dirent{Name: c, Type: fuse.DT_Dir, Inode: inode(append(append([]string{"dir"}, d.path...), c)...)})
+		out = append(out, fuse.Dirent{Name: c, Type: fuse.DT_Dir, Inode: inode(append(append([]string{"dir"}, d.p()...), c)...)})
 	}
 	if self != nil && self.Selectable {
 		l, err := d.fs.store.Listing(ctx, self.Name)
 		if err != nil {
-			return nil, d.fs.errno("readdir "+joinPath(d.path), err)
+			return nil, d.fs.errno("readdir "+joinPath(d.p()), err)
 		}
 		for _, m := range l.Messages {
 			out = append(out, fuse.Dirent{Name: messageName(m.UID), Type: fuse.DT_File, Inode: messageInode(self.Name, l.UIDValidity, m.UID)})

@@ -3,6 +3,7 @@ package fs
 import (
 	"context"
 	"errors"
+	"sync"
 	"sync/atomic"
 	"syscall"
 
@@ -16,11 +17,19 @@ import (
 // server's.
 type file struct {
 	fs          *FS
+	mu          sync.Mutex // guards mailbox, which a rename of the mailbox changes
 	mailbox     string
 	uidValidity uint32
 	msg         cache.Message
 	// size is msg.Size until a read shows the server's RFC822.SIZE wrong.
 	size atomic.Int64
+}
+
+// mailboxName is the server's name of the message's mailbox now.
+func (f *file) mailboxName() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.mailbox
 }
 
 func newFile(fs *FS, mailbox string, uidValidity uint32, m cache.Message) *file {
@@ -38,7 +47,7 @@ var (
 
 func (f *file) Attr(ctx context.Context, a *fuse.Attr) error {
 	f.fs.attrDefaults(a)
-	a.Inode = messageInode(f.mailbox, f.uidValidity, f.msg.UID)
+	a.Inode = messageInode(f.mailboxName(), f.uidValidity, f.msg.UID)
 	a.Mode = 0o444
 	a.Nlink = 1
 	a.Size = uint64(f.size.Load())
@@ -63,17 +72,17 @@ func (f *file) Open(ctx context.Context, req *fuse.OpenRequest, resp *fuse.OpenR
 		}
 		return nil, syscall.EPERM
 	}
-	f.fs.walker.opened(f.mailbox, f.msg.UID)
+	f.fs.walker.opened(f.mailboxName(), f.msg.UID)
 	resp.Flags |= fuse.OpenKeepCache
 	if size := f.size.Load(); size < cache.BlockSize {
 		ctx, cancel := f.fs.request(ctx)
 		defer cancel()
-		data, err := f.fs.store.FirstBlock(ctx, f.mailbox, f.uidValidity, f.msg.UID)
+		data, err := f.fs.store.FirstBlock(ctx, f.mailboxName(), f.uidValidity, f.msg.UID)
 		if err != nil {
 			return nil, f.readErrno(err)
 		}
 		if real := int64(len(data)); real < cache.BlockSize && real != size {
-			f.fs.store.CorrectSize(f.mailbox, f.uidValidity, f.msg.UID, real)
+			f.fs.store.CorrectSize(f.mailboxName(), f.uidValidity, f.msg.UID, real)
 			f.size.Store(real)
 			resp.Flags &^= fuse.OpenKeepCache
 			resp.Flags |= fuse.OpenDirectIO
@@ -88,14 +97,14 @@ func (f *file) readErrno(err error) error {
 	if errors.Is(err, cache.ErrGone) || errors.Is(err, cache.ErrStale) {
 		return syscall.ESTALE
 	}
-	return f.fs.errno("read "+f.mailbox+"/"+messageName(f.msg.UID), err)
+	return f.fs.errno("read "+f.mailboxName()+"/"+messageName(f.msg.UID), err)
 }
 
 func (f *file) Read(ctx context.Context, req *fuse.ReadRequest, resp *fuse.ReadResponse) error {
 	ctx, cancel := f.fs.request(ctx)
 	defer cancel()
 	buf := make([]byte, req.Size)
-	n, err := f.fs.store.ReadAt(ctx, f.mailbox, f.uidValidity, f.msg.UID, f.size.Load(), buf, req.Offset)
+	n, err := f.fs.store.ReadAt(ctx, f.mailboxName(), f.uidValidity, f.msg.UID, f.size.Load(), buf, req.Offset)
 	if err != nil {
 		return f.readErrno(err)
 	}

@@ -126,3 +126,15 @@ func (f *FS) invalidateAttr(n bfs.Node) {
 		f.log.Debug("invalidate attributes", "err", err)
 	}
 }
+
+// invalidateEntry makes the kernel forget a name in a directory, when a
+// change left it with a name that is not the real one (a moved message is
+// <newuid>.eml in its new mailbox). Not from inside a request handler.
+func (f *FS) invalidateEntry(parent bfs.Node, name string) {
+	if f.server == nil {
+		return
+	}
+	if err := f.server.InvalidateEntry(parent, name); err != nil && err != fuse.ErrNotCached {
+		f.log.Debug("invalidate entry", "name", name, "err", err)
+	}
+}

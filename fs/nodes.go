@@ -1,6 +1,7 @@
 package fs
 
 import (
+	"slices"
 	"strings"
 	"sync"
 
@@ -45,12 +46,19 @@ func (f *FS) fileNode(mailbox string, uidValidity uint32, m cache.Message) *file
 
 // Forget drops the node once the kernel no longer knows it.
 func (n *file) Forget() {
-	k := fileKey{n.mailbox, n.uidValidity, n.msg.UID}
+	k := fileKey{n.mailboxName(), n.uidValidity, n.msg.UID}
 	n.fs.nodes.mu.Lock()
 	defer n.fs.nodes.mu.Unlock()
 	if n.fs.nodes.files[k] == n {
 		delete(n.fs.nodes.files, k)
 	}
+}
+
+// p is the directory's path now (a mailbox rename changes it).
+func (d *dir) p() []string {
+	d.fs.nodes.mu.Lock()
+	defer d.fs.nodes.mu.Unlock()
+	return d.path
 }
 
 func (f *FS) dirNode(path []string) *dir {
@@ -70,10 +78,37 @@ func (f *FS) dirNode(path []string) *dir {
 
 // Forget drops the node once the kernel no longer knows it.
 func (d *dir) Forget() {
-	k := strings.Join(d.path, "/")
 	d.fs.nodes.mu.Lock()
 	defer d.fs.nodes.mu.Unlock()
+	k := strings.Join(d.path, "/")
 	if d.fs.nodes.dirs[k] == d {
 		delete(d.fs.nodes.dirs, k)
+	}
+}
+
+// moved follows a mailbox rename in the nodes the kernel still holds: the
+// directory at oldPath and those below it take their new paths, and the
+// messages in the renamed mailboxes their new mailbox names.
+func (f *FS) moved(oldPath, newPath []string, from, to, delimiter string) {
+	f.nodes.mu.Lock()
+	defer f.nodes.mu.Unlock()
+	for k, d := range f.nodes.dirs {
+		if !hasPrefix(d.path, oldPath) {
+			continue
+		}
+		delete(f.nodes.dirs, k)
+		d.path = append(slices.Clone(newPath), d.path[len(oldPath):]...)
+		f.nodes.dirs[strings.Join(d.path, "/")] = d
+	}
+	for k, n := range f.nodes.files {
+		if k.mailbox != from && !strings.HasPrefix(k.mailbox, from+delimiter) {
+			continue
+		}
+		delete(f.nodes.files, k)
+		n.mu.Lock()
+		n.mailbox = to + k.mailbox[len(from):]
+		k.mailbox = n.mailbox
+		n.mu.Unlock()
+		f.nodes.files[k] = n
 	}
 }
