@@ -241,3 +241,15 @@ func (d *dir) Link(ctx context.Context, req *fuse.LinkRequest, old bfs.Node) (bf
 	m.Size = src.size.Load()
 	return d.fs.fileNode(self.Name, copied.UIDValidity, m), nil
 }
+
+var _ bfs.NodeCreater = (*dir)(nil)
+
+// Create would upload a new message (spool, then APPEND); that path is not
+// built yet, so it is refused plainly rather than with a bare EPERM.
+func (d *dir) Create(ctx context.Context, req *fuse.CreateRequest, resp *fuse.CreateResponse) (bfs.Node, bfs.Handle, error) {
+	if d.fs.readOnly {
+		return nil, nil, syscall.EROFS
+	}
+	d.fs.log.Warn("creating files (uploading new messages) is not supported yet", "name", joinPath(append(d.p(), req.Name)))
+	return nil, nil, syscall.EOPNOTSUPP
+}
