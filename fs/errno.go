@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"syscall"
 
 	"imapfs/imapclient"
@@ -53,6 +54,10 @@ func classify(err error) syscall.Errno {
 // statusErrno maps a server's NO or BAD by its response code (RFC 5530).
 func statusErrno(e *imapclient.StatusError) syscall.Errno {
 	if e.Code == nil {
+		// Cyrus says "NO Over quota" without the OVERQUOTA code.
+		if strings.Contains(strings.ToLower(e.Text), "quota") {
+			return syscall.EDQUOT
+		}
 		return syscall.EIO
 	}
 	switch e.Code.Name {

@@ -32,6 +32,7 @@ func TestClassify(t *testing.T) {
 		{no(imapwire.CodeBadCharset), syscall.EINVAL},
 		{no("X-SOMETHING"), syscall.EIO},
 		{&imapclient.StatusError{Command: "DELETE", Type: "NO", Text: "no code"}, syscall.EIO},
+		{&imapclient.StatusError{Command: "APPEND", Type: "NO", Text: "Over quota"}, syscall.EDQUOT},
 		{imapclient.ErrReadOnly, syscall.EROFS},
 		{&imapclient.NotSupportedError{Capability: "UIDPLUS"}, syscall.EOPNOTSUPP},
 		{&imapwire.ArgumentError{What: "mailbox", Reason: "CR"}, syscall.EINVAL},
