@@ -35,19 +35,21 @@ func (d *dir) folder(ctx context.Context) (self *cache.Folder, children []string
 		return nil, nil, err
 	}
 	seen := map[string]bool{}
-	found := len(d.p()) == 0
+	path := d.p()
+	found := len(path) == 0
+	allNames := d.fs.folderNames(folders)
 	for i := range folders {
 		f := &folders[i]
-		names := fileNames(f.Path)
-		if !hasPrefix(names, d.p()) {
+		names := allNames[i]
+		if !hasPrefix(names, path) {
 			continue
 		}
 		found = true
-		if len(names) == len(d.p()) {
+		if len(names) == len(path) {
 			self = f
 			continue
 		}
-		child := names[len(d.p())]
+		child := names[len(path)]
 		if !seen[child] {
 			seen[child] = true
 			children = append(children, child)

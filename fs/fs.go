@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"bazil.org/fuse"
@@ -41,6 +42,32 @@ type FS struct {
 	walker   walker
 	server   *bfs.Server // for kernel invalidations; set by Serve
 	nodes    nodes
+	names    folderNamesMemo
+}
+
+// folderNamesMemo keeps the file names of the last folder list, so that a
+// lookup (one per file a tool touches) does not map every mailbox name
+// again.
+type folderNamesMemo struct {
+	mu      sync.Mutex
+	folders []cache.Folder
+	names   [][]string
+}
+
+// folderNames returns fileNames of each folder's path.
+func (f *FS) folderNames(folders []cache.Folder) [][]string {
+	m := &f.names
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.folders) == len(folders) && (len(folders) == 0 || &m.folders[0] == &folders[0]) {
+		return m.names
+	}
+	names := make([][]string, len(folders))
+	for i, folder := range folders {
+		names[i] = fileNames(folder.Path)
+	}
+	m.folders, m.names = folders, names
+	return names
 }
 
 var _ bfs.FS = (*FS)(nil)
