@@ -96,9 +96,16 @@ func serve(cfg *mountopts.Config, pass string, log *slog.Logger, ready func(erro
 			}
 		}
 	}()
+	spool := ""
+	if !cfg.ReadOnly {
+		if spool, err = spoolDir(); err != nil {
+			return err
+		}
+	}
 	filesystem := fs.New(fs.Config{
 		Store: store, Logger: log, ReadOnly: cfg.ReadOnly, Timeout: cfg.Timeout,
 		UID: uint32(os.Getuid()), GID: uint32(os.Getgid()), PrefetchBytes: cfg.CacheSize / 4,
+		SpoolDir: spool,
 	})
 	err = filesystem.Serve(conn, cfg.Debug)
 	// What the mount cost, for whoever wonders where the time went (and for
@@ -270,4 +277,20 @@ func explainDial(addr string, err error) error {
 		return fmt.Errorf("%s: connection refused", addr)
 	}
 	return fmt.Errorf("%s: %w", addr, err)
+}
+
+// spoolDir is where new messages wait for their upload:
+// $XDG_CACHE_HOME/imapfs/spool, by default ~/.cache/imapfs/spool. A
+// message whose upload failed stays there, and the log says where.
+func spoolDir() (string, error) {
+	dir := os.Getenv("XDG_CACHE_HOME")
+	if dir == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", err
+		}
+		dir = filepath.Join(home, ".cache")
+	}
+	dir = filepath.Join(dir, "imapfs", "spool")
+	return dir, os.MkdirAll(dir, 0o700)
 }

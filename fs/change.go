@@ -77,6 +77,10 @@ func (d *dir) Remove(ctx context.Context, req *fuse.RemoveRequest) error {
 	if req.Dir {
 		return d.fs.errno(op, d.removeMailbox(ctx, req.Name))
 	}
+	if p := d.fs.pendingFile(d.pendingKey(req.Name)); p != nil {
+		p.discard()
+		return nil
+	}
 	self, _, err := d.folder(ctx)
 	if err != nil {
 		return d.fs.errno(op, err)
@@ -147,6 +151,9 @@ func (d *dir) Rename(ctx context.Context, req *fuse.RenameRequest, newDir bfs.No
 	}
 	if slices.Contains(children, req.OldName) {
 		return d.fs.errno(op, d.renameMailbox(ctx, req.OldName, target, req.NewName))
+	}
+	if p := d.fs.pendingFile(d.pendingKey(req.OldName)); p != nil {
+		return p.renamed(ctx, target, req.NewName)
 	}
 	uid, isMessage := messageUID(req.OldName)
 	if !isMessage || self == nil || !self.Selectable {
@@ -240,16 +247,4 @@ func (d *dir) Link(ctx context.Context, req *fuse.LinkRequest, old bfs.Node) (bf
 	m.UID = copied.UID
 	m.Size = src.size.Load()
 	return d.fs.fileNode(self.Name, copied.UIDValidity, m), nil
-}
-
-var _ bfs.NodeCreater = (*dir)(nil)
-
-// Create would upload a new message (spool, then APPEND); that path is not
-// built yet, so it is refused plainly rather than with a bare EPERM.
-func (d *dir) Create(ctx context.Context, req *fuse.CreateRequest, resp *fuse.CreateResponse) (bfs.Node, bfs.Handle, error) {
-	if d.fs.readOnly {
-		return nil, nil, syscall.EROFS
-	}
-	d.fs.log.Warn("creating files (uploading new messages) is not supported yet", "name", joinPath(append(d.p(), req.Name)))
-	return nil, nil, syscall.EOPNOTSUPP
 }

@@ -101,6 +101,9 @@ func (d *dir) Attr(ctx context.Context, a *fuse.Attr) error {
 func (d *dir) Lookup(ctx context.Context, name string) (bfs.Node, error) {
 	ctx, cancel := d.fs.request(ctx)
 	defer cancel()
+	if p := d.fs.pendingFile(d.pendingKey(name)); p != nil {
+		return p, nil
+	}
 	self, children, err := d.folder(ctx)
 	if err != nil {
 		return nil, d.fs.errno("lookup "+joinPath(append(d.p(), name)), err)
@@ -149,6 +152,11 @@ func (d *dir) ReadDirAll(ctx context.Context) ([]fuse.Dirent, error) {
 		for _, m := range l.Messages {
 			out = append(out, fuse.Dirent{Name: messageName(m.UID), Type: fuse.DT_File, Inode: messageInode(self.Name, l.UIDValidity, m.UID)})
 		}
+	}
+	for _, p := range d.fs.pendingIn(d) {
+		p.mu.Lock()
+		out = append(out, fuse.Dirent{Name: p.name, Type: fuse.DT_File, Inode: p.inode})
+		p.mu.Unlock()
 	}
 	return out, nil
 }

@@ -28,6 +28,8 @@ type Config struct {
 	// PrefetchBytes bounds what one prefetch window brings (a share of
 	// the body cache, so prefetching never evicts what is being read).
 	PrefetchBytes int64
+	// SpoolDir holds new messages until they are stored (APPEND).
+	SpoolDir string
 }
 
 // FS is the imapfs filesystem: its root is the account's personal
@@ -40,6 +42,7 @@ type FS struct {
 	uid, gid uint32
 	requests requestCounts
 	walker   walker
+	spoolDir string
 	server   *bfs.Server // for kernel invalidations; set by Serve
 	nodes    nodes
 	names    folderNamesMemo
@@ -79,7 +82,8 @@ func New(cfg Config) *FS {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &FS{store: cfg.Store, log: log, readOnly: cfg.ReadOnly, timeout: cfg.Timeout,
-		uid: cfg.UID, gid: cfg.GID, walker: walker{store: cfg.Store, budget: cfg.PrefetchBytes}}
+		uid: cfg.UID, gid: cfg.GID, walker: walker{store: cfg.Store, budget: cfg.PrefetchBytes},
+		spoolDir: cfg.SpoolDir}
 }
 
 // Root is the directory of top-level mailboxes.

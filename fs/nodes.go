@@ -14,9 +14,10 @@ import (
 // so a second lookup returns the same one (bazil then reuses its node ID
 // instead of registering a new node) until the kernel forgets it.
 type nodes struct {
-	mu    sync.Mutex
-	files map[fileKey]*file
-	dirs  map[string]*dir
+	mu      sync.Mutex
+	files   map[fileKey]*file
+	dirs    map[string]*dir
+	pending map[pendingKey]*pending // new files not stored yet
 }
 
 type fileKey struct {

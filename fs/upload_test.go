@@ -1,0 +1,161 @@
+package fs_test
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"imapfs/test"
+)
+
+func writeMessage(t *testing.T, dir, name string, i int) []byte {
+	t.Helper()
+	body := []byte(fmt.Sprintf("From: up%d@example.com\r\nSubject: upload %d\r\n\r\nnew message %d\r\n", i, i, i))
+	if err := os.WriteFile(filepath.Join(dir, name), body, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return body
+}
+
+// cp, cp -p and cat > F store new messages with APPEND: byte for byte,
+// with the mtime set before the upload as INTERNALDATE, listed under their
+// new UID at once.
+func TestUploadNewMessages(t *testing.T) {
+	test.EachServer(t, func(t *testing.T, s *test.Server) {
+		u := s.NewUser(t)
+		m := test.Mount(t, s, u)
+		inbox := mailboxDir(m, s, "INBOX")
+		src := t.TempDir()
+		plain := writeMessage(t, src, "plain.eml", 1)
+		dated := writeMessage(t, src, "dated.eml", 2)
+		date := time.Date(2021, 6, 7, 8, 9, 10, 0, time.UTC)
+		os.Chtimes(filepath.Join(src, "dated.eml"), date, date)
+
+		run(t, "cp", filepath.Join(src, "plain.eml"), inbox+"/")
+		run(t, "cp", "-p", filepath.Join(src, "dated.eml"), inbox+"/")
+		run(t, "sh", "-c", "printf 'Subject: cat\\r\\n\\r\\nfrom cat\\r\\n' > '"+inbox+"/cat.eml'")
+
+		stored := s.Messages(t, u, "INBOX")
+		if len(stored) != 3 {
+			t.Fatalf("server holds %+v\n%s", stored, m.Log())
+		}
+		for i, want := range [][]byte{plain, dated, []byte("Subject: cat\r\n\r\nfrom cat\r\n")} {
+			if got := s.Body(t, u, "INBOX", stored[i].UID); !bytes.Equal(got, want) {
+				t.Errorf("message %d: %q, want %q", i, got, want)
+			}
+		}
+		if !stored[1].InternalDate.Equal(date) {
+			t.Errorf("cp -p: INTERNALDATE %v, want %v", stored[1].InternalDate, date)
+		}
+		entries, _ := os.ReadDir(inbox)
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		want := []string{fmt.Sprintf("%d.eml", stored[0].UID), fmt.Sprintf("%d.eml", stored[1].UID), fmt.Sprintf("%d.eml", stored[2].UID)}
+		if strings.Join(names, " ") != strings.Join(want, " ") {
+			t.Errorf("ls shows %v, want %v", names, want)
+		}
+	})
+}
+
+// rsync -a into a new mailbox (temporary names, times set, then rename)
+// recreates every message byte for byte with its INTERNALDATE.
+func TestRsyncRestore(t *testing.T) {
+	test.EachServer(t, func(t *testing.T, s *test.Server) {
+		u := s.NewUser(t)
+		seedSome(t, s, u, "INBOX", 4)
+		m := test.Mount(t, s, u)
+		backup := t.TempDir()
+		run(t, "rsync", "-a", mailboxDir(m, s, "INBOX")+"/", backup+"/")
+		restored := s.Personal("Restored")
+		run(t, "mkdir", mailboxDir(m, s, restored))
+		run(t, "rsync", "-a", backup+"/", mailboxDir(m, s, restored)+"/")
+		orig, got := s.Messages(t, u, "INBOX"), s.Messages(t, u, restored)
+		if len(got) != len(orig) {
+			t.Fatalf("restored %d messages of %d\n%s", len(got), len(orig), m.Log())
+		}
+		byDate := map[int64][]byte{}
+		for _, o := range orig {
+			byDate[o.InternalDate.Unix()] = s.Body(t, u, "INBOX", o.UID)
+		}
+		for _, g := range got {
+			if want, ok := byDate[g.InternalDate.Unix()]; !ok || !bytes.Equal(want, s.Body(t, u, restored, g.UID)) {
+				t.Errorf("restored UID %d (date %v) matches no original", g.UID, g.InternalDate)
+			}
+		}
+	})
+}
+
+// 100 files copied in parallel give exactly 100 messages.
+func TestParallelUploads(t *testing.T) {
+	s := test.SharedDovecot(t)
+	u := s.NewUser(t)
+	m := test.Mount(t, s, u)
+	src := t.TempDir()
+	for i := range 100 {
+		writeMessage(t, src, fmt.Sprintf("m%03d.eml", i), i)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 100)
+	for i := range 100 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if out, err := exec.Command("cp", filepath.Join(src, fmt.Sprintf("m%03d.eml", i)), m.Dir+"/INBOX/").CombinedOutput(); err != nil {
+				errs <- fmt.Errorf("%v: %s", err, out)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	stored := s.Messages(t, u, "INBOX")
+	if len(stored) != 100 {
+		t.Fatalf("%d messages on the server, want 100", len(stored))
+	}
+	subjects := map[string]bool{}
+	for _, sm := range stored {
+		body := s.Body(t, u, "INBOX", sm.UID)
+		subjects[strings.SplitN(string(body), "\r\n", 3)[1]] = true
+	}
+	if len(subjects) != 100 {
+		t.Errorf("%d distinct messages, want 100", len(subjects))
+	}
+}
+
+// An upload over quota fails the close with EDQUOT and keeps the data in
+// the spool, where the log says.
+func TestUploadOverQuota(t *testing.T) {
+	test.EachServer(t, func(t *testing.T, s *test.Server) {
+		u := s.NewUserWithQuota(t, test.Quota{StorageKiB: 1024, Messages: 1})
+		seedSome(t, s, u, "INBOX", 1)
+		m := test.Mount(t, s, u)
+		src := t.TempDir()
+		writeMessage(t, src, "over.eml", 9)
+		out, err := exec.Command("cp", filepath.Join(src, "over.eml"), mailboxDir(m, s, "INBOX")+"/").CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "quota") {
+			t.Fatalf("cp over quota: %v %s", err, out)
+		}
+		if n := len(s.Messages(t, u, "INBOX")); n != 1 {
+			t.Errorf("%d messages on the server", n)
+		}
+		var spool string
+		for _, line := range strings.Split(m.Log(), "\n") {
+			if i := strings.Index(line, "spool="); i >= 0 && strings.Contains(line, "failed") {
+				spool = strings.Fields(line[i+len("spool="):])[0]
+			}
+		}
+		if data, err := os.ReadFile(spool); err != nil || !strings.Contains(string(data), "new message 9") {
+			t.Errorf("spooled data at %q: %v\n%s", spool, err, m.Log())
+		}
+	})
+}
