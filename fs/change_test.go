@@ -201,3 +201,34 @@ func TestRenameMailbox(t *testing.T) {
 		}
 	})
 }
+
+// Writing to or truncating an existing message fails with EPERM and
+// changes nothing; rm -r of a mailbox removes its messages, then it.
+func TestMessagesImmutableAndRmR(t *testing.T) {
+	test.EachServer(t, func(t *testing.T, s *test.Server) {
+		u := s.NewUser(t)
+		box := s.Personal("Weg")
+		s.CreateMailbox(t, u, box)
+		uids := seedSome(t, s, u, box, 3)
+		body := s.Body(t, u, box, uids[0])
+		m := test.Mount(t, s, u)
+		dir := mailboxDir(m, s, box)
+		file := filepath.Join(dir, fmt.Sprintf("%d.eml", uids[0]))
+		for _, cmd := range [][]string{
+			{"sh", "-c", "echo x >> '" + file + "'"},
+			{"truncate", "-s", "0", file},
+		} {
+			out, err := exec.Command(cmd[0], cmd[1:]...).CombinedOutput()
+			if err == nil || !strings.Contains(string(out), "Operation not permitted") {
+				t.Errorf("%v: %v %s", cmd, err, out)
+			}
+		}
+		if got := s.Body(t, u, box, uids[0]); string(got) != string(body) {
+			t.Error("the message changed")
+		}
+		run(t, "rm", "-r", dir)
+		if hasMailbox(t, s, u, box) {
+			t.Errorf("mailbox still there: %v", mailboxNames(t, s, u))
+		}
+	})
+}
