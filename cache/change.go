@@ -207,3 +207,33 @@ func (s *Store) RenameMailbox(ctx context.Context, from, to string) error {
 	}
 	return err
 }
+
+// SetFlags replaces a message's flags (UID STORE FLAGS.SILENT) and keeps
+// the listing in step.
+func (s *Store) SetFlags(ctx context.Context, mailbox string, uidValidity, uid uint32, flags []string) error {
+	err := s.pool.Mailbox(ctx, mailbox, func(c *imapclient.Client, m *imapclient.MailboxStatus) error {
+		if m.UIDValidity != uidValidity {
+			return ErrStale
+		}
+		var set imapclient.SeqSet
+		set.AddNum(uid)
+		_, err := c.UIDStore(ctx, set, imapclient.StoreReplace, flags, &imapclient.StoreOptions{Silent: true})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	b := s.box(mailbox)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if l := b.listing; l != nil && l.UIDValidity == uidValidity {
+		msgs := slices.Clone(l.Messages)
+		for i := range msgs {
+			if msgs[i].UID == uid {
+				msgs[i].Flags = slices.Clone(flags)
+			}
+		}
+		b.listing = &Listing{Mailbox: l.Mailbox, UIDValidity: l.UIDValidity, Messages: msgs}
+	}
+	return nil
+}

@@ -159,3 +159,49 @@ func TestUploadOverQuota(t *testing.T) {
 		}
 	})
 }
+
+// Flags travel with messages: rsync -aX out of the mount and back into a
+// new mailbox, and cp -a within the mount, recreate bytes, INTERNALDATE and
+// flags; setfattr replaces a message's flags and refuses a malformed one.
+func TestFlagsRoundTrip(t *testing.T) {
+	test.EachServer(t, func(t *testing.T, s *test.Server) {
+		u := s.NewUser(t)
+		s.Seed(t, u, "INBOX",
+			test.Message{Body: []byte("Subject: a\r\n\r\na\r\n"), Flags: []string{`\Seen`, `\Flagged`, "$Label1"}, Date: time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC)},
+			test.Message{Body: []byte("Subject: b\r\n\r\nb\r\n"), Flags: []string{`\Answered`}, Date: time.Date(2021, 1, 2, 3, 4, 5, 0, time.UTC)})
+		m := test.Mount(t, s, u)
+		inbox := mailboxDir(m, s, "INBOX")
+		backup := t.TempDir()
+		run(t, "rsync", "-aX", inbox+"/", backup+"/")
+		for _, copyWay := range []struct{ name, mailbox string }{{"rsync", "ViaRsync"}, {"cp", "ViaCp"}} {
+			dest := s.Personal(copyWay.mailbox)
+			run(t, "mkdir", mailboxDir(m, s, dest))
+			if copyWay.name == "rsync" {
+				run(t, "rsync", "-aX", backup+"/", mailboxDir(m, s, dest)+"/")
+			} else {
+				run(t, "sh", "-c", "cp -a '"+inbox+"'/*.eml '"+mailboxDir(m, s, dest)+"/'")
+			}
+			orig, got := s.Messages(t, u, "INBOX"), s.Messages(t, u, dest)
+			if len(got) != len(orig) {
+				t.Fatalf("%s: %d messages of %d\n%s", copyWay.name, len(got), len(orig), m.Log())
+			}
+			for i := range orig {
+				if !got[i].InternalDate.Equal(orig[i].InternalDate) || strings.Join(got[i].Flags, " ") != strings.Join(orig[i].Flags, " ") ||
+					!bytes.Equal(s.Body(t, u, dest, got[i].UID), s.Body(t, u, "INBOX", orig[i].UID)) {
+					t.Errorf("%s: %+v, want %+v", copyWay.name, got[i], orig[i])
+				}
+			}
+		}
+		first := filepath.Join(inbox, "1.eml")
+		run(t, "setfattr", "-n", "user.imap.flags", "-v", `\Draft $Other`, first)
+		if got := s.Messages(t, u, "INBOX")[0].Flags; strings.Join(got, " ") != `$Other \Draft` {
+			t.Errorf("flags after setfattr: %v", got)
+		}
+		if out := run(t, "getfattr", "--absolute-names", "--only-values", "-n", "user.imap.flags", first); out != `\Draft $Other` {
+			t.Errorf("getfattr: %q", out)
+		}
+		if out, err := exec.Command("setfattr", "-n", "user.imap.flags", "-v", `bad(flag`, first).CombinedOutput(); err == nil || !strings.Contains(string(out), "Invalid argument") {
+			t.Errorf("a malformed flag: %v %s", err, out)
+		}
+	})
+}
