@@ -54,7 +54,8 @@ func serve(cfg *mountopts.Config, pass string, log *slog.Logger, ready func(erro
 		Logger:   log,
 	})
 	defer pool.Close()
-	store = cache.New(cache.Config{Pool: pool, CacheSize: cfg.CacheSize, TTL: 2 * time.Second, Logger: log})
+	store = cache.New(cache.Config{Pool: pool, CacheSize: cfg.CacheSize, TTL: 2 * time.Second, Logger: log,
+		ExpungeAllDeleted: cfg.ExpungeAllDeleted})
 
 	// Log in once before mounting, so a wrong password or an unreachable
 	// server is reported at once and nothing is left mounted (the pool

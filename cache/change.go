@@ -18,28 +18,42 @@ import (
 var ErrNoUIDPlus = errors.New("the server has no UIDPLUS: deleting one message would need a plain EXPUNGE, which could remove other messages")
 
 // Expunge deletes exactly one message: UID STORE +FLAGS.SILENT (\Deleted),
-// then UID EXPUNGE of that UID alone (never a bare EXPUNGE).
+// then UID EXPUNGE of that UID alone (never a bare EXPUNGE, unless the
+// user allowed it for a server without UIDPLUS).
 func (s *Store) Expunge(ctx context.Context, mailbox string, uidValidity, uid uint32) error {
 	err := s.pool.Mailbox(ctx, mailbox, func(c *imapclient.Client, m *imapclient.MailboxStatus) error {
 		if m.UIDValidity != uidValidity {
 			return ErrStale
 		}
-		if !c.Has("UIDPLUS") {
-			return ErrNoUIDPlus
-		}
-		var set imapclient.SeqSet
-		set.AddNum(uid)
-		if _, err := c.UIDStore(ctx, set, imapclient.StoreAdd, []string{imapclient.FlagDeleted}, &imapclient.StoreOptions{Silent: true}); err != nil {
-			return err
-		}
-		_, err := c.UIDExpunge(ctx, set)
-		return err
+		return s.removeOne(ctx, c, uid)
 	})
 	if err != nil {
 		return err
 	}
 	s.forgetMessage(mailbox, uidValidity, uid)
 	return nil
+}
+
+// removeOne removes one message from the selected mailbox: \Deleted, then
+// UID EXPUNGE of it alone; without UIDPLUS, a plain EXPUNGE only when the
+// user said so, since it also removes what others marked \Deleted.
+func (s *Store) removeOne(ctx context.Context, c *imapclient.Client, uid uint32) error {
+	hasUIDPlus := c.Has("UIDPLUS")
+	if !hasUIDPlus && !s.expungeAllDeleted {
+		return ErrNoUIDPlus
+	}
+	var set imapclient.SeqSet
+	set.AddNum(uid)
+	if _, err := c.UIDStore(ctx, set, imapclient.StoreAdd, []string{imapclient.FlagDeleted}, &imapclient.StoreOptions{Silent: true}); err != nil {
+		return err
+	}
+	if hasUIDPlus {
+		_, err := c.UIDExpunge(ctx, set)
+		return err
+	}
+	s.log.Warn("no UIDPLUS: plain EXPUNGE, as --expunge-all-deleted allows", "uid", uid)
+	_, err := c.Expunge(ctx)
+	return err
 }
 
 // forgetMessage drops a message from the listing and its body blocks.
@@ -175,14 +189,7 @@ func (s *Store) Move(ctx context.Context, mailbox string, uidValidity, uid uint3
 			return err
 		}
 		copied = copiedFrom(cu, uid)
-		if !c.Has("UIDPLUS") {
-			return ErrNoUIDPlus
-		}
-		if _, err := c.UIDStore(ctx, set, imapclient.StoreAdd, []string{imapclient.FlagDeleted}, &imapclient.StoreOptions{Silent: true}); err != nil {
-			return err
-		}
-		_, err = c.UIDExpunge(ctx, set)
-		return err
+		return s.removeOne(ctx, c, uid)
 	})
 	s.markDirty(to)
 	if err == nil {

@@ -33,6 +33,9 @@ type Config struct {
 	CacheSize int64         // bytes of bodies kept in memory
 	TTL       time.Duration // how long a listing is trusted without asking the server
 	Logger    *slog.Logger
+	// ExpungeAllDeleted allows a plain EXPUNGE where the server has no
+	// UIDPLUS (see mountopts.Config).
+	ExpungeAllDeleted bool
 }
 
 // Store is what imapfs knows of the account: the mailboxes, each
@@ -42,6 +45,8 @@ type Store struct {
 	bodies *Bodies
 	log    *slog.Logger
 	ttl    time.Duration
+
+	expungeAllDeleted bool
 
 	mu        sync.Mutex
 	folders   []Folder
@@ -68,12 +73,14 @@ func New(cfg Config) *Store {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Store{
-		pool:     cfg.Pool,
-		bodies:   NewBodies(cfg.CacheSize),
-		log:      log,
-		ttl:      cfg.TTL,
-		boxes:    map[string]*mailbox{},
-		inflight: map[BodyKey]*blockFetch{},
+		pool:   cfg.Pool,
+		bodies: NewBodies(cfg.CacheSize),
+		log:    log,
+		ttl:    cfg.TTL,
+
+		expungeAllDeleted: cfg.ExpungeAllDeleted,
+		boxes:             map[string]*mailbox{},
+		inflight:          map[BodyKey]*blockFetch{},
 	}
 }
 

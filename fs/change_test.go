@@ -232,3 +232,35 @@ func TestMessagesImmutableAndRmR(t *testing.T) {
 		}
 	})
 }
+
+// On a server without UIDPLUS and MOVE, rm and mv refuse (EOPNOTSUPP, the
+// log says why) rather than expunge other clients' \Deleted messages; mv
+// leaves the copy and the source. With --expunge-all-deleted they work,
+// with a plain EXPUNGE.
+func TestNoUIDPlus(t *testing.T) {
+	s := test.StartDovecotWith(t, test.DovecotOptions{
+		Capabilities: "IMAP4rev1 LITERAL+ SASL-IR LOGIN-REFERRALS ID ENABLE IDLE NAMESPACE UNSELECT CHILDREN LIST-EXTENDED ESEARCH",
+	})
+	u := s.NewUser(t)
+	s.CreateMailbox(t, u, "Other")
+	uids := seedSome(t, s, u, "INBOX", 3)
+	m := test.Mount(t, s, u)
+	out, err := exec.Command("rm", fmt.Sprintf("%s/INBOX/%d.eml", m.Dir, uids[0])).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "not supported") || !strings.Contains(m.Log(), "UIDPLUS") {
+		t.Errorf("rm without UIDPLUS: %v %s\n%s", err, out, m.Log())
+	}
+	out, err = exec.Command("mv", fmt.Sprintf("%s/INBOX/%d.eml", m.Dir, uids[1]), m.Dir+"/Other/").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "not supported") {
+		t.Errorf("mv without MOVE and UIDPLUS: %v %s", err, out)
+	}
+	if n, c := len(s.Messages(t, u, "INBOX")), len(s.Messages(t, u, "Other")); n != 3 || c != 1 {
+		t.Errorf("INBOX holds %d (want 3), Other %d (want the copy)", n, c)
+	}
+	m.Unmount(t)
+
+	m = test.Mount(t, s, u, "--expunge-all-deleted")
+	run(t, "rm", fmt.Sprintf("%s/INBOX/%d.eml", m.Dir, uids[0]))
+	if got := s.Messages(t, u, "INBOX"); len(got) != 2 || got[0].UID != uids[1] {
+		t.Errorf("after rm with --expunge-all-deleted: %+v", got)
+	}
+}

@@ -36,6 +36,10 @@ type Config struct {
 	Connections        int
 	Debug              bool
 	Timeout            time.Duration // how long a request waits for the server
+	// ExpungeAllDeleted lets rm and mv work on a server without UIDPLUS,
+	// with a plain EXPUNGE, which also removes every message another
+	// client marked \Deleted.
+	ExpungeAllDeleted bool
 }
 
 // Server is the SERVER argument: imaps://[USER@]HOST[:PORT] or
@@ -118,6 +122,7 @@ func newFlagSet(p *parsed) *pflag.FlagSet {
 	fs.StringVar(&p.cacheSize, "cache-size", "256M", "memory for cached message bodies: `SIZE` in bytes, or with K, M, G")
 	fs.IntVar(&c.Connections, "connections", DefaultConnections, "at most `N` connections to the server")
 	fs.DurationVar(&c.Timeout, "timeout", DefaultTimeout, "fail a request with EIO when the server has not answered after this long")
+	fs.BoolVar(&c.ExpungeAllDeleted, "expunge-all-deleted", false, "on servers without UIDPLUS, let rm and mv use a plain EXPUNGE, which also removes every message others marked \\Deleted")
 	fs.BoolVarP(&c.Debug, "debug", "d", false, "log the IMAP protocol (credentials redacted) and FUSE requests")
 	fs.BoolVarP(&p.help, "help", "h", false, "show this help")
 	fs.BoolVar(&p.version, "version", false, "print the version")

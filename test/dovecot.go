@@ -95,6 +95,9 @@ service imap-login {
 protocol imap {
   mail_plugins = $mail_plugins imap_acl imap_quota
   imap_metadata = yes
+{{- if .Options.Capabilities}}
+  imap_capability = {{.Options.Capabilities}}
+{{- end}}
 }
 {{- if .Options.RequireClientCert}}
 ssl_ca = <{{.TLS.CAFile}}
@@ -125,6 +128,10 @@ type DovecotOptions struct {
 	// NoTLS: no TLS at all, so no STARTTLS either; the "TLS" port then
 	// speaks plaintext too.
 	NoTLS bool
+	// Capabilities, if set, replaces the capabilities Dovecot announces
+	// after login (imap_capability; plugins add theirs), to play a server
+	// that lacks, say, UIDPLUS or MOVE.
+	Capabilities string
 }
 
 // StartDovecot starts a private Dovecot for this test alone; it is stopped
