@@ -264,3 +264,32 @@ func TestNoUIDPlus(t *testing.T) {
 		t.Errorf("after rm with --expunge-all-deleted: %+v", got)
 	}
 }
+
+// A change the ACL forbids fails with EACCES and changes nothing.
+func TestACLDenied(t *testing.T) {
+	test.EachServer(t, func(t *testing.T, s *test.Server) {
+		owner, reader := s.NewUser(t), s.NewUser(t)
+		uids := seedSome(t, s, owner, "INBOX", 1)
+		if _, _, err := s.Session(t, owner).Run("SETACL INBOX " + reader.Name + " lr"); err != nil {
+			t.Fatal(err)
+		}
+		m := test.Mount(t, s, reader)
+		dir := filepath.Join(m.Dir, "shared", owner.Name)
+		if s.Kind == "cyrus" {
+			dir = filepath.Join(m.Dir, "user", owner.Name)
+		}
+		file := filepath.Join(dir, fmt.Sprintf("%d.eml", uids[0]))
+		if _, err := os.ReadFile(file); err != nil {
+			t.Fatalf("reading a shared message: %v\n%s", err, run(t, "find", m.Dir))
+		}
+		for _, cmd := range [][]string{{"rm", file}, {"mkdir", filepath.Join(dir, "Sub")}} {
+			out, err := exec.Command(cmd[0], cmd[1:]...).CombinedOutput()
+			if err == nil || !strings.Contains(string(out), "Permission denied") {
+				t.Errorf("%v: %v %s\n%s", cmd, err, out, m.Log())
+			}
+		}
+		if n := len(s.Messages(t, owner, "INBOX")); n != 1 {
+			t.Errorf("owner's INBOX holds %d messages", n)
+		}
+	})
+}

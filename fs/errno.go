@@ -39,7 +39,10 @@ func classify(err error) syscall.Errno {
 	case errors.Is(err, errBadName), errors.As(err, &argErr):
 		return syscall.EINVAL
 	case errors.Is(err, imapclient.ErrReadOnly):
-		return syscall.EROFS
+		// The mount is not read-only (that is refused before asking the
+		// server): the server opened the mailbox read-only, for want of
+		// rights.
+		return syscall.EACCES
 	case errors.Is(err, imapclient.ErrNotSupported):
 		return syscall.EOPNOTSUPP
 	case errors.Is(err, context.Canceled):
@@ -54,9 +57,14 @@ func classify(err error) syscall.Errno {
 // statusErrno maps a server's NO or BAD by its response code (RFC 5530).
 func statusErrno(e *imapclient.StatusError) syscall.Errno {
 	if e.Code == nil {
-		// Cyrus says "NO Over quota" without the OVERQUOTA code.
-		if strings.Contains(strings.ToLower(e.Text), "quota") {
+		// Cyrus says "NO Over quota" and "NO Permission denied" without
+		// the response codes.
+		text := strings.ToLower(e.Text)
+		switch {
+		case strings.Contains(text, "quota"):
 			return syscall.EDQUOT
+		case strings.Contains(text, "permission denied"):
+			return syscall.EACCES
 		}
 		return syscall.EIO
 	}
@@ -78,7 +86,7 @@ func statusErrno(e *imapclient.StatusError) syscall.Errno {
 	case imapwire.CodeBadCharset, imapwire.CodeParse, imapwire.CodeClientBug:
 		return syscall.EINVAL
 	case imapwire.CodeReadOnly:
-		return syscall.EROFS
+		return syscall.EACCES
 	case imapwire.CodeUnavailable:
 		return syscall.EAGAIN
 	}
