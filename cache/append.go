@@ -11,47 +11,67 @@ import (
 )
 
 // Upload is a new message to store: its bytes in a spool file, the flags
-// and INTERNALDATE it is to have.
+// and INTERNALDATE it is to have. The caller keeps it across attempts.
 type Upload struct {
 	Spool string // the file holding the message
 	Flags []string
 	Date  time.Time
+
+	// since is the mailbox's UIDNEXT before the first attempt, and
+	// uncertain tells that an attempt lost its connection before the
+	// server's answer, so the message may be there already.
+	since     uint32
+	uncertain bool
 }
 
 // Append stores a message with APPEND and returns its UID (APPENDUID; 0
 // without UIDPLUS). An APPEND whose connection broke before the answer may
-// or may not have stored the message: the retry first looks among the
-// messages that arrived since for one with the same date, size and bytes,
-// so that no duplicate is made.
-func (s *Store) Append(ctx context.Context, mailbox string, up Upload) (Copied, error) {
+// or may not have stored the message: before trying again, now or on a
+// later call with the same Upload, it looks among the messages that
+// arrived since the first attempt for one with the same date, size and
+// bytes, so that no duplicate is made.
+func (s *Store) Append(ctx context.Context, mailbox string, up *Upload) (Copied, error) {
 	info, err := os.Stat(up.Spool)
 	if err != nil {
 		return Copied{}, err
 	}
-	var uidNext uint32
-	err = s.pool.Any(ctx, func(c *imapclient.Client) error {
-		st, err := c.Status(ctx, mailbox, imapclient.StatusUIDNext)
+	if up.since == 0 {
+		err = s.pool.Any(ctx, func(c *imapclient.Client) error {
+			st, err := c.Status(ctx, mailbox, imapclient.StatusUIDNext)
+			if err == nil {
+				up.since = st.UIDNext
+			}
+			return err
+		})
+		if err != nil {
+			return Copied{}, err
+		}
+	}
+	for attempt := 0; attempt < 2; attempt++ {
+		if up.uncertain {
+			found, err := s.findArrived(ctx, mailbox, *up, info.Size(), up.since)
+			if err != nil {
+				return Copied{}, err
+			}
+			if found.UID != 0 {
+				s.log.Info("the interrupted APPEND had arrived; not sending it again", "mailbox", mailbox, "uid", found.UID)
+				s.markDirty(mailbox)
+				return found, nil
+			}
+			up.uncertain = false
+		}
+		copied, err := s.appendOnce(ctx, mailbox, *up, info.Size())
 		if err == nil {
-			uidNext = st.UIDNext
+			s.markDirty(mailbox)
+			return copied, nil
 		}
-		return err
-	})
-	if err != nil {
-		return Copied{}, err
-	}
-	copied, err := s.appendOnce(ctx, mailbox, up, info.Size())
-	if errors.Is(err, imapclient.ErrAbort) && ctx.Err() == nil {
+		if !errors.Is(err, imapclient.ErrAbort) || ctx.Err() != nil {
+			return Copied{}, err
+		}
 		s.log.Info("APPEND lost its connection; checking whether it arrived", "mailbox", mailbox, "err", err)
-		if found, ferr := s.findArrived(ctx, mailbox, up, info.Size(), uidNext); ferr == nil && found.UID != 0 {
-			copied, err = found, nil
-		} else {
-			copied, err = s.appendOnce(ctx, mailbox, up, info.Size())
-		}
+		up.uncertain = true
 	}
-	if err == nil {
-		s.markDirty(mailbox)
-	}
-	return copied, err
+	return Copied{}, errors.New("APPEND lost its connection twice")
 }
 
 func (s *Store) appendOnce(ctx context.Context, mailbox string, up Upload, size int64) (Copied, error) {

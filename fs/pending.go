@@ -41,6 +41,7 @@ type pending struct {
 	mtime    time.Time // set by the writer (utimes), zero otherwise
 	flags    []string
 	uploaded bool
+	attempt  *cache.Upload // kept across attempts, against duplicates
 }
 
 var (
@@ -158,7 +159,7 @@ func (p *pending) Setattr(ctx context.Context, req *fuse.SetattrRequest, resp *f
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.uploaded {
-		return syscall.EPERM
+		return syscall.ESTALE // it is a message under its UID now
 	}
 	if req.Valid.Size() {
 		if err := p.file.Truncate(int64(req.Size)); err != nil {
@@ -234,7 +235,11 @@ func (p *pending) upload(ctx context.Context, target *dir) error {
 	if err := p.file.Sync(); err != nil {
 		return p.fs.errno(op, err)
 	}
-	_, err = p.fs.store.Append(ctx, self.Name, cache.Upload{Spool: p.path, Flags: p.flags, Date: p.mtime})
+	if p.attempt == nil {
+		p.attempt = &cache.Upload{Spool: p.path}
+	}
+	p.attempt.Flags, p.attempt.Date = p.flags, p.mtime
+	_, err = p.fs.store.Append(ctx, self.Name, p.attempt)
 	if err != nil {
 		p.fs.log.Error(op+" failed; the message is kept", "spool", p.path, "err", err)
 		return p.fs.errno(op, err)

@@ -205,3 +205,64 @@ func TestFlagsRoundTrip(t *testing.T) {
 		}
 	})
 }
+
+// An upload cut off by the server going away fails the writer's close
+// and keeps the data; once the server is back, closing the file again
+// stores it, exactly once.
+func TestUploadSurvivesServerLoss(t *testing.T) {
+	s := test.StartDovecot(t)
+	u := s.NewUser(t)
+	cacheHome := t.TempDir()
+	m := test.MountCommand(t, []string{test.Imapfs(t), "-f", "--timeout", "5s", "--ca-file", s.TLS.CAFile, s.URL(u, true)},
+		[]string{"IMAPFS_PASSWORD=" + u.Password, "XDG_CACHE_HOME=" + cacheHome})
+	spool := filepath.Join(cacheHome, "imapfs", "spool")
+	src := t.TempDir()
+	line := []byte("a line of a large message that takes a while to upload.........\r\n")
+	body := append([]byte("Subject: big upload\r\n\r\n"), bytes.Repeat(line, 80<<20/len(line))...)
+	os.WriteFile(filepath.Join(src, "big.eml"), body, 0o644)
+	target := filepath.Join(m.Dir, "INBOX", "big.eml")
+
+	done := make(chan error, 1)
+	go func() {
+		out, err := exec.Command("cp", filepath.Join(src, "big.eml"), target).CombinedOutput()
+		if err != nil {
+			err = fmt.Errorf("%v: %s", err, out)
+		}
+		done <- err
+	}()
+	// Stop the server once the whole message is in the spool, that is
+	// while cp's close uploads it.
+	for spooled := false; !spooled; {
+		files, _ := filepath.Glob(filepath.Join(spool, "*"))
+		for _, f := range files {
+			if info, err := os.Stat(f); err == nil && info.Size() == int64(len(body)) {
+				spooled = true
+			}
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("cp ended (%v) before the test could stop the server mid-upload", err)
+		default:
+		}
+		time.Sleep(time.Millisecond)
+	}
+	s.Stop(t)
+	if err := <-done; err == nil {
+		t.Fatalf("cp succeeded although the server stopped during the upload\n%s", m.Log())
+	}
+	s.Restart(t)
+	if info, err := os.Stat(target); err != nil || info.Size() != int64(len(body)) {
+		t.Fatalf("the pending file after a failed upload: %v %v\n%s", info, err, m.Log())
+	}
+	if !strings.Contains(m.Log(), "spool="+spool) {
+		t.Errorf("the log does not say where the data is kept:\n%s", m.Log())
+	}
+	// Opening and closing the file tries the upload again. The first
+	// attempt may have reached the server before it stopped: the retry
+	// must then find it instead of storing it twice.
+	run(t, "sh", "-c", ": >> '"+target+"'")
+	stored := s.Messages(t, u, "INBOX")
+	if len(stored) != 1 || !bytes.Equal(s.Body(t, u, "INBOX", stored[0].UID), body) {
+		t.Fatalf("server holds %d messages after the retry\n%s", len(stored), m.Log())
+	}
+}
