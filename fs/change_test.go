@@ -293,3 +293,29 @@ func TestACLDenied(t *testing.T) {
 		}
 	})
 }
+
+// An empty new file waits for content instead of becoming an empty
+// message; renaming INBOX follows the server's rules: Dovecot refuses it
+// ([CANNOT], so EPERM) and nothing changes.
+func TestEmptyFileAndInboxRename(t *testing.T) {
+	s := test.SharedDovecot(t)
+	u := s.NewUser(t)
+	seedSome(t, s, u, "INBOX", 2)
+	m := test.Mount(t, s, u)
+	empty := filepath.Join(m.Dir, "INBOX", "draft.eml")
+	run(t, "touch", empty)
+	if n := len(s.Messages(t, u, "INBOX")); n != 2 {
+		t.Errorf("touch stored something: %d messages", n)
+	}
+	run(t, "sh", "-c", "printf 'Subject: later\\r\\n\\r\\nbody\\r\\n' >> '"+empty+"'")
+	if n := len(s.Messages(t, u, "INBOX")); n != 3 {
+		t.Errorf("after writing: %d messages, want 3", n)
+	}
+	out, err := exec.Command("mv", filepath.Join(m.Dir, "INBOX"), filepath.Join(m.Dir, "Old INBOX")).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "Operation not permitted") {
+		t.Errorf("mv INBOX: %v %s\n%s", err, out, m.Log())
+	}
+	if n := len(s.Messages(t, u, "INBOX")); n != 3 {
+		t.Errorf("INBOX holds %d messages after the refused rename", n)
+	}
+}

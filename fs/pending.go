@@ -19,9 +19,9 @@ import (
 // file on local disk, and it becomes a message with APPEND when it is
 // complete:
 //   - on close (FLUSH), unless its name is hidden (".name.XXXXXX", how
-//     rsync and editors name a file they will rename), so cp, cp -p (which
-//     sets times before closing) and cat > F upload then, and close reports
-//     a failed upload;
+//     rsync and editors name a file they will rename) or it is empty, so
+//     cp, cp -p (which sets times before closing) and cat > F upload then,
+//     and close reports a failed upload;
 //   - on fsync;
 //   - on rename, which uploads into the target's mailbox: rsync writes,
 //     closes, sets times and xattrs, then renames.
@@ -200,12 +200,17 @@ func (p *pending) Write(ctx context.Context, req *fuse.WriteRequest, resp *fuse.
 }
 
 // Flush is a close: a file with a final name is uploaded now, and close
-// reports the outcome.
+// reports the outcome. An empty file (touch, or an editor that creates
+// before it writes) is no message yet and waits for content.
 func (p *pending) Flush(ctx context.Context, req *fuse.FlushRequest) error {
 	p.mu.Lock()
 	hidden := strings.HasPrefix(p.name, ".")
+	empty := true
+	if info, err := p.file.Stat(); err == nil && info.Size() > 0 {
+		empty = false
+	}
 	p.mu.Unlock()
-	if hidden {
+	if hidden || empty {
 		return nil
 	}
 	return p.upload(ctx, p.dir)
