@@ -319,3 +319,24 @@ func TestEmptyFileAndInboxRename(t *testing.T) {
 		t.Errorf("INBOX holds %d messages after the refused rename", n)
 	}
 }
+
+// Without MOVE but with UIDPLUS, mv copies, then removes the source once
+// the copy is confirmed.
+func TestMoveWithoutMOVE(t *testing.T) {
+	s := test.StartDovecotWith(t, test.DovecotOptions{
+		Capabilities: "IMAP4rev1 LITERAL+ SASL-IR LOGIN-REFERRALS ID ENABLE IDLE NAMESPACE UNSELECT CHILDREN LIST-EXTENDED ESEARCH UIDPLUS",
+	})
+	u := s.NewUser(t)
+	s.CreateMailbox(t, u, "Other/Nested")
+	uids := seedSome(t, s, u, "INBOX", 2)
+	body := s.Body(t, u, "INBOX", uids[0])
+	m := test.Mount(t, s, u)
+	run(t, "mv", fmt.Sprintf("%s/INBOX/%d.eml", m.Dir, uids[0]), m.Dir+"/Other/Nested/")
+	left, moved := s.Messages(t, u, "INBOX"), s.Messages(t, u, "Other/Nested")
+	if len(left) != 1 || left[0].UID != uids[1] || len(moved) != 1 || string(s.Body(t, u, "Other/Nested", moved[0].UID)) != string(body) {
+		t.Errorf("INBOX %+v, Other/Nested %+v", left, moved)
+	}
+	if _, err := os.Stat(fmt.Sprintf("%s/Other/Nested/%d.eml", m.Dir, moved[0].UID)); err != nil {
+		t.Errorf("the moved message is not listed: %v", err)
+	}
+}
