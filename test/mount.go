@@ -83,6 +83,7 @@ func removeBuilds() {
 
 // Mounted is a live FUSE mount made by a test.
 type Mounted struct {
+	Home    string // XDG_CACHE_HOME and XDG_STATE_HOME of imapfs live below it (Mount only)
 	Dir     string // the mountpoint
 	LogFile string // the mounting process's output
 	proc    *process
@@ -108,7 +109,17 @@ func MountAt(t T, dir string, s *Server, u User, flags ...string) *Mounted {
 	t.Helper()
 	argv := append([]string{Imapfs(t), "-f", "--ca-file", s.TLS.CAFile}, flags...)
 	argv = append(argv, s.URL(u, true))
-	return MountCommandAt(t, dir, argv, []string{"IMAPFS_PASSWORD=" + u.Password})
+	// imapfs's spool and state folders go to a folder of the test's own,
+	// so that no test leaves files in the machine's home.
+	home, err := os.MkdirTemp("", "imapfs-home-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(home) })
+	m := MountCommandAt(t, dir, argv, []string{"IMAPFS_PASSWORD=" + u.Password,
+		"XDG_CACHE_HOME=" + filepath.Join(home, "cache"), "XDG_STATE_HOME=" + filepath.Join(home, "state")})
+	m.Home = home
+	return m
 }
 
 // MountCommand runs argv plus a fresh mountpoint as its last argument, a
