@@ -65,4 +65,3 @@ func (s *Store) Status(ctx context.Context, mailbox string, items ...string) (*i
 	})
 	return st, err
 }
-
