@@ -65,3 +65,94 @@ func (s *Store) Status(ctx context.Context, mailbox string, items ...string) (*i
 	})
 	return st, err
 }
+
+// Has reports whether the server has a capability (after login).
+func (s *Store) Has(ctx context.Context, capability string) (bool, error) {
+	caps, err := s.pool.Capabilities(ctx)
+	if err != nil {
+		return false, err
+	}
+	return caps.Has(capability), nil
+}
+
+// any runs f on some connection: the mailbox-level commands that need no
+// selected mailbox (ACL, quota, metadata, subscriptions).
+func (s *Store) any(ctx context.Context, f func(c *imapclient.Client) error) error {
+	return s.pool.Any(ctx, f)
+}
+
+// ACL is GETACL.
+func (s *Store) ACL(ctx context.Context, mailbox string) (acl []imapclient.ACLEntry, err error) {
+	err = s.any(ctx, func(c *imapclient.Client) error { acl, err = c.GetACL(ctx, mailbox); return err })
+	return acl, err
+}
+
+// SetACL is SETACL; DeleteACL, DELETEACL.
+func (s *Store) SetACL(ctx context.Context, mailbox, identifier, rights string) error {
+	return s.any(ctx, func(c *imapclient.Client) error { return c.SetACL(ctx, mailbox, identifier, rights) })
+}
+
+// DeleteACL is DELETEACL.
+func (s *Store) DeleteACL(ctx context.Context, mailbox, identifier string) error {
+	return s.any(ctx, func(c *imapclient.Client) error { return c.DeleteACL(ctx, mailbox, identifier) })
+}
+
+// MyRights is MYRIGHTS.
+func (s *Store) MyRights(ctx context.Context, mailbox string) (rights string, err error) {
+	err = s.any(ctx, func(c *imapclient.Client) error { rights, err = c.MyRights(ctx, mailbox); return err })
+	return rights, err
+}
+
+// QuotaRoots is GETQUOTAROOT of a mailbox.
+func (s *Store) QuotaRoots(ctx context.Context, mailbox string) (roots []imapclient.Quota, err error) {
+	err = s.any(ctx, func(c *imapclient.Client) error { roots, err = c.GetQuotaRoot(ctx, mailbox); return err })
+	return roots, err
+}
+
+// Subscribed tells whether LSUB lists the mailbox.
+func (s *Store) Subscribed(ctx context.Context, mailbox string) (bool, error) {
+	var found bool
+	err := s.any(ctx, func(c *imapclient.Client) error {
+		infos, err := c.Lsub(ctx, "", mailbox)
+		for _, info := range infos {
+			if info.Name == mailbox && !info.HasAttr(imapclient.AttrNoSelect) {
+				found = true
+			}
+		}
+		return err
+	})
+	return found, err
+}
+
+// Subscribe subscribes (SUBSCRIBE) or unsubscribes (UNSUBSCRIBE).
+func (s *Store) Subscribe(ctx context.Context, mailbox string, on bool) error {
+	return s.any(ctx, func(c *imapclient.Client) error {
+		if on {
+			return c.Subscribe(ctx, mailbox)
+		}
+		return c.Unsubscribe(ctx, mailbox)
+	})
+}
+
+// Metadata is GETMETADATA of every /private and /shared entry of a
+// mailbox ("" for the server) that has a value.
+func (s *Store) Metadata(ctx context.Context, mailbox string) (map[string][]byte, error) {
+	var md *imapclient.Metadata
+	err := s.any(ctx, func(c *imapclient.Client) error {
+		var err error
+		md, err = c.GetMetadata(ctx, mailbox, []string{"/private", "/shared"},
+			&imapclient.MetadataOptions{Depth: imapclient.MetadataDepthInfinity})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return md.Entries, nil
+}
+
+// SetMetadata sets one entry (SETMETADATA); a nil value removes it.
+func (s *Store) SetMetadata(ctx context.Context, mailbox, entry string, value []byte) error {
+	return s.any(ctx, func(c *imapclient.Client) error {
+		return c.SetMetadata(ctx, mailbox, map[string][]byte{entry: value})
+	})
+}

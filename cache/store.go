@@ -93,6 +93,7 @@ type Folder struct {
 	Delimiter  string   // the hierarchy delimiter, "" if flat
 	Path       []string // Name split at the hierarchy delimiter
 	Selectable bool     // not \Noselect or \NonExistent: it holds messages
+	Attributes []string // as LIST gives them (\HasChildren, \Sent, ...)
 }
 
 // Folders returns every mailbox of the account (LIST "" "*"), refreshed
@@ -123,6 +124,7 @@ func (s *Store) Folders(ctx context.Context) ([]Folder, error) {
 		folders = append(folders, Folder{
 			Name: info.Name, Delimiter: info.Delimiter, Path: path,
 			Selectable: !info.HasAttr(imapclient.AttrNoSelect) && !info.HasAttr(imapclient.AttrNonExistent),
+			Attributes: info.Attributes,
 		})
 	}
 	s.mu.Lock()

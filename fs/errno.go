@@ -7,6 +7,8 @@ import (
 	"strings"
 	"syscall"
 
+	"bazil.org/fuse"
+
 	"imapfs/imapclient"
 	"imapfs/imapclient/imapwire"
 )
@@ -31,11 +33,14 @@ func errnoFor(log *slog.Logger, op string, err error) error {
 // classify picks the errno for an error.
 func classify(err error) syscall.Errno {
 	var errno syscall.Errno
+	var fuseErrno fuse.Errno
 	var status *imapclient.StatusError
 	var argErr *imapwire.ArgumentError
 	switch {
 	case errors.As(err, &errno):
 		return errno
+	case errors.As(err, &fuseErrno):
+		return syscall.Errno(fuseErrno)
 	case errors.Is(err, errBadName), errors.As(err, &argErr):
 		return syscall.EINVAL
 	case errors.Is(err, imapclient.ErrReadOnly):

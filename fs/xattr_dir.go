@@ -7,10 +7,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"bazil.org/fuse"
 	bfs "bazil.org/fuse/fs"
 
+	"imapfs/cache"
 	"imapfs/imapclient"
 )
 
@@ -40,19 +42,106 @@ var (
 	_ bfs.NodeListxattrer = (*dir)(nil)
 )
 
-func (d *dir) Listxattr(ctx context.Context, req *fuse.ListxattrRequest, resp *fuse.ListxattrResponse) error {
-	if len(d.p()) == 0 {
-		resp.Append(xattrCapability, xattrNamespace)
-		return nil
+// Mailbox attributes beyond STATUS (DESIGN's contract); the prefixes
+// take an identifier or a metadata entry after them.
+const (
+	xattrACL        = "user.imap.acl"
+	xattrACLPrefix  = "user.imap.acl."
+	xattrMyRights   = "user.imap.myrights"
+	xattrQuota      = "user.imap.quota"
+	xattrSubscribed = "user.imap.subscribed"
+	xattrSpecialUse = "user.imap.specialuse"
+	xattrMetaPrefix = "user.imap.metadata."
+)
+
+// specialUses are the attributes RFC 6154 defines.
+var specialUses = []string{imapclient.AttrAll, imapclient.AttrArchive, imapclient.AttrDrafts,
+	imapclient.AttrFlagged, imapclient.AttrJunk, imapclient.AttrSent, imapclient.AttrTrash}
+
+// mailboxAttrs describes what this directory's attributes stand on: its
+// mailbox ("" for the root) and which extensions the server has.
+type mailboxAttrs struct {
+	root     bool
+	folder   *cache.Folder
+	acl      bool
+	quota    bool
+	metadata bool
+}
+
+func (d *dir) attrs(ctx context.Context) (*mailboxAttrs, error) {
+	a := &mailboxAttrs{root: len(d.p()) == 0}
+	if !a.root {
+		self, _, err := d.folder(ctx)
+		if err != nil {
+			return nil, err
+		}
+		a.folder = self
 	}
+	caps, err := d.fs.store.Capabilities(ctx)
+	if err != nil {
+		return nil, err
+	}
+	has := func(name string) bool { return slices.Contains(caps, name) }
+	a.acl, a.quota = has("ACL"), has("QUOTA")
+	a.metadata = has("METADATA") || (a.root && has("METADATA-SERVER"))
+	return a, nil
+}
+
+// mailbox is the server's name the attributes are about ("" for the
+// server itself), and whether there is one.
+func (a *mailboxAttrs) mailbox() (string, bool) {
+	if a.root {
+		return "", true
+	}
+	if a.folder == nil {
+		return "", false
+	}
+	return a.folder.Name, true
+}
+
+func (d *dir) Listxattr(ctx context.Context, req *fuse.ListxattrRequest, resp *fuse.ListxattrResponse) error {
 	ctx, cancel := d.fs.request(ctx)
 	defer cancel()
-	self, _, err := d.folder(ctx)
+	op := "listxattr " + joinPath(d.p())
+	a, err := d.attrs(ctx)
 	if err != nil {
-		return d.fs.errno("listxattr "+joinPath(d.p()), err)
+		return d.fs.errno(op, err)
 	}
-	if self != nil && self.Selectable {
-		resp.Append(slices.Sorted(maps.Keys(statusXattrs))...)
+	mailbox, ok := a.mailbox()
+	if !ok {
+		return nil // a level of the hierarchy only
+	}
+	if a.root {
+		resp.Append(xattrCapability, xattrNamespace)
+	} else {
+		if a.folder.Selectable {
+			resp.Append(slices.Sorted(maps.Keys(statusXattrs))...)
+		}
+		resp.Append(xattrSubscribed)
+		if specialUse(a.folder) != "" {
+			resp.Append(xattrSpecialUse)
+		}
+		if a.acl {
+			resp.Append(xattrACL, xattrMyRights)
+			acl, err := d.fs.store.ACL(ctx, mailbox)
+			if err == nil { // without the right to read the ACL, only MYRIGHTS
+				for _, e := range acl {
+					resp.Append(xattrACLPrefix + e.Identifier)
+				}
+			}
+		}
+		if a.quota {
+			resp.Append(xattrQuota)
+		}
+	}
+	if a.metadata {
+		entries, err := d.fs.store.Metadata(ctx, mailbox)
+		if err != nil {
+			return d.fs.errno(op, err)
+		}
+		for _, entry := range slices.Sorted(maps.Keys(entries)) {
+			resp.Append(xattrMetaPrefix + entry)
+		}
 	}
 	return nil
 }
@@ -61,40 +150,95 @@ func (d *dir) Getxattr(ctx context.Context, req *fuse.GetxattrRequest, resp *fus
 	ctx, cancel := d.fs.request(ctx)
 	defer cancel()
 	op := "getxattr " + req.Name + " " + joinPath(d.p())
-	if len(d.p()) == 0 {
-		switch req.Name {
-		case xattrCapability:
-			caps, err := d.fs.store.Capabilities(ctx)
-			if err != nil {
-				return d.fs.errno(op, err)
-			}
-			slices.Sort(caps)
-			resp.Xattr = []byte(strings.Join(caps, " "))
-			return nil
-		case xattrNamespace:
-			ns, err := d.fs.store.Namespaces(ctx)
-			if err != nil {
-				return d.fs.errno(op, err)
-			}
-			resp.Xattr = []byte(formatNamespaces(ns))
-			return nil
-		}
-		return fuse.ErrNoXattr
+	a, err := d.attrs(ctx)
+	if err != nil {
+		return d.fs.errno(op, err)
 	}
-	item, ok := statusXattrs[req.Name]
+	mailbox, ok := a.mailbox()
 	if !ok {
 		return fuse.ErrNoXattr
 	}
-	self, _, err := d.folder(ctx)
+	value, err := d.getxattr(ctx, a, mailbox, req.Name)
 	if err != nil {
 		return d.fs.errno(op, err)
 	}
-	if self == nil || !self.Selectable {
-		return fuse.ErrNoXattr
+	resp.Xattr = value
+	return nil
+}
+
+// getxattr answers one attribute; fuse.ErrNoXattr when this directory
+// and server do not have it.
+func (d *dir) getxattr(ctx context.Context, a *mailboxAttrs, mailbox, name string) ([]byte, error) {
+	switch {
+	case a.root && name == xattrCapability:
+		caps, err := d.fs.store.Capabilities(ctx)
+		slices.Sort(caps)
+		return []byte(strings.Join(caps, " ")), err
+	case a.root && name == xattrNamespace:
+		ns, err := d.fs.store.Namespaces(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return []byte(formatNamespaces(ns)), nil
+	case strings.HasPrefix(name, xattrMetaPrefix) && a.metadata:
+		entries, err := d.fs.store.Metadata(ctx, mailbox)
+		if err != nil {
+			return nil, err
+		}
+		if v, ok := entries[strings.TrimPrefix(name, xattrMetaPrefix)]; ok {
+			return v, nil
+		}
+		return nil, fuse.ErrNoXattr
+	case a.root:
+		return nil, fuse.ErrNoXattr
+	case statusXattrs[name] != "" && a.folder.Selectable:
+		return d.statusXattr(ctx, mailbox, statusXattrs[name])
+	case name == xattrSubscribed:
+		on, err := d.fs.store.Subscribed(ctx, mailbox)
+		if on {
+			return []byte("1"), err
+		}
+		return []byte("0"), err
+	case name == xattrSpecialUse && specialUse(a.folder) != "":
+		return []byte(specialUse(a.folder)), nil
+	case name == xattrACL && a.acl:
+		acl, err := d.fs.store.ACL(ctx, mailbox)
+		var b strings.Builder
+		for _, e := range acl {
+			fmt.Fprintf(&b, "%s %s\n", e.Identifier, e.Rights)
+		}
+		return []byte(b.String()), err
+	case strings.HasPrefix(name, xattrACLPrefix) && a.acl:
+		acl, err := d.fs.store.ACL(ctx, mailbox)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range acl {
+			if e.Identifier == strings.TrimPrefix(name, xattrACLPrefix) {
+				return []byte(e.Rights), nil
+			}
+		}
+		return nil, fuse.ErrNoXattr
+	case name == xattrMyRights && a.acl:
+		rights, err := d.fs.store.MyRights(ctx, mailbox)
+		return []byte(rights), err
+	case name == xattrQuota && a.quota:
+		roots, err := d.fs.store.QuotaRoots(ctx, mailbox)
+		var b strings.Builder
+		for _, r := range roots {
+			for _, res := range r.Resources {
+				fmt.Fprintf(&b, "%s %s %d %d\n", r.Root, res.Name, res.Usage, res.Limit)
+			}
+		}
+		return []byte(b.String()), err
 	}
-	st, err := d.fs.store.Status(ctx, self.Name, item)
+	return nil, fuse.ErrNoXattr
+}
+
+func (d *dir) statusXattr(ctx context.Context, mailbox, item string) ([]byte, error) {
+	st, err := d.fs.store.Status(ctx, mailbox, item)
 	if err != nil {
-		return d.fs.errno(op, err)
+		return nil, err
 	}
 	var n uint64
 	switch item {
@@ -109,8 +253,91 @@ func (d *dir) Getxattr(ctx context.Context, req *fuse.GetxattrRequest, resp *fus
 	case imapclient.StatusUIDValidity:
 		n = uint64(st.UIDValidity)
 	}
-	resp.Xattr = []byte(strconv.FormatUint(n, 10))
-	return nil
+	return []byte(strconv.FormatUint(n, 10)), nil
+}
+
+// specialUse is the folder's special use (\Sent, ...), "" if none.
+func specialUse(f *cache.Folder) string {
+	for _, attr := range f.Attributes {
+		for _, use := range specialUses {
+			if strings.EqualFold(attr, use) {
+				return use
+			}
+		}
+	}
+	return ""
+}
+
+var (
+	_ bfs.NodeSetxattrer    = (*dir)(nil)
+	_ bfs.NodeRemovexattrer = (*dir)(nil)
+)
+
+// Setxattr changes what can be changed: an identifier's rights (SETACL),
+// the subscription ("1" or "0"), a metadata entry (SETMETADATA).
+func (d *dir) Setxattr(ctx context.Context, req *fuse.SetxattrRequest) error {
+	if d.fs.readOnly {
+		return syscall.EROFS
+	}
+	ctx, cancel := d.fs.request(ctx)
+	defer cancel()
+	op := "setxattr " + req.Name + " " + joinPath(d.p())
+	a, err := d.attrs(ctx)
+	if err != nil {
+		return d.fs.errno(op, err)
+	}
+	mailbox, ok := a.mailbox()
+	if !ok {
+		return syscall.EOPNOTSUPP
+	}
+	switch {
+	case strings.HasPrefix(req.Name, xattrMetaPrefix) && a.metadata:
+		err = d.fs.store.SetMetadata(ctx, mailbox, strings.TrimPrefix(req.Name, xattrMetaPrefix), req.Xattr)
+	case a.root:
+		return syscall.EOPNOTSUPP
+	case strings.HasPrefix(req.Name, xattrACLPrefix) && a.acl:
+		err = d.fs.store.SetACL(ctx, mailbox, strings.TrimPrefix(req.Name, xattrACLPrefix), string(req.Xattr))
+	case req.Name == xattrSubscribed:
+		switch string(req.Xattr) {
+		case "1":
+			err = d.fs.store.Subscribe(ctx, mailbox, true)
+		case "0":
+			err = d.fs.store.Subscribe(ctx, mailbox, false)
+		default:
+			return syscall.EINVAL
+		}
+	default:
+		return syscall.EOPNOTSUPP
+	}
+	return d.fs.errno(op, err)
+}
+
+// Removexattr removes an identifier's rights (DELETEACL) or a metadata
+// entry (SETMETADATA NIL).
+func (d *dir) Removexattr(ctx context.Context, req *fuse.RemovexattrRequest) error {
+	if d.fs.readOnly {
+		return syscall.EROFS
+	}
+	ctx, cancel := d.fs.request(ctx)
+	defer cancel()
+	op := "removexattr " + req.Name + " " + joinPath(d.p())
+	a, err := d.attrs(ctx)
+	if err != nil {
+		return d.fs.errno(op, err)
+	}
+	mailbox, ok := a.mailbox()
+	if !ok {
+		return fuse.ErrNoXattr
+	}
+	switch {
+	case strings.HasPrefix(req.Name, xattrMetaPrefix) && a.metadata:
+		err = d.fs.store.SetMetadata(ctx, mailbox, strings.TrimPrefix(req.Name, xattrMetaPrefix), nil)
+	case !a.root && strings.HasPrefix(req.Name, xattrACLPrefix) && a.acl:
+		err = d.fs.store.DeleteACL(ctx, mailbox, strings.TrimPrefix(req.Name, xattrACLPrefix))
+	default:
+		return fuse.ErrNoXattr
+	}
+	return d.fs.errno(op, err)
 }
 
 // formatNamespaces writes one namespace a line: its kind (personal, other,

@@ -69,3 +69,90 @@ func TestQuotaAndStatusAttributes(t *testing.T) {
 		}
 	})
 }
+
+// ACLs, quota, subscription and metadata of a mailbox, and server
+// metadata on the root, through getfattr and setfattr, checked by raw
+// sessions.
+func TestMailboxAttributes(t *testing.T) {
+	test.EachServer(t, func(t *testing.T, s *test.Server) {
+		u, other := s.NewUser(t), s.NewUser(t)
+		box := s.Personal("Projekt")
+		s.CreateMailbox(t, u, box)
+		m := test.Mount(t, s, u)
+		dir := mailboxDir(m, s, box)
+		raw := s.Session(t, u)
+		answer := func(cmd string) string {
+			untagged, _, err := raw.Run(cmd)
+			if err != nil {
+				t.Fatalf("%s: %v", cmd, err)
+			}
+			return strings.Join(untagged, "\n")
+		}
+		quoted := fmt.Sprintf("%q", box)
+
+		// Subscription.
+		run(t, "setfattr", "-n", "user.imap.subscribed", "-v", "1", dir)
+		if !strings.Contains(answer(`LSUB "" `+quoted), box) || getfattr(t, "user.imap.subscribed", dir) != "1" {
+			t.Error("subscribing did not take")
+		}
+		run(t, "setfattr", "-n", "user.imap.subscribed", "-v", "0", dir)
+		if strings.Contains(answer(`LSUB "" `+quoted), box) || getfattr(t, "user.imap.subscribed", dir) != "0" {
+			t.Error("unsubscribing did not take")
+		}
+		if out, err := exec.Command("setfattr", "-n", "user.imap.subscribed", "-v", "yes", dir).CombinedOutput(); err == nil || !strings.Contains(string(out), "Invalid argument") {
+			t.Errorf("a bad subscription value: %v %s", err, out)
+		}
+
+		// ACL.
+		run(t, "setfattr", "-n", "user.imap.acl."+other.Name, "-v", "lr", dir)
+		if got := answer("GETACL " + quoted); !strings.Contains(got, other.Name+" lr") {
+			t.Errorf("GETACL after setfattr: %s", got)
+		}
+		if acl := getfattr(t, "user.imap.acl", dir); !strings.Contains(acl, other.Name+" lr") || !strings.Contains(acl, u.Name+" ") {
+			t.Errorf("user.imap.acl: %q", acl)
+		}
+		if got := getfattr(t, "user.imap.acl."+other.Name, dir); got != "lr" {
+			t.Errorf("user.imap.acl.%s = %q", other.Name, got)
+		}
+		run(t, "setfattr", "-x", "user.imap.acl."+other.Name, dir)
+		if got := answer("GETACL " + quoted); strings.Contains(got, other.Name) {
+			t.Errorf("GETACL after removing: %s", got)
+		}
+		if rights := getfattr(t, "user.imap.myrights", dir); !strings.Contains(rights, "a") || !strings.Contains(rights, "l") {
+			t.Errorf("myrights %q", rights)
+		}
+
+		// Quota.
+		if q := getfattr(t, "user.imap.quota", dir); !strings.Contains(q, "STORAGE") || !strings.Contains(q, "4194304") {
+			t.Errorf("quota %q", q)
+		}
+
+		// Metadata, of the mailbox and of the server.
+		run(t, "setfattr", "-n", "user.imap.metadata./private/comment", "-v", "Zum Projekt ✓", dir)
+		if got := answer("GETMETADATA " + quoted + " (/private/comment)"); !strings.Contains(got, "Zum Projekt") {
+			t.Errorf("GETMETADATA after setfattr: %s", got)
+		}
+		if got := getfattr(t, "user.imap.metadata./private/comment", dir); got != "Zum Projekt ✓" {
+			t.Errorf("metadata read back %q", got)
+		}
+		run(t, "setfattr", "-x", "user.imap.metadata./private/comment", dir)
+		if got := answer("GETMETADATA " + quoted + " (/private/comment)"); strings.Contains(got, "Zum Projekt") {
+			t.Errorf("GETMETADATA after removing: %s", got)
+		}
+		run(t, "setfattr", "-n", "user.imap.metadata./private/vendor/imapfs/note", "-v", "server wide", m.Dir)
+		if got := answer(`GETMETADATA "" (/private/vendor/imapfs/note)`); !strings.Contains(got, "server wide") {
+			t.Errorf("server GETMETADATA: %s", got)
+		}
+
+		// getfattr -d lists what there is, and no more.
+		out := run(t, "getfattr", "--absolute-names", "-d", dir)
+		for _, want := range []string{"user.imap.subscribed", "user.imap.acl=", "user.imap.myrights", "user.imap.quota", "user.imap.messages"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("getfattr -d lacks %s:\n%s", want, out)
+			}
+		}
+		if out, err := exec.Command("getfattr", "-n", "user.imap.metadata./private/none", dir).CombinedOutput(); err == nil || !strings.Contains(string(out), "No such attribute") {
+			t.Errorf("a missing entry: %v %s", err, out)
+		}
+	})
+}
