@@ -177,7 +177,9 @@ func TestFlagsRoundTrip(t *testing.T) {
 			dest := s.Personal(copyWay.mailbox)
 			run(t, "mkdir", mailboxDir(m, s, dest))
 			if copyWay.name == "rsync" {
-				run(t, "rsync", "-aX", backup+"/", mailboxDir(m, s, dest)+"/")
+				if out, err := exec.Command("rsync", "-aX", backup+"/", mailboxDir(m, s, dest)+"/").CombinedOutput(); err != nil {
+					t.Fatalf("rsync -aX: %v %s\n%s", err, out, m.Log())
+				}
 			} else {
 				run(t, "sh", "-c", "cp -a '"+inbox+"'/*.eml '"+mailboxDir(m, s, dest)+"/'")
 			}

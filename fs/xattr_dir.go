@@ -140,7 +140,9 @@ func (d *dir) Listxattr(ctx context.Context, req *fuse.ListxattrRequest, resp *f
 			return d.fs.errno(op, err)
 		}
 		for _, entry := range slices.Sorted(maps.Keys(entries)) {
-			resp.Append(xattrMetaPrefix + entry)
+			if !serverMaintained(entry) {
+				resp.Append(xattrMetaPrefix + entry)
+			}
 		}
 	}
 	return nil
@@ -256,6 +258,24 @@ func (d *dir) statusXattr(ctx context.Context, mailbox, item string) ([]byte, er
 	return []byte(strconv.FormatUint(n, 10)), nil
 }
 
+// serverMaintained tells metadata entries the server computes and refuses
+// to have set (Cyrus's own, such as its size and unique ID). They are
+// readable by name but not listed, so that a copy of a mailbox directory
+// with its attributes (rsync -X, from a backup into a new mailbox) does
+// not try to set them and fail.
+func serverMaintained(entry string) bool {
+	return strings.HasPrefix(entry, "/shared/vendor/cmu/cyrus-imapd/")
+}
+
+// readOnlyDirXattr tells the directory attributes that only report.
+func readOnlyDirXattr(name string) bool {
+	switch name {
+	case xattrCapability, xattrNamespace, xattrACL, xattrMyRights, xattrQuota, xattrSpecialUse:
+		return true
+	}
+	return statusXattrs[name] != ""
+}
+
 // specialUse is the folder's special use (\Sent, ...), "" if none.
 func specialUse(f *cache.Folder) string {
 	for _, attr := range f.Attributes {
@@ -293,6 +313,13 @@ func (d *dir) Setxattr(ctx context.Context, req *fuse.SetxattrRequest) error {
 	switch {
 	case strings.HasPrefix(req.Name, xattrMetaPrefix) && a.metadata:
 		err = d.fs.store.SetMetadata(ctx, mailbox, strings.TrimPrefix(req.Name, xattrMetaPrefix), req.Xattr)
+	case readOnlyDirXattr(req.Name):
+		// What the server computes (STATUS, the ACL as a whole, rights,
+		// quota, ...) cannot be set; a copy of a mailbox directory with its
+		// attributes (rsync -X from a backup) brings them along, and must
+		// not fail for it.
+		d.fs.log.Debug("ignoring a read-only attribute", "name", req.Name, "dir", joinPath(d.p()))
+		return nil
 	case a.root:
 		return syscall.EOPNOTSUPP
 	case strings.HasPrefix(req.Name, xattrACLPrefix) && a.acl:
