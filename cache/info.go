@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"errors"
 
 	"imapfs/imapclient"
 )
@@ -155,4 +156,30 @@ func (s *Store) SetMetadata(ctx context.Context, mailbox, entry string, value []
 	return s.any(ctx, func(c *imapclient.Client) error {
 		return c.SetMetadata(ctx, mailbox, map[string][]byte{entry: value})
 	})
+}
+
+// ModSeq fetches a message's modification sequence (CONDSTORE), which
+// changes with its flags, so it is asked each time.
+func (s *Store) ModSeq(ctx context.Context, mailbox string, uidValidity, uid uint32) (uint64, error) {
+	if ok, err := s.Has(ctx, "CONDSTORE"); err != nil || !ok {
+		return 0, errors.Join(err, &imapclient.NotSupportedError{Capability: "CONDSTORE"})
+	}
+	var modseq uint64
+	err := s.pool.Mailbox(ctx, mailbox, func(c *imapclient.Client, m *imapclient.MailboxStatus) error {
+		if m.UIDValidity != uidValidity {
+			return ErrStale
+		}
+		var set imapclient.SeqSet
+		set.AddNum(uid)
+		msgs, err := c.UIDFetch(ctx, set, []string{imapclient.FetchUID, imapclient.FetchModSeq}, nil)
+		if err != nil {
+			return err
+		}
+		if len(msgs) == 0 {
+			return ErrGone
+		}
+		modseq = msgs[0].ModSeq
+		return nil
+	})
+	return modseq, err
 }

@@ -16,8 +16,10 @@ import (
 // readable and writable (the whole list, space separated), and the UID.
 // Pending new files take user.imap.flags too, and APPEND them.
 const (
-	xattrFlags = "user.imap.flags"
-	xattrUID   = "user.imap.uid"
+	xattrFlags        = "user.imap.flags"
+	xattrUID          = "user.imap.uid"
+	xattrInternalDate = "user.imap.internaldate"
+	xattrModSeq       = "user.imap.modseq"
 )
 
 var (
@@ -60,7 +62,12 @@ func visibleFlags(flags []string) string {
 }
 
 func (f *file) Listxattr(ctx context.Context, req *fuse.ListxattrRequest, resp *fuse.ListxattrResponse) error {
-	resp.Append(xattrFlags, xattrUID)
+	resp.Append(xattrFlags, xattrUID, xattrInternalDate)
+	ctx, cancel := f.fs.request(ctx)
+	defer cancel()
+	if condstore, err := f.fs.store.Has(ctx, "CONDSTORE"); err == nil && condstore {
+		resp.Append(xattrModSeq)
+	}
 	return nil
 }
 
@@ -68,6 +75,16 @@ func (f *file) Getxattr(ctx context.Context, req *fuse.GetxattrRequest, resp *fu
 	switch req.Name {
 	case xattrUID:
 		resp.Xattr = []byte(strconv.FormatUint(uint64(f.msg.UID), 10))
+	case xattrInternalDate:
+		resp.Xattr = []byte(imapclient.Time2Internaldate(f.msg.Date))
+	case xattrModSeq:
+		ctx, cancel := f.fs.request(ctx)
+		defer cancel()
+		modseq, err := f.fs.store.ModSeq(ctx, f.mailboxName(), f.uidValidity, f.msg.UID)
+		if err != nil {
+			return f.fs.errno("getxattr "+req.Name, err)
+		}
+		resp.Xattr = []byte(strconv.FormatUint(modseq, 10))
 	case xattrFlags:
 		l := f.fs.store.Cached(f.mailboxName())
 		if l == nil || l.UIDValidity != f.uidValidity {

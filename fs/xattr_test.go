@@ -3,9 +3,11 @@ package fs_test
 import (
 	"fmt"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"imapfs/test"
 )
@@ -153,6 +155,26 @@ func TestMailboxAttributes(t *testing.T) {
 		}
 		if out, err := exec.Command("getfattr", "-n", "user.imap.metadata./private/none", dir).CombinedOutput(); err == nil || !strings.Contains(string(out), "No such attribute") {
 			t.Errorf("a missing entry: %v %s", err, out)
+		}
+	})
+}
+
+// A message tells its INTERNALDATE and, with CONDSTORE, its MODSEQ, which
+// grows when its flags change.
+func TestMessageAttributes(t *testing.T) {
+	test.EachServer(t, func(t *testing.T, s *test.Server) {
+		u := s.NewUser(t)
+		uid := s.Seed(t, u, "INBOX", test.Message{Body: []byte("Subject: a\r\n\r\na\r\n"), Date: time.Date(2022, 3, 4, 5, 6, 7, 0, time.UTC)})[0]
+		m := test.Mount(t, s, u)
+		file := filepath.Join(mailboxDir(m, s, "INBOX"), fmt.Sprintf("%d.eml", uid))
+		if got := getfattr(t, "user.imap.internaldate", file); got != "04-Mar-2022 05:06:07 +0000" {
+			t.Errorf("internaldate %q", got)
+		}
+		before, _ := strconv.ParseUint(getfattr(t, "user.imap.modseq", file), 10, 64)
+		run(t, "setfattr", "-n", "user.imap.flags", "-v", `\Flagged`, file)
+		after, _ := strconv.ParseUint(getfattr(t, "user.imap.modseq", file), 10, 64)
+		if before == 0 || after <= before {
+			t.Errorf("modseq %d, then %d after a flag change", before, after)
 		}
 	})
 }
