@@ -183,3 +183,20 @@ func (s *Store) ModSeq(ctx context.Context, mailbox string, uidValidity, uid uin
 	})
 	return modseq, err
 }
+
+// Search runs UID SEARCH in a mailbox and returns the matching UIDs and
+// the UIDVALIDITY they belong to.
+func (s *Store) Search(ctx context.Context, mailbox string, criteria *imapclient.SearchCriteria) ([]uint32, uint32, error) {
+	var uids []uint32
+	var uidValidity uint32
+	err := s.pool.Mailbox(ctx, mailbox, func(c *imapclient.Client, m *imapclient.MailboxStatus) error {
+		if err := c.Noop(ctx); err != nil {
+			return err
+		}
+		uidValidity = m.UIDValidity
+		var err error
+		uids, err = c.UIDSearch(ctx, criteria)
+		return err
+	})
+	return uids, uidValidity, err
+}

@@ -111,6 +111,9 @@ func (d *dir) Lookup(ctx context.Context, name string) (bfs.Node, error) {
 	if slices.Contains(children, name) {
 		return d.fs.dirNode(append(slices.Clip(d.p()), name)), nil
 	}
+	if name == searchDirName && self != nil && self.Selectable {
+		return &searchRoot{fs: d.fs, mailbox: self.Name, path: d.p()}, nil
+	}
 	uid, ok := messageUID(name)
 	if !ok || self == nil || !self.Selectable {
 		return nil, syscall.ENOENT

@@ -12,10 +12,16 @@ import (
 // componentToName maps one component of a mailbox name (already decoded
 // to UTF-8, between two server delimiters) to a file name.
 func componentToName(component string) string {
-	if !strings.ContainsAny(component, "%/") {
-		return component
+	name := component
+	if strings.ContainsAny(component, "%/") {
+		name = strings.NewReplacer("%", "%25", "/", "%2F").Replace(component)
 	}
-	return strings.NewReplacer("%", "%25", "/", "%2F").Replace(component)
+	if name == searchDirName {
+		// The name of the virtual search directory: a real mailbox
+		// called so is shown as %2Esearch.
+		name = "%2E" + name[1:]
+	}
+	return name
 }
 
 // errBadName: a file name that cannot name a mailbox component.
@@ -43,6 +49,8 @@ func nameToComponent(name string) (string, error) {
 			b.WriteByte('%')
 		case strings.HasPrefix(name[i:], "%2F"):
 			b.WriteByte('/')
+		case i == 0 && name == "%2E"+searchDirName[1:]:
+			b.WriteByte('.')
 		default:
 			return "", errBadName
 		}

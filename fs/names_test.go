@@ -21,7 +21,7 @@ func TestComponentNames(t *testing.T) {
 			t.Errorf("nameToComponent(%q) = %q, %v; want %q", name, back, err, component)
 		}
 	}
-	for _, bad := range []string{"", "%", "%2", "%2f", "%41", "50%off", "a\r\nb", "nul\x00"} {
+	for _, bad := range []string{"", "%", "%2", "%2f", "%41", "50%off", "a\r\nb", "nul\x00", "%2Eother"} {
 		if got, err := nameToComponent(bad); err == nil {
 			t.Errorf("nameToComponent(%q) = %q, accepted", bad, got)
 		}

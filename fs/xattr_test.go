@@ -178,3 +178,36 @@ func TestMessageAttributes(t *testing.T) {
 		}
 	})
 }
+
+// ".search/<criteria>" lists the messages a server-side UID SEARCH finds,
+// readable like the mailbox's own; it is never listed, and invalid
+// criteria are EINVAL.
+func TestSearchDirectory(t *testing.T) {
+	test.EachServer(t, func(t *testing.T, s *test.Server) {
+		u := s.NewUser(t)
+		uids := seedSome(t, s, u, "INBOX", 4)
+		cafe := s.Seed(t, u, "INBOX", test.Message{Body: []byte("From: alice@example.com\r\nSubject: =?UTF-8?Q?caf=C3=A9?=\r\n\r\nnon-ASCII\r\n")})[0]
+		m := test.Mount(t, s, u)
+		inbox := mailboxDir(m, s, "INBOX")
+
+		if out := run(t, "ls", filepath.Join(inbox, ".search", "SUBJECT \"hello 2\"")); strings.TrimSpace(out) != fmt.Sprintf("%d.eml", uids[2]) {
+			t.Errorf("search by subject: %q", out)
+		}
+		if out := run(t, "ls", filepath.Join(inbox, ".search", "FROM alice SUBJECT café")); strings.TrimSpace(out) != fmt.Sprintf("%d.eml", cafe) {
+			t.Errorf("non-ASCII search: %q", out)
+		}
+		out := run(t, "sh", "-c", "grep -l 'body 1' '"+filepath.Join(inbox, ".search", "NOT SUBJECT café")+"'/*")
+		if !strings.Contains(out, fmt.Sprintf("%d.eml", uids[1])) {
+			t.Errorf("grep in a search: %q", out)
+		}
+		if out, err := exec.Command("ls", filepath.Join(inbox, ".search", "FROM (unbalanced")).CombinedOutput(); err == nil || !strings.Contains(string(out), "Invalid argument") {
+			t.Errorf("invalid criteria: %v %s", err, out)
+		}
+		if out := run(t, "ls", "-a", inbox); strings.Contains(out, ".search") {
+			t.Errorf(".search is listed:\n%s", out)
+		}
+		if out := run(t, "find", m.Dir, "-name", "*.eml"); strings.Count(out, ".eml") != 5 {
+			t.Errorf("find walked into a search:\n%s", out)
+		}
+	})
+}
