@@ -200,3 +200,43 @@ func (s *Store) Search(ctx context.Context, mailbox string, criteria *imapclient
 	})
 	return uids, uidValidity, err
 }
+
+// Sort runs UID SORT over the whole mailbox.
+func (s *Store) Sort(ctx context.Context, mailbox string, keys []imapclient.SortCriterion) ([]uint32, uint32, error) {
+	all, err := imapclient.ParseSearchCriteria("ALL")
+	if err != nil {
+		return nil, 0, err
+	}
+	var uids []uint32
+	var uidValidity uint32
+	err = s.pool.Mailbox(ctx, mailbox, func(c *imapclient.Client, m *imapclient.MailboxStatus) error {
+		if err := c.Noop(ctx); err != nil {
+			return err
+		}
+		uidValidity = m.UIDValidity
+		var err error
+		uids, err = c.UIDSort(ctx, keys, all)
+		return err
+	})
+	return uids, uidValidity, err
+}
+
+// Thread runs UID THREAD over the whole mailbox.
+func (s *Store) Thread(ctx context.Context, mailbox, algorithm string) ([]imapclient.Thread, uint32, error) {
+	all, err := imapclient.ParseSearchCriteria("ALL")
+	if err != nil {
+		return nil, 0, err
+	}
+	var threads []imapclient.Thread
+	var uidValidity uint32
+	err = s.pool.Mailbox(ctx, mailbox, func(c *imapclient.Client, m *imapclient.MailboxStatus) error {
+		if err := c.Noop(ctx); err != nil {
+			return err
+		}
+		uidValidity = m.UIDValidity
+		var err error
+		threads, err = c.UIDThread(ctx, algorithm, all)
+		return err
+	})
+	return threads, uidValidity, err
+}

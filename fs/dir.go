@@ -111,8 +111,23 @@ func (d *dir) Lookup(ctx context.Context, name string) (bfs.Node, error) {
 	if slices.Contains(children, name) {
 		return d.fs.dirNode(append(slices.Clip(d.p()), name)), nil
 	}
-	if name == searchDirName && self != nil && self.Selectable {
-		return &searchRoot{fs: d.fs, mailbox: self.Name, path: d.p()}, nil
+	if self != nil && self.Selectable {
+		switch name {
+		case searchDirName:
+			return &searchRoot{fs: d.fs, mailbox: self.Name, path: d.p()}, nil
+		case sortDirName, threadDirName:
+			ext := "SORT"
+			if name == threadDirName {
+				ext = "THREAD=REFERENCES"
+			}
+			if ok, err := d.fs.store.Has(ctx, ext); err != nil || !ok {
+				return nil, syscall.ENOENT // absent where the server lacks it
+			}
+			if name == sortDirName {
+				return d.sortRoot(self.Name), nil
+			}
+			return d.threadRoot(self.Name), nil
+		}
 	}
 	uid, ok := messageUID(name)
 	if !ok || self == nil || !self.Selectable {

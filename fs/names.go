@@ -16,9 +16,9 @@ func componentToName(component string) string {
 	if strings.ContainsAny(component, "%/") {
 		name = strings.NewReplacer("%", "%25", "/", "%2F").Replace(component)
 	}
-	if name == searchDirName {
-		// The name of the virtual search directory: a real mailbox
-		// called so is shown as %2Esearch.
+	if name == searchDirName || name == sortDirName || name == threadDirName {
+		// The names of the virtual directories: a real mailbox called so
+		// is shown as %2Esearch, %2Esort, %2Ethread.
 		name = "%2E" + name[1:]
 	}
 	return name
@@ -49,7 +49,7 @@ func nameToComponent(name string) (string, error) {
 			b.WriteByte('%')
 		case strings.HasPrefix(name[i:], "%2F"):
 			b.WriteByte('/')
-		case i == 0 && name == "%2E"+searchDirName[1:]:
+		case i == 0 && (name == "%2E"+searchDirName[1:] || name == "%2E"+sortDirName[1:] || name == "%2E"+threadDirName[1:]):
 			b.WriteByte('.')
 		default:
 			return "", errBadName

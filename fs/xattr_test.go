@@ -211,3 +211,54 @@ func TestSearchDirectory(t *testing.T) {
 		}
 	})
 }
+
+// ".sort/<keys>" lists messages in the server's SORT order under names a
+// plain ls sorts the same way; ".thread/<algorithm>" has a directory per
+// thread.
+func TestSortAndThreadDirectories(t *testing.T) {
+	test.EachServer(t, func(t *testing.T, s *test.Server) {
+		u := s.NewUser(t)
+		msg := func(id, subject, refs string, day int) test.Message {
+			body := "Message-ID: <" + id + "@example.com>\r\nSubject: " + subject + "\r\n"
+			if refs != "" {
+				body += "In-Reply-To: <" + refs + "@example.com>\r\nReferences: <" + refs + "@example.com>\r\n"
+			}
+			body += fmt.Sprintf("Date: %d Mar 2024 10:00:00 +0000\r\n\r\nbody\r\n", day)
+			return test.Message{Body: []byte(body), Date: time.Date(2024, 3, day, 10, 0, 0, 0, time.UTC)}
+		}
+		uids := s.Seed(t, u, "INBOX",
+			msg("a", "plans", "", 3),
+			msg("b", "other topic", "", 1),
+			msg("c", "Re: plans", "a", 5))
+		m := test.Mount(t, s, u)
+		inbox := mailboxDir(m, s, "INBOX")
+
+		got := strings.Fields(run(t, "ls", filepath.Join(inbox, ".sort", "REVERSE DATE")))
+		want := []string{fmt.Sprintf("000001-%d.eml", uids[2]), fmt.Sprintf("000002-%d.eml", uids[0]), fmt.Sprintf("000003-%d.eml", uids[1])}
+		if strings.Join(got, " ") != strings.Join(want, " ") {
+			t.Errorf("ls .sort/REVERSE DATE: %v, want %v", got, want)
+		}
+		if data := run(t, "cat", filepath.Join(inbox, ".sort", "REVERSE DATE", want[0])); !strings.Contains(data, "Re: plans") {
+			t.Errorf("reading a sorted message: %q", data)
+		}
+		threads := strings.Fields(run(t, "ls", filepath.Join(inbox, ".thread", "REFERENCES")))
+		if len(threads) != 2 {
+			t.Fatalf("threads %v, want 2", threads)
+		}
+		var sizes []string
+		for _, th := range threads {
+			sizes = append(sizes, strconv.Itoa(len(strings.Fields(run(t, "ls", filepath.Join(inbox, ".thread", "REFERENCES", th))))))
+		}
+		if strings.Join(sizes, " ") != "2 1" && strings.Join(sizes, " ") != "1 2" {
+			t.Errorf("thread sizes %v, want one of 2 and one of 1", sizes)
+		}
+		for _, bad := range []string{".sort/NOSUCHKEY", ".thread/NOSUCHALGORITHM"} {
+			if out, err := exec.Command("ls", filepath.Join(inbox, bad)).CombinedOutput(); err == nil || !strings.Contains(string(out), "Invalid argument") {
+				t.Errorf("%s: %v %s", bad, err, out)
+			}
+		}
+		if out := run(t, "ls", "-a", inbox); strings.Contains(out, ".sort") || strings.Contains(out, ".thread") {
+			t.Errorf("virtual directories listed:\n%s", out)
+		}
+	})
+}
