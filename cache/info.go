@@ -240,3 +240,9 @@ func (s *Store) Thread(ctx context.Context, mailbox, algorithm string) ([]imapcl
 	})
 	return threads, uidValidity, err
 }
+
+// SetQuota sets a quota root's limits (SETQUOTA; administrators only on
+// most servers); no limits removes them.
+func (s *Store) SetQuota(ctx context.Context, root string, limits map[string]uint64) error {
+	return s.any(ctx, func(c *imapclient.Client) error { return c.SetQuota(ctx, root, limits) })
+}

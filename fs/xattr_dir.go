@@ -14,6 +14,7 @@ import (
 
 	"imapfs/cache"
 	"imapfs/imapclient"
+	"imapfs/imapclient/imapwire"
 )
 
 // Extended attributes of directories: the root tells the server's
@@ -52,6 +53,10 @@ const (
 	xattrSubscribed = "user.imap.subscribed"
 	xattrSpecialUse = "user.imap.specialuse"
 	xattrMetaPrefix = "user.imap.metadata."
+	// xattrSetQuotaPrefix, on the root, followed by a quota root's name,
+	// sets that root's limits: "STORAGE 10240 MESSAGE 1000" (SETQUOTA);
+	// removing it removes them. It is how an administrator sets quotas.
+	xattrSetQuotaPrefix = "user.imap.quota."
 )
 
 // specialUses are the attributes RFC 6154 defines.
@@ -267,6 +272,24 @@ func serverMaintained(entry string) bool {
 	return strings.HasPrefix(entry, "/shared/vendor/cmu/cyrus-imapd/")
 }
 
+// parseLimits reads "RESOURCE LIMIT ..." pairs, e.g. "STORAGE 10240
+// MESSAGE 1000".
+func parseLimits(text string) (map[string]uint64, error) {
+	fields := strings.Fields(text)
+	if len(fields)%2 != 0 {
+		return nil, fmt.Errorf("limits come in RESOURCE LIMIT pairs")
+	}
+	limits := map[string]uint64{}
+	for i := 0; i < len(fields); i += 2 {
+		n, err := strconv.ParseUint(fields[i+1], 10, 64)
+		if err != nil || !imapwire.IsAtom(fields[i]) {
+			return nil, fmt.Errorf("bad limit %q %q", fields[i], fields[i+1])
+		}
+		limits[strings.ToUpper(fields[i])] = n
+	}
+	return limits, nil
+}
+
 // readOnlyDirXattr tells the directory attributes that only report.
 func readOnlyDirXattr(name string) bool {
 	switch name {
@@ -313,6 +336,12 @@ func (d *dir) Setxattr(ctx context.Context, req *fuse.SetxattrRequest) error {
 	switch {
 	case strings.HasPrefix(req.Name, xattrMetaPrefix) && a.metadata:
 		err = d.fs.store.SetMetadata(ctx, mailbox, strings.TrimPrefix(req.Name, xattrMetaPrefix), req.Xattr)
+	case a.root && strings.HasPrefix(req.Name, xattrSetQuotaPrefix) && a.quota:
+		limits, perr := parseLimits(string(req.Xattr))
+		if perr != nil {
+			return syscall.EINVAL
+		}
+		err = d.fs.store.SetQuota(ctx, strings.TrimPrefix(req.Name, xattrSetQuotaPrefix), limits)
 	case readOnlyDirXattr(req.Name):
 		// What the server computes (STATUS, the ACL as a whole, rights,
 		// quota, ...) cannot be set; a copy of a mailbox directory with its
@@ -361,6 +390,8 @@ func (d *dir) Removexattr(ctx context.Context, req *fuse.RemovexattrRequest) err
 		err = d.fs.store.SetMetadata(ctx, mailbox, strings.TrimPrefix(req.Name, xattrMetaPrefix), nil)
 	case !a.root && strings.HasPrefix(req.Name, xattrACLPrefix) && a.acl:
 		err = d.fs.store.DeleteACL(ctx, mailbox, strings.TrimPrefix(req.Name, xattrACLPrefix))
+	case a.root && strings.HasPrefix(req.Name, xattrSetQuotaPrefix) && a.quota:
+		err = d.fs.store.SetQuota(ctx, strings.TrimPrefix(req.Name, xattrSetQuotaPrefix), nil)
 	default:
 		return fuse.ErrNoXattr
 	}

@@ -262,3 +262,64 @@ func TestSortAndThreadDirectories(t *testing.T) {
 		}
 	})
 }
+
+// An administrator sets a quota through user.imap.quota.<root> on the
+// root (Cyrus; Dovecot offers no SETQUOTA over IMAP, and says so).
+func TestAdminSetsQuota(t *testing.T) {
+	test.EachServer(t, func(t *testing.T, s *test.Server) {
+		u := s.NewUser(t)
+		if s.Kind == "dovecot" {
+			m := test.Mount(t, s, u)
+			out, err := exec.Command("setfattr", "-n", "user.imap.quota.User quota", "-v", "STORAGE 100", m.Dir).CombinedOutput()
+			if err == nil {
+				t.Errorf("Dovecot accepted SETQUOTA from a user: %s", out)
+			}
+			return
+		}
+		admin := test.Mount(t, s, s.Admin)
+		root := "user." + u.Name
+		run(t, "setfattr", "-n", "user.imap.quota."+root, "-v", "STORAGE 5000 MESSAGE 42", admin.Dir)
+		untagged, _, err := s.Session(t, s.Admin).Run("GETQUOTA " + root)
+		if err != nil || !strings.Contains(strings.Join(untagged, " "), "STORAGE 0 5000 MESSAGE 0 42") {
+			t.Errorf("GETQUOTA after setfattr: %v %v", untagged, err)
+		}
+		if out, err := exec.Command("setfattr", "-n", "user.imap.quota."+root, "-v", "STORAGE lots", admin.Dir).CombinedOutput(); err == nil || !strings.Contains(string(out), "Invalid argument") {
+			t.Errorf("a malformed limit: %v %s", err, out)
+		}
+		m := test.Mount(t, s, u)
+		if q := getfattr(t, "user.imap.quota", mailboxDir(m, s, "INBOX")); !strings.Contains(q, "STORAGE 0 5000") {
+			t.Errorf("the user sees quota %q", q)
+		}
+	})
+}
+
+// user.imap.specialuse shows a mailbox's special use (Cyrus here; the
+// test Dovecot has none configured); SETACL on a mailbox one may not
+// administer is EACCES.
+func TestSpecialUseAndACLDenied(t *testing.T) {
+	test.EachServer(t, func(t *testing.T, s *test.Server) {
+		owner, reader := s.NewUser(t), s.NewUser(t)
+		if _, _, err := s.Session(t, owner).Run("SETACL INBOX " + reader.Name + " lr"); err != nil {
+			t.Fatal(err)
+		}
+		if s.Kind == "cyrus" {
+			if _, _, err := s.Session(t, reader).Run(`CREATE "INBOX.Sent" (USE (\Sent))`); err != nil {
+				t.Fatal(err)
+			}
+		}
+		m := test.Mount(t, s, reader)
+		if s.Kind == "cyrus" {
+			if got := getfattr(t, "user.imap.specialuse", mailboxDir(m, s, "INBOX.Sent")); got != `\Sent` {
+				t.Errorf("specialuse %q", got)
+			}
+		}
+		shared := filepath.Join(m.Dir, "shared", owner.Name)
+		if s.Kind == "cyrus" {
+			shared = filepath.Join(m.Dir, "user", owner.Name)
+		}
+		out, err := exec.Command("setfattr", "-n", "user.imap.acl."+reader.Name, "-v", "lrswipkxtea", shared).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "Permission denied") {
+			t.Errorf("SETACL without the a right: %v %s", err, out)
+		}
+	})
+}
