@@ -36,7 +36,7 @@ func (s *Store) Append(ctx context.Context, mailbox string, up *Upload) (Copied,
 		return Copied{}, err
 	}
 	if up.since == 0 {
-		err = s.pool.Any(ctx, func(c *imapclient.Client) error {
+		err = s.readAny(ctx, func(c *imapclient.Client) error {
 			st, err := c.Status(ctx, mailbox, imapclient.StatusUIDNext)
 			if err == nil {
 				up.since = st.UIDNext
@@ -97,7 +97,7 @@ func (s *Store) findArrived(ctx context.Context, mailbox string, up Upload, size
 		return Copied{}, err
 	}
 	var found Copied
-	err = s.pool.Mailbox(ctx, mailbox, func(c *imapclient.Client, m *imapclient.MailboxStatus) error {
+	err = s.readMailbox(ctx, mailbox, func(c *imapclient.Client, m *imapclient.MailboxStatus) error {
 		if err := c.Noop(ctx); err != nil {
 			return err
 		}

@@ -91,7 +91,7 @@ func (s *Store) DeleteMailbox(ctx context.Context, name string, selectable bool)
 	if selectable {
 		// STATUS may answer from a session's stale view of a mailbox it
 		// has selected (Dovecot does): select it and NOOP instead.
-		err = s.pool.Mailbox(ctx, name, func(c *imapclient.Client, _ *imapclient.MailboxStatus) error {
+		err = s.readMailbox(ctx, name, func(c *imapclient.Client, _ *imapclient.MailboxStatus) error {
 			if err := c.Noop(ctx); err != nil {
 				return err
 			}

@@ -27,7 +27,7 @@ func (s *Store) Capabilities(ctx context.Context) ([]string, error) {
 // Namespaces asks NAMESPACE.
 func (s *Store) Namespaces(ctx context.Context) (*imapclient.Namespaces, error) {
 	var ns *imapclient.Namespaces
-	err := s.pool.Any(ctx, func(c *imapclient.Client) error {
+	err := s.readAny(ctx, func(c *imapclient.Client) error {
 		var err error
 		ns, err = c.Namespace(ctx)
 		return err
@@ -39,7 +39,8 @@ func (s *Store) Namespaces(ctx context.Context) (*imapclient.Namespaces, error) 
 // account's as far as df is concerned; nil without QUOTA or a quota.
 func (s *Store) Quota(ctx context.Context) ([]imapclient.QuotaResource, error) {
 	var res []imapclient.QuotaResource
-	err := s.pool.Any(ctx, func(c *imapclient.Client) error {
+	err := s.readAny(ctx, func(c *imapclient.Client) error {
+		res = nil
 		if !c.Has("QUOTA") {
 			return nil
 		}
@@ -56,7 +57,7 @@ func (s *Store) Quota(ctx context.Context) ([]imapclient.QuotaResource, error) {
 // has the mailbox selected may otherwise answer from its older view.
 func (s *Store) Status(ctx context.Context, mailbox string, items ...string) (*imapclient.StatusData, error) {
 	var st *imapclient.StatusData
-	err := s.pool.Any(ctx, func(c *imapclient.Client) error {
+	err := s.readAny(ctx, func(c *imapclient.Client) error {
 		if err := c.Noop(ctx); err != nil {
 			return err
 		}
@@ -84,7 +85,7 @@ func (s *Store) any(ctx context.Context, f func(c *imapclient.Client) error) err
 
 // ACL is GETACL.
 func (s *Store) ACL(ctx context.Context, mailbox string) (acl []imapclient.ACLEntry, err error) {
-	err = s.any(ctx, func(c *imapclient.Client) error { acl, err = c.GetACL(ctx, mailbox); return err })
+	err = s.readAny(ctx, func(c *imapclient.Client) error { acl, err = c.GetACL(ctx, mailbox); return err })
 	return acl, err
 }
 
@@ -100,20 +101,20 @@ func (s *Store) DeleteACL(ctx context.Context, mailbox, identifier string) error
 
 // MyRights is MYRIGHTS.
 func (s *Store) MyRights(ctx context.Context, mailbox string) (rights string, err error) {
-	err = s.any(ctx, func(c *imapclient.Client) error { rights, err = c.MyRights(ctx, mailbox); return err })
+	err = s.readAny(ctx, func(c *imapclient.Client) error { rights, err = c.MyRights(ctx, mailbox); return err })
 	return rights, err
 }
 
 // QuotaRoots is GETQUOTAROOT of a mailbox.
 func (s *Store) QuotaRoots(ctx context.Context, mailbox string) (roots []imapclient.Quota, err error) {
-	err = s.any(ctx, func(c *imapclient.Client) error { roots, err = c.GetQuotaRoot(ctx, mailbox); return err })
+	err = s.readAny(ctx, func(c *imapclient.Client) error { roots, err = c.GetQuotaRoot(ctx, mailbox); return err })
 	return roots, err
 }
 
 // Subscribed tells whether LSUB lists the mailbox.
 func (s *Store) Subscribed(ctx context.Context, mailbox string) (bool, error) {
 	var found bool
-	err := s.any(ctx, func(c *imapclient.Client) error {
+	err := s.readAny(ctx, func(c *imapclient.Client) error {
 		infos, err := c.Lsub(ctx, "", mailbox)
 		for _, info := range infos {
 			if info.Name == mailbox && !info.HasAttr(imapclient.AttrNoSelect) {
@@ -139,7 +140,7 @@ func (s *Store) Subscribe(ctx context.Context, mailbox string, on bool) error {
 // mailbox ("" for the server) that has a value.
 func (s *Store) Metadata(ctx context.Context, mailbox string) (map[string][]byte, error) {
 	var md *imapclient.Metadata
-	err := s.any(ctx, func(c *imapclient.Client) error {
+	err := s.readAny(ctx, func(c *imapclient.Client) error {
 		var err error
 		md, err = c.GetMetadata(ctx, mailbox, []string{"/private", "/shared"},
 			&imapclient.MetadataOptions{Depth: imapclient.MetadataDepthInfinity})
@@ -165,7 +166,7 @@ func (s *Store) ModSeq(ctx context.Context, mailbox string, uidValidity, uid uin
 		return 0, errors.Join(err, &imapclient.NotSupportedError{Capability: "CONDSTORE"})
 	}
 	var modseq uint64
-	err := s.pool.Mailbox(ctx, mailbox, func(c *imapclient.Client, m *imapclient.MailboxStatus) error {
+	err := s.readMailbox(ctx, mailbox, func(c *imapclient.Client, m *imapclient.MailboxStatus) error {
 		if m.UIDValidity != uidValidity {
 			return ErrStale
 		}
@@ -189,7 +190,7 @@ func (s *Store) ModSeq(ctx context.Context, mailbox string, uidValidity, uid uin
 func (s *Store) Search(ctx context.Context, mailbox string, criteria *imapclient.SearchCriteria) ([]uint32, uint32, error) {
 	var uids []uint32
 	var uidValidity uint32
-	err := s.pool.Mailbox(ctx, mailbox, func(c *imapclient.Client, m *imapclient.MailboxStatus) error {
+	err := s.readMailbox(ctx, mailbox, func(c *imapclient.Client, m *imapclient.MailboxStatus) error {
 		if err := c.Noop(ctx); err != nil {
 			return err
 		}
@@ -209,7 +210,7 @@ func (s *Store) Sort(ctx context.Context, mailbox string, keys []imapclient.Sort
 	}
 	var uids []uint32
 	var uidValidity uint32
-	err = s.pool.Mailbox(ctx, mailbox, func(c *imapclient.Client, m *imapclient.MailboxStatus) error {
+	err = s.readMailbox(ctx, mailbox, func(c *imapclient.Client, m *imapclient.MailboxStatus) error {
 		if err := c.Noop(ctx); err != nil {
 			return err
 		}
@@ -229,7 +230,7 @@ func (s *Store) Thread(ctx context.Context, mailbox, algorithm string) ([]imapcl
 	}
 	var threads []imapclient.Thread
 	var uidValidity uint32
-	err = s.pool.Mailbox(ctx, mailbox, func(c *imapclient.Client, m *imapclient.MailboxStatus) error {
+	err = s.readMailbox(ctx, mailbox, func(c *imapclient.Client, m *imapclient.MailboxStatus) error {
 		if err := c.Noop(ctx); err != nil {
 			return err
 		}

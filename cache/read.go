@@ -3,7 +3,6 @@ package cache
 import (
 	"bytes"
 	"context"
-	"errors"
 	"strconv"
 
 	"imapfs/imapclient"
@@ -97,26 +96,17 @@ func (s *Store) blockOnce(ctx context.Context, key BodyKey) ([]byte, error) {
 }
 
 // fetchBlock asks the server for one block with a partial BODY.PEEK[].
-// A read changes nothing, so one that lost its connection is tried once
-// more: a server that finds its own size information wrong (Dovecot's
-// "Broken virtual size") drops the connection, repairs it, and answers
-// the next time.
+// Like every read it is tried once more after a lost connection: a server
+// that finds its own size information wrong (Dovecot's "Broken virtual
+// size") drops the connection, repairs it, and answers the next time.
 func (s *Store) fetchBlock(ctx context.Context, key BodyKey) ([]byte, error) {
-	data, err := s.fetchBlockOnce(ctx, key)
-	if errors.Is(err, imapclient.ErrAbort) && ctx.Err() == nil {
-		s.log.Info("read lost its connection; trying once more", "mailbox", key.Mailbox, "uid", key.UID, "err", err)
-		data, err = s.fetchBlockOnce(ctx, key)
-	}
-	return data, err
-}
-
-func (s *Store) fetchBlockOnce(ctx context.Context, key BodyKey) ([]byte, error) {
 	var buf bytes.Buffer
 	var n int64
-	err := s.pool.Mailbox(ctx, key.Mailbox, func(c *imapclient.Client, m *imapclient.MailboxStatus) error {
+	err := s.readMailbox(ctx, key.Mailbox, func(c *imapclient.Client, m *imapclient.MailboxStatus) error {
 		if m.UIDValidity != key.UIDValidity {
 			return ErrStale
 		}
+		buf.Reset()
 		var err error
 		n, err = c.UIDFetchBody(ctx, key.UID, "", int64(key.Block)*BlockSize, BlockSize, &buf)
 		return err

@@ -107,7 +107,7 @@ func (s *Store) Folders(ctx context.Context) ([]Folder, error) {
 	}
 	s.mu.Unlock()
 	var infos []*imapclient.MailboxInfo
-	err := s.pool.Any(ctx, func(c *imapclient.Client) error {
+	err := s.readAny(ctx, func(c *imapclient.Client) error {
 		var err error
 		infos, err = c.List(ctx, "", "*")
 		return err
@@ -222,7 +222,7 @@ func (s *Store) Listing(ctx context.Context, mailbox string) (*Listing, error) {
 		return l, nil // refreshed while we waited
 	}
 	var fresh *Listing
-	err := s.pool.Mailbox(ctx, mailbox, func(c *imapclient.Client, _ *imapclient.MailboxStatus) error {
+	err := s.readMailbox(ctx, mailbox, func(c *imapclient.Client, _ *imapclient.MailboxStatus) error {
 		var err error
 		fresh, err = s.refresh(ctx, c, b)
 		return err
@@ -357,4 +357,30 @@ func (s *Store) markDirty(mailbox string) {
 	b.mu.Lock()
 	b.dirty = true
 	b.mu.Unlock()
+}
+
+// Reads are safe to repeat, and a connection can die under one without
+// anything being wrong with the request: another client deleted the
+// mailbox it had selected (Dovecot then says BYE), a server restarted. So
+// reads that meet a broken connection are tried once more, on a fresh one.
+// Changes are never repeated this way: they may have happened.
+
+// readMailbox runs an idempotent f with mailbox selected.
+func (s *Store) readMailbox(ctx context.Context, mailbox string, f func(c *imapclient.Client, m *imapclient.MailboxStatus) error) error {
+	err := s.pool.Mailbox(ctx, mailbox, f)
+	if errors.Is(err, imapclient.ErrAbort) && ctx.Err() == nil {
+		s.log.Info("a read lost its connection; trying once more", "mailbox", mailbox, "err", err)
+		err = s.pool.Mailbox(ctx, mailbox, f)
+	}
+	return err
+}
+
+// readAny runs an idempotent f on any connection.
+func (s *Store) readAny(ctx context.Context, f func(c *imapclient.Client) error) error {
+	err := s.pool.Any(ctx, f)
+	if errors.Is(err, imapclient.ErrAbort) && ctx.Err() == nil {
+		s.log.Info("a read lost its connection; trying once more", "err", err)
+		err = s.pool.Any(ctx, f)
+	}
+	return err
 }
