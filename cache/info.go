@@ -185,58 +185,53 @@ func (s *Store) ModSeq(ctx context.Context, mailbox string, uidValidity, uid uin
 	return modseq, err
 }
 
-// Search runs UID SEARCH in a mailbox and returns the matching UIDs and
-// the UIDVALIDITY they belong to.
-func (s *Store) Search(ctx context.Context, mailbox string, criteria *imapclient.SearchCriteria) ([]uint32, uint32, error) {
-	var uids []uint32
+// freshRead runs an idempotent f on a connection with mailbox selected,
+// after a NOOP so that f sees what other clients did meanwhile, and
+// returns the UIDVALIDITY the UIDs f found belong to.
+func (s *Store) freshRead(ctx context.Context, mailbox string, f func(c *imapclient.Client) error) (uint32, error) {
 	var uidValidity uint32
 	err := s.readMailbox(ctx, mailbox, func(c *imapclient.Client, m *imapclient.MailboxStatus) error {
 		if err := c.Noop(ctx); err != nil {
 			return err
 		}
 		uidValidity = m.UIDValidity
-		var err error
+		return f(c)
+	})
+	return uidValidity, err
+}
+
+// Search runs UID SEARCH in a mailbox and returns the matching UIDs and
+// the UIDVALIDITY they belong to.
+func (s *Store) Search(ctx context.Context, mailbox string, criteria *imapclient.SearchCriteria) (uids []uint32, uidValidity uint32, err error) {
+	uidValidity, err = s.freshRead(ctx, mailbox, func(c *imapclient.Client) error {
 		uids, err = c.UIDSearch(ctx, criteria)
 		return err
 	})
 	return uids, uidValidity, err
 }
 
-// Sort runs UID SORT over the whole mailbox.
-func (s *Store) Sort(ctx context.Context, mailbox string, keys []imapclient.SortCriterion) ([]uint32, uint32, error) {
+// allMessages is the search criteria for a whole mailbox.
+var allMessages = func() *imapclient.SearchCriteria {
 	all, err := imapclient.ParseSearchCriteria("ALL")
 	if err != nil {
-		return nil, 0, err
+		panic(err)
 	}
-	var uids []uint32
-	var uidValidity uint32
-	err = s.readMailbox(ctx, mailbox, func(c *imapclient.Client, m *imapclient.MailboxStatus) error {
-		if err := c.Noop(ctx); err != nil {
-			return err
-		}
-		uidValidity = m.UIDValidity
-		var err error
-		uids, err = c.UIDSort(ctx, keys, all)
+	return all
+}()
+
+// Sort runs UID SORT over the whole mailbox.
+func (s *Store) Sort(ctx context.Context, mailbox string, keys []imapclient.SortCriterion) (uids []uint32, uidValidity uint32, err error) {
+	uidValidity, err = s.freshRead(ctx, mailbox, func(c *imapclient.Client) error {
+		uids, err = c.UIDSort(ctx, keys, allMessages)
 		return err
 	})
 	return uids, uidValidity, err
 }
 
 // Thread runs UID THREAD over the whole mailbox.
-func (s *Store) Thread(ctx context.Context, mailbox, algorithm string) ([]imapclient.Thread, uint32, error) {
-	all, err := imapclient.ParseSearchCriteria("ALL")
-	if err != nil {
-		return nil, 0, err
-	}
-	var threads []imapclient.Thread
-	var uidValidity uint32
-	err = s.readMailbox(ctx, mailbox, func(c *imapclient.Client, m *imapclient.MailboxStatus) error {
-		if err := c.Noop(ctx); err != nil {
-			return err
-		}
-		uidValidity = m.UIDValidity
-		var err error
-		threads, err = c.UIDThread(ctx, algorithm, all)
+func (s *Store) Thread(ctx context.Context, mailbox, algorithm string) (threads []imapclient.Thread, uidValidity uint32, err error) {
+	uidValidity, err = s.freshRead(ctx, mailbox, func(c *imapclient.Client) error {
+		threads, err = c.UIDThread(ctx, algorithm, allMessages)
 		return err
 	})
 	return threads, uidValidity, err

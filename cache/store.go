@@ -281,11 +281,7 @@ func (s *Store) refresh(ctx context.Context, c *imapclient.Client, b *mailbox) (
 	}
 	if uint32(len(msgs)) != status.Exists {
 		// Something was expunged: keep what the server still has.
-		criteria, err := imapclient.ParseSearchCriteria("ALL")
-		if err != nil {
-			return nil, err
-		}
-		uids, err := c.UIDSearch(ctx, criteria)
+		uids, err := c.UIDSearch(ctx, allMessages)
 		if err != nil {
 			return nil, err
 		}
