@@ -92,6 +92,16 @@ func (d *dir) attrs(ctx context.Context) (*mailboxAttrs, error) {
 	return a, nil
 }
 
+// xattrMailbox is what every attribute request needs first: the
+// directory's attributes and the server's name they are about.
+func (d *dir) xattrMailbox(ctx context.Context) (a *mailboxAttrs, mailbox string, ok bool, err error) {
+	if a, err = d.attrs(ctx); err != nil {
+		return nil, "", false, err
+	}
+	mailbox, ok = a.mailbox()
+	return a, mailbox, ok, nil
+}
+
 // mailbox is the server's name the attributes are about ("" for the
 // server itself), and whether there is one.
 func (a *mailboxAttrs) mailbox() (string, bool) {
@@ -108,11 +118,10 @@ func (d *dir) Listxattr(ctx context.Context, req *fuse.ListxattrRequest, resp *f
 	ctx, cancel := d.fs.request(ctx)
 	defer cancel()
 	op := "listxattr " + joinPath(d.p())
-	a, err := d.attrs(ctx)
+	a, mailbox, ok, err := d.xattrMailbox(ctx)
 	if err != nil {
 		return d.fs.errno(op, err)
 	}
-	mailbox, ok := a.mailbox()
 	if !ok {
 		return nil // a level of the hierarchy only
 	}
@@ -157,11 +166,10 @@ func (d *dir) Getxattr(ctx context.Context, req *fuse.GetxattrRequest, resp *fus
 	ctx, cancel := d.fs.request(ctx)
 	defer cancel()
 	op := "getxattr " + req.Name + " " + joinPath(d.p())
-	a, err := d.attrs(ctx)
+	a, mailbox, ok, err := d.xattrMailbox(ctx)
 	if err != nil {
 		return d.fs.errno(op, err)
 	}
-	mailbox, ok := a.mailbox()
 	if !ok {
 		return fuse.ErrNoXattr
 	}
@@ -325,11 +333,10 @@ func (d *dir) Setxattr(ctx context.Context, req *fuse.SetxattrRequest) error {
 	ctx, cancel := d.fs.request(ctx)
 	defer cancel()
 	op := "setxattr " + req.Name + " " + joinPath(d.p())
-	a, err := d.attrs(ctx)
+	a, mailbox, ok, err := d.xattrMailbox(ctx)
 	if err != nil {
 		return d.fs.errno(op, err)
 	}
-	mailbox, ok := a.mailbox()
 	if !ok {
 		return syscall.EOPNOTSUPP
 	}
@@ -377,11 +384,10 @@ func (d *dir) Removexattr(ctx context.Context, req *fuse.RemovexattrRequest) err
 	ctx, cancel := d.fs.request(ctx)
 	defer cancel()
 	op := "removexattr " + req.Name + " " + joinPath(d.p())
-	a, err := d.attrs(ctx)
+	a, mailbox, ok, err := d.xattrMailbox(ctx)
 	if err != nil {
 		return d.fs.errno(op, err)
 	}
-	mailbox, ok := a.mailbox()
 	if !ok {
 		return fuse.ErrNoXattr
 	}
