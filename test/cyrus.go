@@ -46,6 +46,12 @@ tls_server_cert: {{.TLS.CertFile}}
 tls_server_key: {{.TLS.KeyFile}}
 tls_server_ca_file: {{.TLS.CAFile}}
 syslog_prefix: imapfs-test-cyrus
+{{- if .Options.LegacyAnnotations}}
+annotation_enable_legacy_commands: yes
+{{- end}}
+{{- if .Options.SuppressCapabilities}}
+suppress_capabilities: {{.Options.SuppressCapabilities}}
+{{- end}}
 `))
 
 // Children do not inherit the master's -C: every command names the config.
@@ -70,6 +76,18 @@ type cyrus struct {
 	uid    int    // the cyrus user, which owns the instance
 	gid    int
 	mu     sync.Mutex // serialises sasldb edits
+	opts   CyrusOptions
+}
+
+// CyrusOptions change a private Cyrus's configuration.
+type CyrusOptions struct {
+	// LegacyAnnotations turns on GETANNOTATION and SETANNOTATION
+	// (ANNOTATEMORE, the predecessor of METADATA).
+	LegacyAnnotations bool
+	// SuppressCapabilities names capabilities Cyrus keeps out of its
+	// CAPABILITY answers, to play a server without, say, METADATA or
+	// QUOTA. Cyrus still runs the commands if asked.
+	SuppressCapabilities string
 }
 
 // StartCyrus starts a private Cyrus IMAP for this test alone; it is stopped
@@ -77,7 +95,13 @@ type cyrus struct {
 // package's server through SharedCyrus.
 func StartCyrus(t T) *Server {
 	t.Helper()
-	s, stop, err := startCyrus(t)
+	return StartCyrusWith(t, CyrusOptions{})
+}
+
+// StartCyrusWith starts a private Cyrus configured by opts.
+func StartCyrusWith(t T, opts CyrusOptions) *Server {
+	t.Helper()
+	s, stop, err := startCyrus(t, opts)
 	if stop != nil {
 		t.Cleanup(stop)
 	}
@@ -87,7 +111,7 @@ func StartCyrus(t T) *Server {
 	return s
 }
 
-func startCyrus(t T) (*Server, func(), error) {
+func startCyrus(t T, opts CyrusOptions) (*Server, func(), error) {
 	RequireRoot(t)
 	RequireTool(t, "saslpasswd2")
 	root := CyrusRoot()
@@ -103,7 +127,7 @@ func startCyrus(t T) (*Server, func(), error) {
 		return nil, nil, err
 	}
 	cleanDir := func() { os.RemoveAll(dir) }
-	b := &cyrus{root: root, dir: dir, conf: filepath.Join(dir, "imapd.conf"), uid: uid, gid: gid}
+	b := &cyrus{root: root, dir: dir, conf: filepath.Join(dir, "imapd.conf"), uid: uid, gid: gid, opts: opts}
 	s := &Server{
 		Kind: "cyrus", Host: "127.0.0.1", Delimiter: ".", Dir: dir,
 		Alice: User{"alice", "alice-secret"}, Bob: User{"bob", "bob-secret"},
@@ -155,7 +179,11 @@ func (s *Server) startCyrusProcess(b *cyrus) error {
 	}
 	s.Port, s.TLSPort = ports[0], ports[1]
 	var imapd, master bytes.Buffer
-	if err := imapdConf.Execute(&imapd, s); err != nil {
+	conf := struct {
+		*Server
+		Options CyrusOptions
+	}{s, b.opts}
+	if err := imapdConf.Execute(&imapd, conf); err != nil {
 		return err
 	}
 	err = cyrusConf.Execute(&master, map[string]any{

@@ -52,7 +52,9 @@ func SharedDovecot(t T) *Server {
 // SharedCyrus returns the package's Cyrus, starting it on first use.
 func SharedCyrus(t T) *Server {
 	t.Helper()
-	return sharedServer(t, "cyrus", startCyrus)
+	return sharedServer(t, "cyrus", func(t T) (*Server, func(), error) {
+		return startCyrus(t, CyrusOptions{})
+	})
 }
 
 func sharedServer(t T, kind string, start func(T) (*Server, func(), error)) *Server {
