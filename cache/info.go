@@ -136,29 +136,6 @@ func (s *Store) Subscribe(ctx context.Context, mailbox string, on bool) error {
 	})
 }
 
-// Metadata is GETMETADATA of every /private and /shared entry of a
-// mailbox ("" for the server) that has a value.
-func (s *Store) Metadata(ctx context.Context, mailbox string) (map[string][]byte, error) {
-	var md *imapclient.Metadata
-	err := s.readAny(ctx, func(c *imapclient.Client) error {
-		var err error
-		md, err = c.GetMetadata(ctx, mailbox, []string{"/private", "/shared"},
-			&imapclient.MetadataOptions{Depth: imapclient.MetadataDepthInfinity})
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	return md.Entries, nil
-}
-
-// SetMetadata sets one entry (SETMETADATA); a nil value removes it.
-func (s *Store) SetMetadata(ctx context.Context, mailbox, entry string, value []byte) error {
-	return s.any(ctx, func(c *imapclient.Client) error {
-		return c.SetMetadata(ctx, mailbox, map[string][]byte{entry: value})
-	})
-}
-
 // ModSeq fetches a message's modification sequence (CONDSTORE), which
 // changes with its flags, so it is asked each time.
 func (s *Store) ModSeq(ctx context.Context, mailbox string, uidValidity, uid uint32) (uint64, error) {

@@ -115,18 +115,18 @@ func (d *dir) Lookup(ctx context.Context, name string) (bfs.Node, error) {
 		switch name {
 		case searchDirName:
 			return &searchRoot{fs: d.fs, mailbox: self.Name, path: d.p()}, nil
-		case sortDirName, threadDirName:
-			ext := "SORT"
-			if name == threadDirName {
-				ext = "THREAD=REFERENCES"
-			}
-			if ok, err := d.fs.store.Has(ctx, ext); err != nil || !ok {
+		case sortDirName:
+			if ok, err := d.fs.store.Has(ctx, "SORT"); err != nil || !ok {
 				return nil, syscall.ENOENT // absent where the server lacks it
 			}
-			if name == sortDirName {
-				return d.sortRoot(self.Name), nil
+			return d.sortRoot(self.Name), nil
+		case threadDirName:
+			caps, err := d.fs.store.Capabilities(ctx)
+			algorithms := threadAlgorithms(caps)
+			if err != nil || len(algorithms) == 0 {
+				return nil, syscall.ENOENT
 			}
-			return d.threadRoot(self.Name), nil
+			return d.threadRoot(self.Name, algorithms), nil
 		}
 	}
 	uid, ok := messageUID(name)

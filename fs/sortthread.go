@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -18,12 +19,14 @@ import (
 //   - ".sort/<keys>" (e.g. "REVERSE DATE", "FROM SUBJECT") lists the
 //     mailbox's messages in that order as NNNNNN-<UID>.eml, names a plain
 //     ls sorts the same way;
-//   - ".thread/<algorithm>" (ORDEREDSUBJECT, REFERENCES, REFS) has a
-//     directory per thread, NNNNNN-<UID of its first message>, holding
-//     the thread's messages in thread order, named the same way.
+//   - ".thread" lists the server's THREAD algorithms (ORDEREDSUBJECT,
+//     REFERENCES, REFS); ".thread/<algorithm>" has a directory per
+//     thread, NNNNNN-<UID of its first message>, holding the thread's
+//     messages in thread order, named the same way.
 //
-// Both exist only where the server has the extension, are never listed,
-// and unknown keys or algorithms are EINVAL.
+// Both exist only where the server has the extension and are never listed
+// in the mailbox. Unknown sort keys are EINVAL; an algorithm the server
+// does not offer is absent.
 const (
 	sortDirName   = ".sort"
 	threadDirName = ".thread"
@@ -35,12 +38,14 @@ type orderedDir struct {
 	fs          *FS
 	mailbox     string
 	uidValidity uint32
-	inode       uint64
+	path        []string      // what its inode number is made of
 	uids        []uint32      // messages, in order
 	subdirs     []*orderedDir // threads, in order, for a .thread listing
 	names       []string      // the subdirectories' names
 	// lookup, for the roots .sort and .thread, makes the directory for a name.
 	lookup func(ctx context.Context, name string) (bfs.Node, error)
+	// listed, for a root, are the names ls shows: .thread's algorithms.
+	listed []string
 }
 
 var (
@@ -51,10 +56,15 @@ var (
 
 func (o *orderedDir) Attr(ctx context.Context, a *fuse.Attr) error {
 	o.fs.attrDefaults(a)
-	a.Inode = o.inode
+	a.Inode = inode(o.path...)
 	a.Mode = o.fs.dirMode() &^ 0o222
 	a.Nlink = 2
 	return nil
+}
+
+// childPath is the inode path of the entry name in this directory.
+func (o *orderedDir) childPath(name string) []string {
+	return append(slices.Clip(o.path), name)
 }
 
 // orderedName is the name of the i-th message: its position first, so
@@ -67,7 +77,10 @@ func (o *orderedDir) ReadDirAll(ctx context.Context) ([]fuse.Dirent, error) {
 		out = append(out, fuse.Dirent{Name: orderedName(i, uid), Type: fuse.DT_File, Inode: messageInode(o.mailbox, o.uidValidity, uid)})
 	}
 	for i, sub := range o.subdirs {
-		out = append(out, fuse.Dirent{Name: o.names[i], Type: fuse.DT_Dir, Inode: sub.inode})
+		out = append(out, fuse.Dirent{Name: o.names[i], Type: fuse.DT_Dir, Inode: inode(sub.path...)})
+	}
+	for _, name := range o.listed {
+		out = append(out, fuse.Dirent{Name: name, Type: fuse.DT_Dir, Inode: inode(o.childPath(name)...)})
 	}
 	return out, nil
 }
@@ -101,7 +114,7 @@ func (o *orderedDir) Lookup(ctx context.Context, name string) (bfs.Node, error) 
 
 // sortRoot is a mailbox's ".sort".
 func (d *dir) sortRoot(mailbox string) *orderedDir {
-	root := &orderedDir{fs: d.fs, mailbox: mailbox, inode: inode(append([]string{"sort"}, d.p()...)...)}
+	root := &orderedDir{fs: d.fs, mailbox: mailbox, path: append([]string{"sort"}, d.p()...)}
 	root.lookup = func(ctx context.Context, name string) (bfs.Node, error) {
 		keys, err := parseSortKeys(name)
 		if err != nil {
@@ -114,21 +127,31 @@ func (d *dir) sortRoot(mailbox string) *orderedDir {
 		if err != nil {
 			return nil, d.orderedErrno("sort", name, err)
 		}
-		return &orderedDir{fs: d.fs, mailbox: mailbox, uidValidity: uidValidity, uids: uids,
-			inode: inode(append(append([]string{"sort"}, d.p()...), name)...)}, nil
+		return &orderedDir{fs: d.fs, mailbox: mailbox, uidValidity: uidValidity, uids: uids, path: root.childPath(name)}, nil
 	}
 	return root
 }
 
-// threadRoot is a mailbox's ".thread".
-func (d *dir) threadRoot(mailbox string) *orderedDir {
-	root := &orderedDir{fs: d.fs, mailbox: mailbox, inode: inode(append([]string{"thread"}, d.p()...)...)}
+// threadAlgorithms are the THREAD algorithms the server offers, sorted;
+// none without THREAD.
+func threadAlgorithms(caps []string) []string {
+	var algorithms []string
+	for _, c := range caps {
+		if alg, ok := strings.CutPrefix(strings.ToUpper(c), "THREAD="); ok {
+			algorithms = append(algorithms, alg)
+		}
+	}
+	slices.Sort(algorithms)
+	return algorithms
+}
+
+// threadRoot is a mailbox's ".thread", listing the algorithms.
+func (d *dir) threadRoot(mailbox string, algorithms []string) *orderedDir {
+	root := &orderedDir{fs: d.fs, mailbox: mailbox, path: append([]string{"thread"}, d.p()...), listed: algorithms}
 	root.lookup = func(ctx context.Context, name string) (bfs.Node, error) {
 		algorithm := strings.ToUpper(name)
-		switch algorithm {
-		case imapclient.ThreadOrderedSubject, imapclient.ThreadReferences, imapclient.ThreadRefs:
-		default:
-			return nil, syscall.EINVAL
+		if !slices.Contains(algorithms, algorithm) {
+			return nil, syscall.ENOENT
 		}
 		ctx, cancel := d.fs.request(ctx)
 		defer cancel()
@@ -136,8 +159,7 @@ func (d *dir) threadRoot(mailbox string) *orderedDir {
 		if err != nil {
 			return nil, d.orderedErrno("thread", name, err)
 		}
-		listing := &orderedDir{fs: d.fs, mailbox: mailbox, uidValidity: uidValidity,
-			inode: inode(append(append([]string{"thread"}, d.p()...), name)...)}
+		listing := &orderedDir{fs: d.fs, mailbox: mailbox, uidValidity: uidValidity, path: root.childPath(name)}
 		for i, t := range threads {
 			var uids []uint32
 			flattenThread(t, &uids)
@@ -147,7 +169,7 @@ func (d *dir) threadRoot(mailbox string) *orderedDir {
 			threadName := fmt.Sprintf("%06d-%d", i+1, uids[0])
 			listing.names = append(listing.names, threadName)
 			listing.subdirs = append(listing.subdirs, &orderedDir{fs: d.fs, mailbox: mailbox, uidValidity: uidValidity, uids: uids,
-				inode: inode(append(append([]string{"thread"}, d.p()...), name, threadName)...)})
+				path: listing.childPath(threadName)})
 		}
 		return listing, nil
 	}

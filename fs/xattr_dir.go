@@ -88,8 +88,8 @@ func (d *dir) attrs(ctx context.Context) (*mailboxAttrs, error) {
 	}
 	has := func(name string) bool { return slices.Contains(caps, name) }
 	a.acl, a.quota = has("ACL"), has("QUOTA")
-	a.metadata = has("METADATA") || (a.root && has("METADATA-SERVER"))
-	return a, nil
+	a.metadata, err = d.fs.store.HasMetadata(ctx, a.root)
+	return a, err
 }
 
 // xattrMailbox is what every attribute request needs first: the

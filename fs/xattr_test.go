@@ -252,10 +252,14 @@ func TestSortAndThreadDirectories(t *testing.T) {
 		if strings.Join(sizes, " ") != "2 1" && strings.Join(sizes, " ") != "1 2" {
 			t.Errorf("thread sizes %v, want one of 2 and one of 1", sizes)
 		}
-		for _, bad := range []string{".sort/NOSUCHKEY", ".thread/NOSUCHALGORITHM"} {
-			if out, err := exec.Command("ls", filepath.Join(inbox, bad)).CombinedOutput(); err == nil || !strings.Contains(string(out), "Invalid argument") {
-				t.Errorf("%s: %v %s", bad, err, out)
-			}
+		if algorithms := run(t, "ls", filepath.Join(inbox, ".thread")); !strings.Contains(algorithms, "REFERENCES") || !strings.Contains(algorithms, "ORDEREDSUBJECT") {
+			t.Errorf("ls .thread: %q", algorithms)
+		}
+		if out, err := exec.Command("ls", filepath.Join(inbox, ".sort", "NOSUCHKEY")).CombinedOutput(); err == nil || !strings.Contains(string(out), "Invalid argument") {
+			t.Errorf(".sort/NOSUCHKEY: %v %s", err, out)
+		}
+		if out, err := exec.Command("ls", filepath.Join(inbox, ".thread", "NOSUCHALGORITHM")).CombinedOutput(); err == nil || !strings.Contains(string(out), "No such file") {
+			t.Errorf(".thread/NOSUCHALGORITHM: %v %s", err, out)
 		}
 		if out := run(t, "ls", "-a", inbox); strings.Contains(out, ".sort") || strings.Contains(out, ".thread") {
 			t.Errorf("virtual directories listed:\n%s", out)
@@ -322,4 +326,109 @@ func TestSpecialUseAndACLDenied(t *testing.T) {
 			t.Errorf("SETACL without the a right: %v %s", err, out)
 		}
 	})
+}
+
+// A server that lacks METADATA but has the older ANNOTATEMORE keeps the
+// same user.imap.metadata.* attributes through GETANNOTATION and
+// SETANNOTATION; without QUOTA, df shows 1 PiB and no quota attribute;
+// without SORT and THREAD, .sort and .thread are absent. Cyrus plays that
+// server: it hides the capabilities it is told to and still has the
+// legacy annotation commands.
+func TestServerWithoutExtensions(t *testing.T) {
+	s := test.StartCyrusWith(t, test.CyrusOptions{
+		LegacyAnnotations:    true,
+		SuppressCapabilities: "METADATA METADATA-SERVER QUOTA SORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES THREAD=REFS",
+	})
+	u := s.NewUser(t)
+	box := s.Personal("Notes")
+	s.CreateMailbox(t, u, box)
+	seedSome(t, s, u, "INBOX", 2)
+	raw := s.Session(t, u)
+	answer := func(cmd string) string {
+		untagged, _, err := raw.Run(cmd)
+		if err != nil {
+			t.Fatalf("%s: %v", cmd, err)
+		}
+		return strings.Join(untagged, "\n")
+	}
+	caps := " " + answer("CAPABILITY") + " "
+	for _, absent := range []string{" METADATA ", " QUOTA ", " SORT ", " THREAD="} {
+		if strings.Contains(caps, absent) || !strings.Contains(caps, " ANNOTATEMORE ") {
+			t.Fatalf("the server should have ANNOTATEMORE and not%s: %s", absent, caps)
+		}
+	}
+	m := test.Mount(t, s, u)
+	dir := mailboxDir(m, s, box)
+	quoted := fmt.Sprintf("%q", box)
+
+	// Metadata through annotations: /private is value.priv, /shared value.shared.
+	run(t, "setfattr", "-n", "user.imap.metadata./private/comment", "-v", "eigene Notiz ✓", dir)
+	run(t, "setfattr", "-n", "user.imap.metadata./shared/comment", "-v", "for everyone", dir)
+	got := answer("GETANNOTATION " + quoted + ` "/comment" ("value.priv" "value.shared")`)
+	if !strings.Contains(got, `"value.priv" "eigene Notiz`) && !strings.Contains(got, `"value.priv" {`) || !strings.Contains(got, `"value.shared" "for everyone"`) {
+		t.Errorf("GETANNOTATION after setfattr: %s", got)
+	}
+	answer("SETANNOTATION " + quoted + ` "/vendor/example/tag" ("value.priv" "set elsewhere")`)
+	for name, want := range map[string]string{
+		"user.imap.metadata./private/comment":            "eigene Notiz ✓",
+		"user.imap.metadata./shared/comment":             "for everyone",
+		"user.imap.metadata./private/vendor/example/tag": "set elsewhere",
+	} {
+		if got := getfattr(t, name, dir); got != want {
+			t.Errorf("%s = %q, want %q", name, got, want)
+		}
+	}
+	listed := run(t, "getfattr", "--absolute-names", "-d", dir)
+	for _, want := range []string{"user.imap.metadata./private/comment=", "user.imap.metadata./shared/comment=", "user.imap.metadata./private/vendor/example/tag=", "user.imap.acl="} {
+		if !strings.Contains(listed, want) {
+			t.Errorf("getfattr -d lacks %s:\n%s", want, listed)
+		}
+	}
+	for _, unwanted := range []string{"cyrus-imapd", "user.imap.quota", "/private/check"} {
+		if strings.Contains(listed, unwanted) {
+			t.Errorf("getfattr -d lists %s:\n%s", unwanted, listed)
+		}
+	}
+	run(t, "setfattr", "-x", "user.imap.metadata./private/comment", dir)
+	if got := answer("GETANNOTATION " + quoted + ` "/comment" ("value.priv")`); strings.Contains(got, "Notiz") {
+		t.Errorf("GETANNOTATION after removing: %s", got)
+	}
+	if out, err := exec.Command("getfattr", "-n", "user.imap.metadata./private/comment", dir).CombinedOutput(); err == nil || !strings.Contains(string(out), "No such attribute") {
+		t.Errorf("a removed entry: %v %s", err, out)
+	}
+	if out, err := exec.Command("setfattr", "-n", "user.imap.metadata./comment", "-v", "x", dir).CombinedOutput(); err == nil || !strings.Contains(string(out), "Invalid argument") {
+		t.Errorf("an entry outside /private and /shared: %v %s", err, out)
+	}
+
+	// Server annotations: a user may set a private one, not a shared one.
+	run(t, "setfattr", "-n", "user.imap.metadata./private/comment", "-v", "server note", m.Dir)
+	if got := answer(`GETANNOTATION "" "/comment" ("value.priv")`); !strings.Contains(got, "server note") {
+		t.Errorf("server GETANNOTATION: %s", got)
+	}
+	if got := getfattr(t, "user.imap.metadata./private/comment", m.Dir); got != "server note" {
+		t.Errorf("server annotation read back %q", got)
+	}
+	if out, err := exec.Command("setfattr", "-n", "user.imap.metadata./shared/comment", "-v", "x", m.Dir).CombinedOutput(); err == nil || !strings.Contains(string(out), "Permission denied") {
+		t.Errorf("a shared server annotation as a user: %v %s", err, out)
+	}
+
+	// No QUOTA: df shows the 1 PiB of an unknown size.
+	fields := strings.Fields(strings.Split(run(t, "df", "-k", "--output=size,used", m.Dir), "\n")[1])
+	if fields[0] != strconv.FormatUint(1<<40, 10) || fields[1] != "0" {
+		t.Errorf("df without QUOTA: %v, want 1 PiB with nothing used", fields)
+	}
+	if out, err := exec.Command("getfattr", "-n", "user.imap.quota", dir).CombinedOutput(); err == nil || !strings.Contains(string(out), "No such attribute") {
+		t.Errorf("user.imap.quota without QUOTA: %v %s", err, out)
+	}
+
+	// No SORT or THREAD: no .sort or .thread; .search stays.
+	inbox := mailboxDir(m, s, "INBOX")
+	for _, virtual := range []string{".sort/DATE", ".thread", ".thread/REFERENCES"} {
+		if out, err := exec.Command("ls", filepath.Join(inbox, virtual)).CombinedOutput(); err == nil || !strings.Contains(string(out), "No such file") {
+			t.Errorf("ls %s without the extension: %v %s", virtual, err, out)
+		}
+	}
+	if found := strings.Fields(run(t, "ls", filepath.Join(inbox, ".search", "ALL"))); len(found) != 2 {
+		t.Errorf(".search/ALL: %v, want 2 messages", found)
+	}
 }

@@ -1,6 +1,7 @@
 package imapclient
 
 import (
+	"bytes"
 	"context"
 	"slices"
 
@@ -61,7 +62,11 @@ func (c *Client) SetAnnotation(ctx context.Context, mailbox, entry string, value
 		return &NotSupportedError{Capability: "ANNOTATEMORE"}
 	}
 	attrs := make([]string, 0, len(values))
-	for attr := range values {
+	for attr, value := range values {
+		// Checked before anything is sent, as in SetMetadata.
+		if bytes.IndexByte(value, 0) >= 0 {
+			return &imapwire.ArgumentError{What: "annotation value", Value: entry, Reason: "holds NUL"}
+		}
 		attrs = append(attrs, attr)
 	}
 	slices.Sort(attrs) // the same command for the same values
