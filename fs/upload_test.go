@@ -160,9 +160,9 @@ func TestUploadOverQuota(t *testing.T) {
 	})
 }
 
-// Flags travel with messages: rsync -aX out of the mount and back into a
-// new mailbox, and cp -a within the mount, recreate bytes, INTERNALDATE and
-// flags; setfattr replaces a message's flags and refuses a malformed one.
+// Flags travel with messages: rsync -aX and cp --preserve=xattr out of
+// the mount and back into a new mailbox, and cp -a within the mount,
+// recreate bytes, INTERNALDATE and flags; setfattr replaces a message's flags and refuses a malformed one.
 func TestFlagsRoundTrip(t *testing.T) {
 	test.EachServer(t, func(t *testing.T, s *test.Server) {
 		u := s.NewUser(t)
@@ -171,16 +171,25 @@ func TestFlagsRoundTrip(t *testing.T) {
 			test.Message{Body: []byte("Subject: b\r\n\r\nb\r\n"), Flags: []string{`\Answered`}, Date: time.Date(2021, 1, 2, 3, 4, 5, 0, time.UTC)})
 		m := test.Mount(t, s, u)
 		inbox := mailboxDir(m, s, "INBOX")
-		backup := t.TempDir()
-		run(t, "rsync", "-aX", inbox+"/", backup+"/")
-		for _, copyWay := range []struct{ name, mailbox string }{{"rsync", "ViaRsync"}, {"cp", "ViaCp"}} {
+		rsyncBackup, cpBackup := t.TempDir(), t.TempDir()
+		run(t, "rsync", "-aX", inbox+"/", rsyncBackup+"/")
+		run(t, "sh", "-c", "cp --preserve=xattr,timestamps '"+inbox+"'/*.eml '"+cpBackup+"/'")
+		for _, backup := range []string{rsyncBackup, cpBackup} {
+			if got := getfattr(t, "user.imap.flags", filepath.Join(backup, "1.eml")); got != `\Seen \Flagged $Label1` && got != `\Flagged \Seen $Label1` {
+				t.Errorf("flags of the copy out of the mount: %q", got)
+			}
+		}
+		for _, copyWay := range []struct{ name, mailbox string }{{"rsync", "ViaRsync"}, {"cp", "ViaCp"}, {"cp within", "ViaCpWithin"}} {
 			dest := s.Personal(copyWay.mailbox)
 			run(t, "mkdir", mailboxDir(m, s, dest))
-			if copyWay.name == "rsync" {
-				if out, err := exec.Command("rsync", "-aX", backup+"/", mailboxDir(m, s, dest)+"/").CombinedOutput(); err != nil {
+			switch copyWay.name {
+			case "rsync":
+				if out, err := exec.Command("rsync", "-aX", rsyncBackup+"/", mailboxDir(m, s, dest)+"/").CombinedOutput(); err != nil {
 					t.Fatalf("rsync -aX: %v %s\n%s", err, out, m.Log())
 				}
-			} else {
+			case "cp":
+				run(t, "sh", "-c", "cp --preserve=xattr,timestamps '"+cpBackup+"'/*.eml '"+mailboxDir(m, s, dest)+"/'")
+			default:
 				run(t, "sh", "-c", "cp -a '"+inbox+"'/*.eml '"+mailboxDir(m, s, dest)+"/'")
 			}
 			orig, got := s.Messages(t, u, "INBOX"), s.Messages(t, u, dest)
