@@ -32,6 +32,14 @@ var (
 	_ bfs.NodeRemovexattrer = (*pending)(nil)
 )
 
+// otherNamespace tells attribute names outside user.*: imapfs keeps no
+// security.* (SELinux labels), system.* (POSIX ACLs) or trusted.*
+// attributes, and says so with EOPNOTSUPP rather than ENODATA. ls -l asks
+// for a label and an ACL of every file, unless such an answer told it the
+// filesystem has none: then it stops asking, which spares two round trips
+// through FUSE per file.
+func otherNamespace(name string) bool { return !strings.HasPrefix(name, "user.") }
+
 // parseFlags reads a user.imap.flags value: flags separated by spaces;
 // \Recent (the server's alone) and anything that is not a flag are
 // refused with EINVAL.
@@ -72,6 +80,9 @@ func (f *file) Listxattr(ctx context.Context, req *fuse.ListxattrRequest, resp *
 }
 
 func (f *file) Getxattr(ctx context.Context, req *fuse.GetxattrRequest, resp *fuse.GetxattrResponse) error {
+	if otherNamespace(req.Name) {
+		return syscall.EOPNOTSUPP
+	}
 	switch req.Name {
 	case xattrUID:
 		resp.Xattr = []byte(strconv.FormatUint(uint64(f.msg.UID), 10))
@@ -130,6 +141,9 @@ func (p *pending) Listxattr(ctx context.Context, req *fuse.ListxattrRequest, res
 }
 
 func (p *pending) Getxattr(ctx context.Context, req *fuse.GetxattrRequest, resp *fuse.GetxattrResponse) error {
+	if otherNamespace(req.Name) {
+		return syscall.EOPNOTSUPP
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if req.Name != xattrFlags || p.flags == nil {

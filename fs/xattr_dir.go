@@ -163,6 +163,9 @@ func (d *dir) Listxattr(ctx context.Context, req *fuse.ListxattrRequest, resp *f
 }
 
 func (d *dir) Getxattr(ctx context.Context, req *fuse.GetxattrRequest, resp *fuse.GetxattrResponse) error {
+	if otherNamespace(req.Name) {
+		return syscall.EOPNOTSUPP
+	}
 	ctx, cancel := d.fs.request(ctx)
 	defer cancel()
 	op := "getxattr " + req.Name + " " + joinPath(d.p())
