@@ -17,6 +17,19 @@ func getfattr(t *testing.T, name, path string) string {
 	return run(t, "getfattr", "--absolute-names", "--only-values", "-n", name, path)
 }
 
+// answerer runs commands on a raw session and returns their untagged
+// responses, one a line; a refusal fails the test.
+func answerer(t *testing.T, raw *test.Raw) func(cmd string) string {
+	return func(cmd string) string {
+		t.Helper()
+		untagged, _, err := raw.Run(cmd)
+		if err != nil {
+			t.Fatalf("%s: %v", cmd, err)
+		}
+		return strings.Join(untagged, "\n")
+	}
+}
+
 // df shows the account's quota; the root tells capabilities and
 // namespaces; a mailbox its STATUS, as the server itself counts.
 func TestQuotaAndStatusAttributes(t *testing.T) {
@@ -91,14 +104,7 @@ func TestMailboxAttributes(t *testing.T) {
 		s.CreateMailbox(t, u, box)
 		m := test.Mount(t, s, u)
 		dir := mailboxDir(m, s, box)
-		raw := s.Session(t, u)
-		answer := func(cmd string) string {
-			untagged, _, err := raw.Run(cmd)
-			if err != nil {
-				t.Fatalf("%s: %v", cmd, err)
-			}
-			return strings.Join(untagged, "\n")
-		}
+		answer := answerer(t, s.Session(t, u))
 		quoted := fmt.Sprintf("%q", box)
 
 		// Subscription.
@@ -352,14 +358,7 @@ func TestServerWithoutExtensions(t *testing.T) {
 	box := s.Personal("Notes")
 	s.CreateMailbox(t, u, box)
 	seedSome(t, s, u, "INBOX", 2)
-	raw := s.Session(t, u)
-	answer := func(cmd string) string {
-		untagged, _, err := raw.Run(cmd)
-		if err != nil {
-			t.Fatalf("%s: %v", cmd, err)
-		}
-		return strings.Join(untagged, "\n")
-	}
+	answer := answerer(t, s.Session(t, u))
 	caps := " " + answer("CAPABILITY") + " "
 	for _, absent := range []string{" METADATA ", " QUOTA ", " SORT ", " THREAD="} {
 		if strings.Contains(caps, absent) || !strings.Contains(caps, " ANNOTATEMORE ") {
