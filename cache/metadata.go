@@ -20,11 +20,12 @@ var annotationScopes = []struct{ prefix, attribute string }{
 	{"/shared", "value.shared"},
 }
 
-// metadataVia tells which command family serves a mailbox's metadata
-// ("" is the server): "METADATA", "ANNOTATEMORE", or "" for none.
-func metadataVia(caps imapclient.Capabilities, mailbox string) string {
+// metadataVia tells which command family serves the metadata of
+// mailboxes, or of the server itself: "METADATA", "ANNOTATEMORE", or ""
+// for none.
+func metadataVia(caps imapclient.Capabilities, server bool) string {
 	switch {
-	case caps.Has("METADATA"), mailbox == "" && caps.Has("METADATA-SERVER"):
+	case caps.Has("METADATA"), server && caps.Has("METADATA-SERVER"):
 		return "METADATA"
 	case caps.Has("ANNOTATEMORE"):
 		return "ANNOTATEMORE"
@@ -39,11 +40,7 @@ func (s *Store) HasMetadata(ctx context.Context, server bool) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	mailbox := "INBOX" // any name but the server's
-	if server {
-		mailbox = ""
-	}
-	return metadataVia(caps, mailbox) != "", nil
+	return metadataVia(caps, server) != "", nil
 }
 
 // Metadata returns every /private and /shared entry of a mailbox ("" for
@@ -52,7 +49,7 @@ func (s *Store) Metadata(ctx context.Context, mailbox string) (map[string][]byte
 	var entries map[string][]byte
 	err := s.readAny(ctx, func(c *imapclient.Client) error {
 		var err error
-		switch metadataVia(c.Capabilities(), mailbox) {
+		switch metadataVia(c.Capabilities(), mailbox == "") {
 		case "METADATA":
 			var md *imapclient.Metadata
 			md, err = c.GetMetadata(ctx, mailbox, []string{"/private", "/shared"},
@@ -101,7 +98,7 @@ func annotationsAsMetadata(ctx context.Context, c *imapclient.Client, mailbox st
 // private or shared value); a nil value removes it.
 func (s *Store) SetMetadata(ctx context.Context, mailbox, entry string, value []byte) error {
 	return s.any(ctx, func(c *imapclient.Client) error {
-		switch metadataVia(c.Capabilities(), mailbox) {
+		switch metadataVia(c.Capabilities(), mailbox == "") {
 		case "METADATA":
 			return c.SetMetadata(ctx, mailbox, map[string][]byte{entry: value})
 		case "ANNOTATEMORE":
