@@ -41,10 +41,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "imapfs: %v\n", err)
 		return 1
 	}
-	if cfg.CacheDir != "" {
-		fmt.Fprintln(stderr, "imapfs: --cache-dir: the disk cache is not available yet; bodies are cached in memory (--cache-size)")
-		return 2
-	}
 	if os.Getenv(daemonEnv) == "1" {
 		return runDaemon(cfg)
 	}

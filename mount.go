@@ -54,7 +54,17 @@ func serve(cfg *mountopts.Config, pass string, log *slog.Logger, ready func(erro
 		Logger:   log,
 	})
 	defer pool.Close()
-	store = cache.New(cache.Config{Pool: pool, CacheSize: cfg.CacheSize, TTL: 2 * time.Second, Logger: log,
+	var disk *cache.Disk
+	if cfg.CacheDir != "" {
+		// One directory per account: the server, the user and how it is
+		// reached.
+		account := cfg.Server.String() + "\x00" + cfg.Tunnel
+		if disk, err = cache.OpenDisk(cfg.CacheDir, account, cfg.CacheDirSize, log); err != nil {
+			return fail(fmt.Errorf("--cache-dir: %w", err))
+		}
+		defer disk.Close()
+	}
+	store = cache.New(cache.Config{Pool: pool, CacheSize: cfg.CacheSize, Disk: disk, TTL: 2 * time.Second, Logger: log,
 		ExpungeAllDeleted: cfg.ExpungeAllDeleted})
 
 	// Log in once before mounting, so a wrong password or an unreachable
@@ -114,7 +124,7 @@ func serve(cfg *mountopts.Config, pass string, log *slog.Logger, ready func(erro
 	stats := store.Stats()
 	log.Info("unmounted", "listings", stats.ListingFetches.Load(), "refreshes", stats.Refreshes.Load(),
 		"body_fetches", stats.BodyFetches.Load(), "body_bytes", stats.BodyBytes.Load(), "prefetches", stats.Prefetches.Load(),
-		"fuse_requests", filesystem.Requests())
+		"disk_hits", stats.DiskHits.Load(), "fuse_requests", filesystem.Requests())
 	return err
 }
 

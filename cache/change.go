@@ -70,6 +70,7 @@ func (s *Store) forgetMessage(mailbox string, uidValidity, uid uint32) {
 	}
 	b.mu.Unlock()
 	s.bodies.RemoveMessage(mailbox, uidValidity, uid, max(size, 2*BlockSize))
+	s.disk.RemoveMessage(mailbox, uidValidity, uid)
 }
 
 // CreateMailbox creates a mailbox (CREATE).
@@ -110,6 +111,7 @@ func (s *Store) DeleteMailbox(ctx context.Context, name string, selectable bool)
 		delete(s.boxes, name)
 		s.mu.Unlock()
 		s.bodies.RemoveMailbox(name, 0)
+		s.disk.RemoveMailbox(name, 0)
 	}
 	return err
 }
@@ -205,12 +207,19 @@ func (s *Store) RenameMailbox(ctx context.Context, from, to string) error {
 	s.InvalidateFolders()
 	if err == nil {
 		s.mu.Lock()
+		var gone []string
 		for name := range s.boxes {
 			if name == from || strings.HasPrefix(name, from) {
 				delete(s.boxes, name)
+				gone = append(gone, name)
 			}
 		}
 		s.mu.Unlock()
+		// Their blocks on disk would only wait for eviction under names
+		// that may be reused.
+		for _, name := range gone {
+			s.disk.RemoveMailbox(name, 0)
+		}
 	}
 	return err
 }

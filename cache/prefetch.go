@@ -19,7 +19,8 @@ var errNotPrefetched = errors.New("block not brought by the prefetch")
 const prefetchTimeout = time.Minute
 
 // Prefetch fetches the first block of each of these messages in one
-// pipelined UID FETCH, in the background, into the body cache. Readers
+// pipelined UID FETCH, in the background, into the body cache (those on
+// the disk cache are left to be read from there). Readers
 // that ask for one of these blocks meanwhile wait for it instead of asking
 // the server again.
 func (s *Store) Prefetch(mailbox string, uidValidity uint32, uids []uint32) {
@@ -28,7 +29,7 @@ func (s *Store) Prefetch(mailbox string, uidValidity uint32, uids []uint32) {
 	s.mu.Lock()
 	for _, uid := range uids {
 		key := BodyKey{Mailbox: mailbox, UIDValidity: uidValidity, UID: uid}
-		if _, cached := s.bodies.Peek(key); cached || s.inflight[key] != nil {
+		if _, cached := s.bodies.Peek(key); cached || s.inflight[key] != nil || s.disk.Has(key) {
 			continue
 		}
 		f := &blockFetch{done: make(chan struct{})}
@@ -72,6 +73,7 @@ func (s *Store) runPrefetch(mailbox string, uidValidity uint32, set imapclient.S
 		if b := buffers[uid]; err == nil && b != nil {
 			f.data = b.Bytes()
 			s.bodies.Add(key, f.data)
+			s.disk.Add(key, f.data)
 			s.stats.BodyFetches.Add(1)
 			s.stats.BodyBytes.Add(int64(b.Len()))
 		} else {

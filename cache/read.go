@@ -76,7 +76,12 @@ func (s *Store) blockOnce(ctx context.Context, key BodyKey) ([]byte, error) {
 			fetchCtx, cancel = context.WithDeadline(fetchCtx, deadline)
 			defer cancel()
 		}
-		f.data, f.err = s.fetchBlock(fetchCtx, key)
+		if data, ok := s.disk.Get(key); ok {
+			f.data = data
+			s.stats.DiskHits.Add(1)
+		} else if f.data, f.err = s.fetchBlock(fetchCtx, key); f.err == nil {
+			s.disk.Add(key, f.data)
+		}
 		if f.err == nil {
 			s.bodies.Add(key, f.data)
 		}

@@ -31,6 +31,7 @@ var (
 type Config struct {
 	Pool      *imapclient.Pool
 	CacheSize int64         // bytes of bodies kept in memory
+	Disk      *Disk         // the disk cache under it; nil for none
 	TTL       time.Duration // how long a listing is trusted without asking the server
 	Logger    *slog.Logger
 	// ExpungeAllDeleted allows a plain EXPUNGE where the server has no
@@ -43,6 +44,7 @@ type Config struct {
 type Store struct {
 	pool   *imapclient.Pool
 	bodies *Bodies
+	disk   *Disk
 	log    *slog.Logger
 	ttl    time.Duration
 
@@ -64,6 +66,7 @@ type Stats struct {
 	BodyFetches    atomic.Int64 // body blocks fetched (prefetched ones included)
 	Prefetches     atomic.Int64 // bulk prefetch commands
 	BodyBytes      atomic.Int64 // body bytes fetched
+	DiskHits       atomic.Int64 // body blocks read from the disk cache
 }
 
 // New makes a Store.
@@ -75,6 +78,7 @@ func New(cfg Config) *Store {
 	return &Store{
 		pool:   cfg.Pool,
 		bodies: NewBodies(cfg.CacheSize),
+		disk:   cfg.Disk,
 		log:    log,
 		ttl:    cfg.TTL,
 
@@ -231,12 +235,37 @@ func (s *Store) Listing(ctx context.Context, mailbox string) (*Listing, error) {
 		return nil, err
 	}
 	b.mu.Lock()
-	if b.listing != nil && b.listing.UIDValidity != fresh.UIDValidity {
+	old := b.listing
+	if old != nil && old.UIDValidity != fresh.UIDValidity {
 		s.bodies.RemoveMailbox(mailbox, fresh.UIDValidity)
 	}
 	b.listing, b.checked, b.dirty = fresh, time.Now(), false
 	b.mu.Unlock()
+	s.pruneDisk(old, fresh)
 	return fresh, nil
+}
+
+// pruneDisk removes from the disk cache what a new listing shows gone:
+// with the first listing of a mount, everything expunged (or a UIDVALIDITY
+// changed) since the blocks were written; later, the messages expunged
+// since the last listing.
+func (s *Store) pruneDisk(old, fresh *Listing) {
+	if s.disk == nil {
+		return
+	}
+	if old == nil || old.UIDValidity != fresh.UIDValidity {
+		uids := make([]uint32, len(fresh.Messages))
+		for i, m := range fresh.Messages {
+			uids[i] = m.UID
+		}
+		s.disk.KeepOnly(fresh.Mailbox, fresh.UIDValidity, uids)
+		return
+	}
+	for _, m := range old.Messages {
+		if _, found := fresh.Find(m.UID); !found {
+			s.disk.RemoveMessage(fresh.Mailbox, fresh.UIDValidity, m.UID)
+		}
+	}
 }
 
 var metaItems = []string{imapclient.FetchUID, imapclient.FetchRFC822Size, imapclient.FetchInternalDate, imapclient.FetchFlags}

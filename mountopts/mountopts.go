@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -31,8 +32,9 @@ type Config struct {
 	Tunnel             string // speak IMAP over this command's stdin/stdout
 	ReadOnly           bool
 	AllowOther         bool
-	CacheDir           string
-	CacheSize          int64 // bytes of message bodies kept in memory
+	CacheDir           string // where message bodies are kept on disk too; "" for nowhere
+	CacheDirSize       int64  // bytes of message bodies kept in CacheDir
+	CacheSize          int64  // bytes of message bodies kept in memory
 	Connections        int
 	Debug              bool
 	Timeout            time.Duration // how long a request waits for the server
@@ -68,9 +70,10 @@ func (s Server) String() string {
 
 // Defaults of the flags that have one.
 const (
-	DefaultCacheSize   = 256 << 20
-	DefaultConnections = 4
-	DefaultTimeout     = 60 * time.Second
+	DefaultCacheSize    = 256 << 20
+	DefaultCacheDirSize = 10 << 30
+	DefaultConnections  = 4
+	DefaultTimeout      = 60 * time.Second
 )
 
 // ErrHelp and ErrVersion are returned when the command line asks for help
@@ -92,12 +95,13 @@ func usagef(format string, args ...any) error {
 
 // parsed holds the raw flag values before validation.
 type parsed struct {
-	cfg       Config
-	user      string
-	cacheSize string
-	options   []string
-	help      bool
-	version   bool
+	cfg          Config
+	user         string
+	cacheSize    string
+	cacheDirSize string
+	options      []string
+	help         bool
+	version      bool
 }
 
 func newFlagSet(p *parsed) *pflag.FlagSet {
@@ -118,7 +122,8 @@ func newFlagSet(p *parsed) *pflag.FlagSet {
 	fs.StringVar(&c.Tunnel, "tunnel", "", "speak IMAP over the stdin/stdout of `CMD` (run with sh -c), e.g. 'ssh host /usr/lib/dovecot/imap'")
 	fs.BoolVar(&c.ReadOnly, "read-only", false, "mount read-only: mailboxes are EXAMINEd, every change fails with EROFS")
 	fs.BoolVar(&c.AllowOther, "allow-other", false, "let other users access the mount (with the kernel's permission checks)")
-	fs.StringVar(&c.CacheDir, "cache-dir", "", "keep message bodies in `DIR` on disk too (not available yet)")
+	fs.StringVar(&c.CacheDir, "cache-dir", "", "keep message bodies in `DIR` on disk too, across mounts")
+	fs.StringVar(&p.cacheDirSize, "cache-dir-size", "10G", "disk for cached message bodies in --cache-dir: `SIZE` in bytes, or with K, M, G")
 	fs.StringVar(&p.cacheSize, "cache-size", "256M", "memory for cached message bodies: `SIZE` in bytes, or with K, M, G")
 	fs.IntVar(&c.Connections, "connections", DefaultConnections, "at most `N` connections to the server")
 	fs.DurationVar(&c.Timeout, "timeout", DefaultTimeout, "fail a request with EIO when the server has not answered after this long")
@@ -203,6 +208,15 @@ func Parse(args []string) (*Config, error) {
 	}
 	if c.CacheSize, err = ParseSize(p.cacheSize); err != nil {
 		return nil, usagef("--cache-size: %v", err)
+	}
+	if c.CacheDirSize, err = ParseSize(p.cacheDirSize); err != nil {
+		return nil, usagef("--cache-dir-size: %v", err)
+	}
+	if c.CacheDir != "" {
+		// The background process must find it whatever its directory.
+		if c.CacheDir, err = filepath.Abs(c.CacheDir); err != nil {
+			return nil, usagef("--cache-dir: %v", err)
+		}
 	}
 	if c.Connections < 1 {
 		return nil, usagef("--connections must be at least 1")

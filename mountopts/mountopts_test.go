@@ -2,6 +2,7 @@ package mountopts
 
 import (
 	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -33,8 +34,21 @@ func TestDefaults(t *testing.T) {
 	if c.Server != (Server{Host: "::1", Port: 1143}) || c.Server.Address() != "[::1]:1143" {
 		t.Errorf("server %+v", c.Server)
 	}
-	if c.CacheSize != DefaultCacheSize || c.Connections != DefaultConnections || c.Timeout != DefaultTimeout || c.ReadOnly {
+	if c.CacheSize != DefaultCacheSize || c.CacheDirSize != DefaultCacheDirSize || c.CacheDir != "" || c.Connections != DefaultConnections || c.Timeout != DefaultTimeout || c.ReadOnly {
 		t.Errorf("defaults %+v", c)
+	}
+}
+
+func TestCacheDir(t *testing.T) {
+	c, err := Parse([]string{"-o", "cache_dir=mailcache,cache_dir_size=2G", "imaps://host", "m"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !filepath.IsAbs(c.CacheDir) || filepath.Base(c.CacheDir) != "mailcache" || c.CacheDirSize != 2<<30 {
+		t.Errorf("cache dir %q of %d bytes", c.CacheDir, c.CacheDirSize)
+	}
+	if _, err := Parse([]string{"--cache-dir-size", "lots", "imaps://host", "m"}); err == nil {
+		t.Error("a bad --cache-dir-size was accepted")
 	}
 }
 
