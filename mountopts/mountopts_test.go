@@ -2,10 +2,13 @@ package mountopts
 
 import (
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/spf13/pflag"
 )
 
 func TestParseFlagsAndOptions(t *testing.T) {
@@ -126,4 +129,27 @@ func TestParseSize(t *testing.T) {
 			t.Errorf("ParseSize(%q) accepted", in)
 		}
 	}
+}
+
+// Every flag is documented in the man page and in docs/usage.md.
+func TestFlagsDocumented(t *testing.T) {
+	man, err := os.ReadFile("../docs/imapfs.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	usage, err := os.ReadFile("../docs/usage.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	newFlagSet(&parsed{}).VisitAll(func(f *pflag.Flag) {
+		if f.Name == "help" || f.Name == "options" {
+			return
+		}
+		if !strings.Contains(string(man), `\-\-`+strings.ReplaceAll(f.Name, "-", `\-`)) {
+			t.Errorf("docs/imapfs.1 does not document --%s", f.Name)
+		}
+		if !strings.Contains(string(usage), "--"+f.Name) {
+			t.Errorf("docs/usage.md does not document --%s", f.Name)
+		}
+	})
 }
