@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"hash/crc32"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -136,7 +137,7 @@ func (d *Disk) Get(k BodyKey) ([]byte, bool) {
 		return nil, false
 	}
 	p := d.path(k)
-	raw, err := os.ReadFile(p)
+	raw, used, err := readBlockFile(p)
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {
 			d.log.Warn("disk cache: cannot read a block", "err", err)
@@ -150,9 +151,29 @@ func (d *Disk) Get(k BodyKey) ([]byte, bool) {
 		return nil, false
 	}
 	// The modification time is the last use: eviction removes the oldest.
-	now := time.Now()
-	os.Chtimes(p, now, now)
+	// An hour is precise enough, and spares a metadata write on every read.
+	if now := time.Now(); now.Sub(used) > time.Hour {
+		os.Chtimes(p, now, now)
+	}
 	return raw[diskHeader:], true
+}
+
+// readBlockFile reads a block file and tells when it was last used.
+func readBlockFile(p string) ([]byte, time.Time, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	raw := make([]byte, info.Size())
+	if _, err := io.ReadFull(f, raw); err != nil {
+		return nil, time.Time{}, err
+	}
+	return raw, info.ModTime(), nil
 }
 
 // Add queues a block to be written; the caller must not modify data. A
@@ -175,9 +196,15 @@ func (d *Disk) Add(k BodyKey, data []byte) {
 func (d *Disk) writer() {
 	defer close(d.done)
 	<-d.counted // so that the count neither misses nor repeats a write
+	var warned time.Time
+	failed := 0
 	for w := range d.writes {
 		if err := d.write(w.key, w.data); err != nil {
-			d.log.Warn("disk cache: cannot write a block", "err", err)
+			// A full disk fails every write: say so once a minute.
+			if failed++; time.Since(warned) > time.Minute {
+				d.log.Warn("disk cache: cannot write blocks", "failed", failed, "err", err)
+				warned, failed = time.Now(), 0
+			}
 		}
 	}
 }

@@ -122,8 +122,15 @@ func TestDiskStaysWithinItsBound(t *testing.T) {
 		d.Add(key(uid), block)
 	}
 	d = reopen(t, d, dir, max)
-	time.Sleep(10 * time.Millisecond)
-	if _, ok := d.Get(key(1)); !ok { // now the most recently used
+	// Written two hours ago, in UID order; then block 1 is read, which
+	// makes it the most recently used.
+	for uid := uint32(1); uid <= 10; uid++ {
+		when := time.Now().Add(-2*time.Hour + time.Duration(uid)*time.Second)
+		if err := os.Chtimes(d.path(key(uid)), when, when); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, ok := d.Get(key(1)); !ok {
 		t.Fatal("block 1 missing")
 	}
 	d.Add(key(11), block)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -141,5 +142,24 @@ func TestDiskCacheBound(t *testing.T) {
 	files, total := cacheFiles(t, cacheDir)
 	if total > 64<<10 || len(files) == 0 {
 		t.Errorf("the cache holds %d bytes in %d files, bound 64 KiB", total, len(files))
+	}
+}
+
+// A disk cache on a full filesystem costs nothing but the caching: reads
+// still return the server's bytes, and the log says why nothing is kept.
+func TestDiskCacheOnFullDisk(t *testing.T) {
+	s := test.SharedDovecot(t)
+	u := s.NewUser(t)
+	seedSome(t, s, u, "INBOX", 20)
+	cacheDir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=32k", "tmpfs", cacheDir).CombinedOutput(); err != nil {
+		t.Fatalf("mount tmpfs: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", cacheDir).Run() })
+	m := test.Mount(t, s, u, "--cache-dir", cacheDir)
+	readAll(t, m, s, u, "INBOX")
+	m.Unmount(t)
+	if !strings.Contains(m.Log(), "cannot write blocks") || !strings.Contains(m.Log(), "no space") {
+		t.Errorf("no word of the full disk in the log:\n%s", m.Log())
 	}
 }
