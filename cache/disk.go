@@ -50,6 +50,7 @@ type Disk struct {
 	mu     sync.RWMutex // guards closed, so that nothing is queued after Close
 	closed bool
 	writes chan diskWrite
+	queued atomic.Int64 // bytes waiting in writes
 	done   chan struct{}
 }
 
@@ -65,9 +66,11 @@ var (
 
 const (
 	diskHeader = 8 // magic and CRC
-	// diskQueue bounds the blocks waiting to be written; beyond it a block
-	// is not written (it is cached in memory, and fetched again later).
-	diskQueue = 512
+	// diskQueue and diskQueueBytes bound the blocks waiting to be
+	// written, which memory holds; beyond them a block is not written (it
+	// is fetched again next time).
+	diskQueue      = 512
+	diskQueueBytes = 32 << 20
 	// evictTo is the share of the bound an eviction brings the cache down
 	// to, so that it does not run again on the next write.
 	evictTo = 0.9
@@ -184,11 +187,12 @@ func (d *Disk) Add(k BodyKey, data []byte) {
 	}
 	d.mu.RLock()
 	defer d.mu.RUnlock()
-	if d.closed {
+	if d.closed || d.queued.Load()+int64(len(data)) > diskQueueBytes {
 		return
 	}
 	select {
 	case d.writes <- diskWrite{k, data}:
+		d.queued.Add(int64(len(data)))
 	default:
 	}
 }
@@ -199,7 +203,9 @@ func (d *Disk) writer() {
 	var warned time.Time
 	failed := 0
 	for w := range d.writes {
-		if err := d.write(w.key, w.data); err != nil {
+		err := d.write(w.key, w.data)
+		d.queued.Add(-int64(len(w.data)))
+		if err != nil {
 			// A full disk fails every write: say so once a minute.
 			if failed++; time.Since(warned) > time.Minute {
 				d.log.Warn("disk cache: cannot write blocks", "failed", failed, "err", err)
