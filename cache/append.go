@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"time"
 
@@ -24,14 +25,15 @@ type Upload struct {
 	uncertain bool
 }
 
-// Append stores a message with APPEND and returns its UID (APPENDUID; 0
+// Append stores a message with APPEND (its bare LFs made CRLF, see
+// crlfReader) and returns its UID (APPENDUID; 0
 // without UIDPLUS). An APPEND whose connection broke before the answer may
 // or may not have stored the message: before trying again, now or on a
 // later call with the same Upload, it looks among the messages that
 // arrived since the first attempt for one with the same date, size and
 // bytes, so that no duplicate is made.
 func (s *Store) Append(ctx context.Context, mailbox string, up *Upload) (Copied, error) {
-	info, err := os.Stat(up.Spool)
+	size, err := crlfSize(up.Spool) // what is sent: bare LFs become CRLF
 	if err != nil {
 		return Copied{}, err
 	}
@@ -49,7 +51,7 @@ func (s *Store) Append(ctx context.Context, mailbox string, up *Upload) (Copied,
 	}
 	for attempt := 0; attempt < 2; attempt++ {
 		if up.uncertain {
-			found, err := s.findArrived(ctx, mailbox, *up, info.Size(), up.since)
+			found, err := s.findArrived(ctx, mailbox, *up, size, up.since)
 			if err != nil {
 				return Copied{}, err
 			}
@@ -60,7 +62,7 @@ func (s *Store) Append(ctx context.Context, mailbox string, up *Upload) (Copied,
 			}
 			up.uncertain = false
 		}
-		copied, err := s.appendOnce(ctx, mailbox, *up, info.Size())
+		copied, err := s.appendOnce(ctx, mailbox, *up, size)
 		if err == nil {
 			s.markDirty(mailbox)
 			return copied, nil
@@ -82,7 +84,7 @@ func (s *Store) appendOnce(ctx context.Context, mailbox string, up Upload, size 
 	defer f.Close()
 	var copied Copied
 	err = s.pool.Any(ctx, func(c *imapclient.Client) error {
-		uid, err := c.Append(ctx, mailbox, imapclient.AppendMessage{Flags: up.Flags, Date: up.Date, Size: size, Body: f})
+		uid, err := c.Append(ctx, mailbox, imapclient.AppendMessage{Flags: up.Flags, Date: up.Date, Size: size, Body: newCRLFReader(f)})
 		copied = Copied{UIDValidity: uid.UIDValidity, UID: uid.UID}
 		return err
 	})
@@ -92,7 +94,12 @@ func (s *Store) appendOnce(ctx context.Context, mailbox string, up Upload, size 
 // findArrived looks for the uploaded message among those with a UID of at
 // least uidNext: same INTERNALDATE (to the second), same size, same bytes.
 func (s *Store) findArrived(ctx context.Context, mailbox string, up Upload, size int64, uidNext uint32) (Copied, error) {
-	want, err := os.ReadFile(up.Spool)
+	f, err := os.Open(up.Spool)
+	if err != nil {
+		return Copied{}, err
+	}
+	want, err := io.ReadAll(newCRLFReader(f))
+	f.Close()
 	if err != nil {
 		return Copied{}, err
 	}

@@ -65,6 +65,32 @@ func TestUploadNewMessages(t *testing.T) {
 	})
 }
 
+// Files with Unix line ends (a Maildir's, an editor's) are stored with
+// CRLF, on Cyrus (which refuses bare newlines) as on Dovecot (which would
+// convert them itself). A message saved with vim is one of them.
+func TestUploadUnixLineEnds(t *testing.T) {
+	test.EachServer(t, func(t *testing.T, s *test.Server) {
+		u := s.NewUser(t)
+		m := test.Mount(t, s, u)
+		inbox := mailboxDir(m, s, "INBOX")
+		src := filepath.Join(t.TempDir(), "maildir-file")
+		if err := os.WriteFile(src, []byte("From: a@example.com\nSubject: Unix\n\nline 1\r\nline 2\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		run(t, "cp", src, inbox+"/")
+		run(t, "vim", "-u", "NONE", "-N", "-es", "-c", "call setline(1, ['Subject: from vim', '', 'typed in vim'])", "-c", "wq", filepath.Join(inbox, "note.eml"))
+		stored := s.Messages(t, u, "INBOX")
+		if len(stored) != 2 {
+			t.Fatalf("server holds %+v\n%s", stored, m.Log())
+		}
+		for i, want := range []string{"From: a@example.com\r\nSubject: Unix\r\n\r\nline 1\r\nline 2\r\n", "Subject: from vim\r\n\r\ntyped in vim\r\n"} {
+			if got := s.Body(t, u, "INBOX", stored[i].UID); string(got) != want {
+				t.Errorf("message %d: %q, want %q", i, got, want)
+			}
+		}
+	})
+}
+
 // rsync -a into a new mailbox (temporary names, times set, then rename)
 // recreates every message byte for byte with its INTERNALDATE.
 func TestRsyncRestore(t *testing.T) {

@@ -1,0 +1,89 @@
+package cache
+
+import (
+	"bytes"
+	"io"
+	"os"
+)
+
+// Messages on IMAP end their lines with CRLF (RFC 5322), files on Unix
+// often with LF alone (Maildir files, an editor's new file). Cyrus
+// refuses bare newlines in APPEND, Dovecot turns them into CRLF: imapfs
+// turns them into CRLF itself before APPEND, as mbsync and mutt do, so
+// every server stores the same bytes. A message already in CRLF is sent
+// as it is.
+
+// crlfReader reads src with every LF not preceded by CR made CRLF.
+type crlfReader struct {
+	src    io.Reader
+	store  [32 << 10]byte
+	buf    []byte // read from src, not yet returned
+	err    error  // src's error, returned once buf is empty
+	prevCR bool   // the last byte returned was CR
+}
+
+func newCRLFReader(src io.Reader) *crlfReader { return &crlfReader{src: src} }
+
+func (c *crlfReader) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		if len(c.buf) == 0 {
+			if c.err != nil || n > 0 {
+				break
+			}
+			m, err := c.src.Read(c.store[:])
+			c.buf, c.err = c.store[:m], err
+			continue
+		}
+		if c.buf[0] == '\n' && !c.prevCR {
+			// A bare LF: CR now; the LF, now preceded by CR, follows.
+			p[n] = '\r'
+			n++
+			c.prevCR = true
+			continue
+		}
+		// Up to and including the next LF (or all of buf) passes as it is.
+		end := len(c.buf)
+		if i := bytes.IndexByte(c.buf[1:], '\n'); i >= 0 {
+			end = i + 1
+		}
+		k := copy(p[n:], c.buf[:end])
+		c.prevCR = c.buf[k-1] == '\r'
+		c.buf = c.buf[k:]
+		n += k
+	}
+	if n == 0 {
+		return 0, c.err
+	}
+	return n, nil
+}
+
+// crlfSize is the size of a file once its bare LFs are CRLF.
+func crlfSize(path string) (int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	var size int64
+	prevCR := false
+	chunk := make([]byte, 64<<10)
+	for {
+		n, err := f.Read(chunk)
+		if n > 0 {
+			c := chunk[:n]
+			bare := bytes.Count(c, []byte{'\n'}) - bytes.Count(c, []byte("\r\n"))
+			if c[0] == '\n' && prevCR {
+				bare-- // its CR ended the previous chunk
+			}
+			size += int64(n + bare)
+			prevCR = c[n-1] == '\r'
+		}
+		if err == io.EOF {
+			return size, nil
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
+}
