@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	"imapfs/test"
@@ -202,8 +203,8 @@ func TestRenameMailbox(t *testing.T) {
 	})
 }
 
-// Writing to or truncating an existing message fails with EPERM and
-// changes nothing; rm -r of a mailbox removes its messages, then it.
+// Writing to, truncating, touching, chmod or chown of an existing message
+// fails with EPERM and changes nothing; rm -r of a mailbox removes its messages, then it.
 func TestMessagesImmutableAndRmR(t *testing.T) {
 	test.EachServer(t, func(t *testing.T, s *test.Server) {
 		u := s.NewUser(t)
@@ -217,6 +218,10 @@ func TestMessagesImmutableAndRmR(t *testing.T) {
 		for _, cmd := range [][]string{
 			{"sh", "-c", "echo x >> '" + file + "'"},
 			{"truncate", "-s", "0", file},
+			{"touch", file},
+			{"touch", "-d", "2001-01-01", file},
+			{"chmod", "600", file},
+			{"chown", "nobody", file},
 		} {
 			out, err := exec.Command(cmd[0], cmd[1:]...).CombinedOutput()
 			if err == nil || !strings.Contains(string(out), "Operation not permitted") {
@@ -225,6 +230,13 @@ func TestMessagesImmutableAndRmR(t *testing.T) {
 		}
 		if got := s.Body(t, u, box, uids[0]); string(got) != string(body) {
 			t.Error("the message changed")
+		}
+		// What changes nothing succeeds: the access time, the same mode.
+		run(t, "touch", "-a", file)
+		run(t, "chmod", "444", file)
+		var st syscall.Stat_t
+		if err := syscall.Stat(file, &st); err != nil || st.Mode&0o777 != 0o444 || st.Mtim.Sec != s.Messages(t, u, box)[0].InternalDate.Unix() {
+			t.Errorf("stat after the refusals: %v mode %o mtime %d", err, st.Mode&0o777, st.Mtim.Sec)
 		}
 		run(t, "rm", "-r", dir)
 		if hasMailbox(t, s, u, box) {

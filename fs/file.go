@@ -41,9 +41,31 @@ func newFile(fs *FS, mailbox string, uidValidity uint32, m cache.Message) *file 
 var (
 	_ bfs.Node          = (*file)(nil)
 	_ bfs.NodeOpener    = (*file)(nil)
+	_ bfs.NodeSetattrer = (*file)(nil)
 	_ bfs.HandleReader  = (*file)(nil)
 	_ bfs.HandleFlusher = (*file)(nil)
 )
+
+// Setattr refuses what a message cannot take, with EPERM (EROFS on a
+// read-only mount): a new size (truncate), mode, owner or modification
+// time (touch; the mtime is the INTERNALDATE, which IMAP cannot change).
+// Without it they would seem to succeed and change nothing. Setting an
+// attribute to what it already is, and the access time alone, succeed.
+func (f *file) Setattr(ctx context.Context, req *fuse.SetattrRequest, resp *fuse.SetattrResponse) error {
+	v := req.Valid
+	changes := v.Size() && int64(req.Size) != f.size.Load() ||
+		v.Mode() && req.Mode.Perm() != 0o444 ||
+		v.Uid() && req.Uid != f.fs.uid || v.Gid() && req.Gid != f.fs.gid ||
+		v.MtimeNow() || v.Mtime() && !req.Mtime.Equal(f.msg.Date)
+	switch {
+	case !changes:
+		return nil
+	case f.fs.readOnly:
+		return syscall.EROFS
+	}
+	f.fs.log.Debug("a message's attributes cannot change", "message", f.mailboxName()+"/"+messageName(f.msg.UID), "change", v.String())
+	return syscall.EPERM
+}
 
 func (f *file) Attr(ctx context.Context, a *fuse.Attr) error {
 	f.fs.attrDefaults(a)
