@@ -70,7 +70,7 @@ func (s *Store) forgetMessage(mailbox string, uidValidity, uid uint32) {
 	}
 	b.mu.Unlock()
 	s.bodies.RemoveMessage(mailbox, uidValidity, uid, max(size, 2*BlockSize))
-	s.disk.RemoveMessage(mailbox, uidValidity, uid)
+	s.disk.RemoveMessage(mailbox, uidValidity, uid, size)
 }
 
 // CreateMailbox creates a mailbox (CREATE).
@@ -206,10 +206,12 @@ func (s *Store) RenameMailbox(ctx context.Context, from, to string) error {
 	err := s.pool.Any(ctx, func(c *imapclient.Client) error { return c.Rename(ctx, from, to) })
 	s.InvalidateFolders()
 	if err == nil {
+		// The mailbox and its children, not its siblings with longer names.
+		delimiter, _ := s.Delimiter(ctx)
 		s.mu.Lock()
 		var gone []string
 		for name := range s.boxes {
-			if name == from || strings.HasPrefix(name, from) {
+			if name == from || delimiter != "" && strings.HasPrefix(name, from+delimiter) {
 				delete(s.boxes, name)
 				gone = append(gone, name)
 			}

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -39,13 +40,17 @@ import (
 // under a temporary name and renamed, so two mounts of one account may
 // share the directory.
 type Disk struct {
-	root string // DIR/<account>
-	max  int64
+	root string       // DIR/<account>
+	max  atomic.Int64 // the bound; lowered when the disk fills up first
 	log  *slog.Logger
 
 	used    atomic.Int64  // bytes of block files, as far as known
 	counted chan struct{} // closed when the startup count of used is done
 	evictMu sync.Mutex    // one eviction at a time
+	// written counts the bytes this mount wrote since the directory was
+	// last walked: other mounts sharing it write too, so it is walked
+	// again after every tenth of the bound.
+	written atomic.Int64
 
 	mu     sync.RWMutex // guards closed, so that nothing is queued after Close
 	closed bool
@@ -86,8 +91,9 @@ func OpenDisk(dir, account string, maxBytes int64, log *slog.Logger) (*Disk, err
 	if err := os.MkdirAll(root, 0o700); err != nil {
 		return nil, err
 	}
-	d := &Disk{root: root, max: maxBytes, log: log, counted: make(chan struct{}),
+	d := &Disk{root: root, log: log, counted: make(chan struct{}),
 		writes: make(chan diskWrite, diskQueue), done: make(chan struct{})}
+	d.max.Store(maxBytes)
 	go d.count()
 	go d.writer()
 	return d, nil
@@ -109,6 +115,9 @@ func (d *Disk) Close() {
 	d.mu.Unlock()
 	<-d.done
 }
+
+// isTemp tells a block being written (by this mount or another).
+func isTemp(name string) bool { return strings.HasPrefix(name, ".tmp-") }
 
 // hashName turns a name into a directory name that no name can abuse.
 func hashName(name string) string {
@@ -216,6 +225,10 @@ func (d *Disk) writer() {
 }
 
 func (d *Disk) write(k BodyKey, data []byte) error {
+	size := int64(diskHeader + len(data))
+	if size > d.max.Load() {
+		return nil // it would evict everything, itself included
+	}
 	p := d.path(k)
 	if _, err := os.Stat(p); err == nil {
 		return nil // another mount, or an earlier fetch, wrote it
@@ -242,9 +255,15 @@ func (d *Disk) write(k BodyKey, data []byte) error {
 	}
 	if err != nil {
 		os.Remove(tmp.Name())
+		if errors.Is(err, syscall.ENOSPC) {
+			// The filesystem fills before the bound: make room, and keep
+			// below what fitted from now on.
+			d.max.Store(max(int64(float64(d.used.Load())*evictTo), 0))
+			d.evict()
+		}
 		return err
 	}
-	if d.used.Add(int64(diskHeader+len(data))) > d.max {
+	if d.used.Add(size) > d.max.Load() || d.written.Add(size) > d.max.Load()/10 {
 		d.evict()
 	}
 	return nil
@@ -257,18 +276,14 @@ func (d *Disk) removeFile(p string) {
 	}
 }
 
-// RemoveMessage removes the blocks of one message.
-func (d *Disk) RemoveMessage(mailbox string, uidValidity, uid uint32) {
+// RemoveMessage removes the blocks of one message of the given size (one
+// block more, in case the size was short).
+func (d *Disk) RemoveMessage(mailbox string, uidValidity, uid uint32, size int64) {
 	if d == nil {
 		return
 	}
-	dir := filepath.Join(d.mailboxDir(mailbox), strconv.FormatUint(uint64(uidValidity), 10))
-	prefix := strconv.FormatUint(uint64(uid), 10) + "."
-	entries, _ := os.ReadDir(dir)
-	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), prefix) {
-			d.removeFile(filepath.Join(dir, e.Name()))
-		}
+	for block := int64(0); block <= size/BlockSize+1; block++ {
+		d.removeFile(d.path(BodyKey{Mailbox: mailbox, UIDValidity: uidValidity, UID: uid, Block: uint32(block)}))
 	}
 }
 
@@ -283,6 +298,9 @@ func (d *Disk) KeepOnly(mailbox string, uidValidity uint32, uids []uint32) {
 	dir := filepath.Join(d.mailboxDir(mailbox), strconv.FormatUint(uint64(uidValidity), 10))
 	entries, _ := os.ReadDir(dir)
 	for _, e := range entries {
+		if isTemp(e.Name()) {
+			continue
+		}
 		uidText, _, _ := strings.Cut(e.Name(), ".")
 		uid, err := strconv.ParseUint(uidText, 10, 32)
 		if err == nil {
@@ -318,7 +336,7 @@ func (d *Disk) removeTree(dir string) {
 	<-d.counted
 	var size int64
 	filepath.WalkDir(dir, func(_ string, e fs.DirEntry, err error) error {
-		if err == nil && !e.IsDir() {
+		if err == nil && !e.IsDir() && !isTemp(e.Name()) {
 			if info, err := e.Info(); err == nil {
 				size += info.Size()
 			}
@@ -339,7 +357,7 @@ func (d *Disk) count() {
 		if err != nil || e.IsDir() {
 			return nil
 		}
-		if strings.HasPrefix(e.Name(), ".tmp-") {
+		if isTemp(e.Name()) {
 			if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > time.Hour {
 				os.Remove(p)
 			}
@@ -350,13 +368,14 @@ func (d *Disk) count() {
 		}
 		return nil
 	})
-	if d.used.Add(size) > d.max {
+	if d.used.Add(size) > d.max.Load() {
 		d.evict()
 	}
 }
 
-// evict removes the least recently used blocks until the cache holds at
-// most evictTo of its bound.
+// evict counts what the directory holds (other mounts may share it) and,
+// if that is over the bound, removes the least recently used blocks until
+// it holds at most evictTo of the bound.
 func (d *Disk) evict() {
 	if !d.evictMu.TryLock() {
 		return // one is running
@@ -370,7 +389,7 @@ func (d *Disk) evict() {
 	var blocks []block
 	var total int64
 	filepath.WalkDir(d.root, func(p string, e fs.DirEntry, err error) error {
-		if err != nil || e.IsDir() || strings.HasPrefix(e.Name(), ".tmp-") {
+		if err != nil || e.IsDir() || isTemp(e.Name()) {
 			return nil
 		}
 		if info, err := e.Info(); err == nil {
@@ -382,8 +401,12 @@ func (d *Disk) evict() {
 	// What the walk found is the truth; the counter may have drifted
 	// (another mount sharing the directory, files removed by hand).
 	d.used.Store(total)
+	d.written.Store(0)
+	if total <= d.max.Load() {
+		return // a recount: other mounts' writes still fit
+	}
 	slices.SortFunc(blocks, func(a, b block) int { return a.used.Compare(b.used) })
-	target := int64(float64(d.max) * evictTo)
+	target := int64(float64(d.max.Load()) * evictTo)
 	removed := 0
 	for _, b := range blocks {
 		if d.used.Load() <= target {
@@ -394,7 +417,7 @@ func (d *Disk) evict() {
 			removed++
 		}
 	}
-	d.log.Debug("disk cache: evicted", "blocks", removed, "bytes", d.used.Load(), "max", d.max)
+	d.log.Debug("disk cache: evicted", "blocks", removed, "bytes", d.used.Load(), "max", d.max.Load())
 }
 
 // Used is the bytes the cache holds, once the startup count is done.

@@ -94,11 +94,20 @@ func TestDiskRemovals(t *testing.T) {
 		d.Add(k, []byte("x"))
 	}
 	d = reopen(t, d, dir, 1<<20)
-	d.RemoveMessage("A", 1, 1)
+	d.RemoveMessage("A", 1, 1, 1)
 	if d.Has(BodyKey{Mailbox: "A", UIDValidity: 1, UID: 1}) || d.Has(BodyKey{Mailbox: "A", UIDValidity: 1, UID: 1, Block: 1}) {
 		t.Error("RemoveMessage left a block")
 	}
+	// Another mount's block being written is no block of a message.
+	tmp := filepath.Join(filepath.Dir(d.path(BodyKey{Mailbox: "A", UIDValidity: 1, UID: 3})), ".tmp-123")
+	if err := os.WriteFile(tmp, []byte("half written"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	d.KeepOnly("A", 1, []uint32{3})
+	if _, err := os.Stat(tmp); err != nil {
+		t.Errorf("KeepOnly removed a block being written: %v", err)
+	}
+	os.Remove(tmp)
 	if d.Has(BodyKey{Mailbox: "A", UIDValidity: 1, UID: 2}) || d.Has(BodyKey{Mailbox: "A", UIDValidity: 9, UID: 1}) ||
 		!d.Has(BodyKey{Mailbox: "A", UIDValidity: 1, UID: 3}) {
 		t.Error("KeepOnly kept the wrong blocks")
@@ -149,6 +158,39 @@ func TestDiskStaysWithinItsBound(t *testing.T) {
 	}
 }
 
+// Two mounts sharing the directory keep it within the bound together.
+func TestSharedDiskStaysWithinItsBound(t *testing.T) {
+	dir := t.TempDir()
+	const max = 10 * (diskHeader + 1000)
+	block := bytes.Repeat([]byte("m"), 1000)
+	a, b := reopen(t, nil, dir, max), reopen(t, nil, dir, max)
+	for uid := uint32(1); uid <= 8; uid++ {
+		a.Add(BodyKey{Mailbox: "INBOX", UIDValidity: 1, UID: uid}, block)
+		b.Add(BodyKey{Mailbox: "Other", UIDValidity: 1, UID: uid}, block)
+	}
+	a.Close()
+	b.Close()
+	var total int64
+	for _, f := range diskFiles(t, dir) {
+		info, _ := os.Stat(f)
+		total += info.Size()
+	}
+	if total > max {
+		t.Errorf("two mounts left %d bytes, bound %d", total, max)
+	}
+}
+
+// A block larger than the whole bound is not written.
+func TestDiskSkipsWhatCannotFit(t *testing.T) {
+	dir := t.TempDir()
+	d := reopen(t, nil, dir, 100)
+	d.Add(BodyKey{Mailbox: "INBOX", UIDValidity: 1, UID: 1}, bytes.Repeat([]byte("m"), 200))
+	d.Close()
+	if files := diskFiles(t, dir); len(files) != 0 {
+		t.Errorf("files %v", files)
+	}
+}
+
 func TestNoDisk(t *testing.T) {
 	var d *Disk
 	k := BodyKey{Mailbox: "INBOX", UIDValidity: 1, UID: 1}
@@ -156,7 +198,7 @@ func TestNoDisk(t *testing.T) {
 	if _, ok := d.Get(k); ok || d.Has(k) {
 		t.Error("a nil Disk holds something")
 	}
-	d.RemoveMessage("INBOX", 1, 1)
+	d.RemoveMessage("INBOX", 1, 1, 1)
 	d.KeepOnly("INBOX", 1, nil)
 	d.RemoveMailbox("INBOX", 0)
 	d.Close()

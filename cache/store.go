@@ -263,7 +263,7 @@ func (s *Store) pruneDisk(old, fresh *Listing) {
 	}
 	for _, m := range old.Messages {
 		if _, found := fresh.Find(m.UID); !found {
-			s.disk.RemoveMessage(fresh.Mailbox, fresh.UIDValidity, m.UID)
+			s.disk.RemoveMessage(fresh.Mailbox, fresh.UIDValidity, m.UID, m.Size)
 		}
 	}
 }

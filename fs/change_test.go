@@ -221,6 +221,7 @@ func TestMessagesImmutableAndRmR(t *testing.T) {
 			{"touch", file},
 			{"touch", "-d", "2001-01-01", file},
 			{"chmod", "600", file},
+			{"chmod", "+t", file},
 			{"chown", "nobody", file},
 		} {
 			out, err := exec.Command(cmd[0], cmd[1:]...).CombinedOutput()

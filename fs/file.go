@@ -3,6 +3,7 @@ package fs
 import (
 	"context"
 	"errors"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -54,7 +55,7 @@ var (
 func (f *file) Setattr(ctx context.Context, req *fuse.SetattrRequest, resp *fuse.SetattrResponse) error {
 	v := req.Valid
 	changes := v.Size() && int64(req.Size) != f.size.Load() ||
-		v.Mode() && req.Mode.Perm() != 0o444 ||
+		v.Mode() && req.Mode&(os.ModePerm|os.ModeSetuid|os.ModeSetgid|os.ModeSticky) != 0o444 ||
 		v.Uid() && req.Uid != f.fs.uid || v.Gid() && req.Gid != f.fs.gid ||
 		v.MtimeNow() || v.Mtime() && !req.Mtime.Equal(f.msg.Date)
 	switch {

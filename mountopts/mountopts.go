@@ -212,6 +212,9 @@ func Parse(args []string) (*Config, error) {
 	if c.CacheDirSize, err = ParseSize(p.cacheDirSize); err != nil {
 		return nil, usagef("--cache-dir-size: %v", err)
 	}
+	if c.CacheDirSize <= 0 {
+		return nil, usagef("--cache-dir-size must be positive (without --cache-dir there is no disk cache)")
+	}
 	if c.CacheDir != "" {
 		// The background process must find it whatever its directory.
 		if c.CacheDir, err = filepath.Abs(c.CacheDir); err != nil {

@@ -50,8 +50,10 @@ func TestCacheDir(t *testing.T) {
 	if !filepath.IsAbs(c.CacheDir) || filepath.Base(c.CacheDir) != "mailcache" || c.CacheDirSize != 2<<30 {
 		t.Errorf("cache dir %q of %d bytes", c.CacheDir, c.CacheDirSize)
 	}
-	if _, err := Parse([]string{"--cache-dir-size", "lots", "imaps://host", "m"}); err == nil {
-		t.Error("a bad --cache-dir-size was accepted")
+	for _, bad := range []string{"lots", "0"} {
+		if _, err := Parse([]string{"--cache-dir", "c", "--cache-dir-size", bad, "imaps://host", "m"}); err == nil {
+			t.Errorf("--cache-dir-size %s was accepted", bad)
+		}
 	}
 }
 
