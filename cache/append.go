@@ -25,17 +25,28 @@ type Upload struct {
 	uncertain bool
 }
 
-// Append stores a message with APPEND (its bare LFs made CRLF, see
-// crlfReader) and returns its UID (APPENDUID; 0
+// ErrNUL: a message holding NUL bytes, which only a server with BINARY
+// can take.
+var ErrNUL = errors.New("the message holds NUL bytes, which IMAP carries only with BINARY, and the server lacks it")
+
+// Append stores a message with APPEND (in its wireForm: bare LFs made
+// CRLF, or as binary) and returns its UID (APPENDUID; 0
 // without UIDPLUS). An APPEND whose connection broke before the answer may
 // or may not have stored the message: before trying again, now or on a
 // later call with the same Upload, it looks among the messages that
 // arrived since the first attempt for one with the same date, size and
 // bytes, so that no duplicate is made.
 func (s *Store) Append(ctx context.Context, mailbox string, up *Upload) (Copied, error) {
-	size, err := crlfSize(up.Spool) // what is sent: bare LFs become CRLF
+	form, err := scanSpool(up.Spool)
 	if err != nil {
 		return Copied{}, err
+	}
+	if form.binary {
+		// Checked before anything is sent: a NUL found while sending would
+		// cost the connection, and the attempt, nothing else.
+		if ok, err := s.Has(ctx, "BINARY"); err != nil || !ok {
+			return Copied{}, errors.Join(err, ErrNUL)
+		}
 	}
 	if up.since == 0 {
 		err = s.readAny(ctx, func(c *imapclient.Client) error {
@@ -51,7 +62,7 @@ func (s *Store) Append(ctx context.Context, mailbox string, up *Upload) (Copied,
 	}
 	for attempt := 0; attempt < 2; attempt++ {
 		if up.uncertain {
-			found, err := s.findArrived(ctx, mailbox, *up, size, up.since)
+			found, err := s.findArrived(ctx, mailbox, *up, form, up.since)
 			if err != nil {
 				return Copied{}, err
 			}
@@ -62,7 +73,7 @@ func (s *Store) Append(ctx context.Context, mailbox string, up *Upload) (Copied,
 			}
 			up.uncertain = false
 		}
-		copied, err := s.appendOnce(ctx, mailbox, *up, size)
+		copied, err := s.appendOnce(ctx, mailbox, *up, form)
 		if err == nil {
 			s.markDirty(mailbox)
 			return copied, nil
@@ -76,7 +87,7 @@ func (s *Store) Append(ctx context.Context, mailbox string, up *Upload) (Copied,
 	return Copied{}, errors.New("APPEND lost its connection twice")
 }
 
-func (s *Store) appendOnce(ctx context.Context, mailbox string, up Upload, size int64) (Copied, error) {
+func (s *Store) appendOnce(ctx context.Context, mailbox string, up Upload, form wireForm) (Copied, error) {
 	f, err := os.Open(up.Spool)
 	if err != nil {
 		return Copied{}, err
@@ -84,7 +95,8 @@ func (s *Store) appendOnce(ctx context.Context, mailbox string, up Upload, size 
 	defer f.Close()
 	var copied Copied
 	err = s.pool.Any(ctx, func(c *imapclient.Client) error {
-		uid, err := c.Append(ctx, mailbox, imapclient.AppendMessage{Flags: up.Flags, Date: up.Date, Size: size, Body: newCRLFReader(f)})
+		uid, err := c.Append(ctx, mailbox, imapclient.AppendMessage{Flags: up.Flags, Date: up.Date,
+			Size: form.size, Body: form.reader(f), Binary: form.binary})
 		copied = Copied{UIDValidity: uid.UIDValidity, UID: uid.UID}
 		return err
 	})
@@ -93,12 +105,12 @@ func (s *Store) appendOnce(ctx context.Context, mailbox string, up Upload, size 
 
 // findArrived looks for the uploaded message among those with a UID of at
 // least uidNext: same INTERNALDATE (to the second), same size, same bytes.
-func (s *Store) findArrived(ctx context.Context, mailbox string, up Upload, size int64, uidNext uint32) (Copied, error) {
+func (s *Store) findArrived(ctx context.Context, mailbox string, up Upload, form wireForm, uidNext uint32) (Copied, error) {
 	f, err := os.Open(up.Spool)
 	if err != nil {
 		return Copied{}, err
 	}
-	want, err := io.ReadAll(newCRLFReader(f))
+	want, err := io.ReadAll(form.reader(f))
 	f.Close()
 	if err != nil {
 		return Copied{}, err
@@ -114,7 +126,7 @@ func (s *Store) findArrived(ctx context.Context, mailbox string, up Upload, size
 			return err
 		}
 		for _, msg := range msgs {
-			if msg.UID < uidNext || msg.Size != size || (!up.Date.IsZero() && !msg.InternalDate.Equal(up.Date.Truncate(time.Second))) {
+			if msg.UID < uidNext || msg.Size != form.size || (!up.Date.IsZero() && !msg.InternalDate.Equal(up.Date.Truncate(time.Second))) {
 				continue
 			}
 			var body bytes.Buffer

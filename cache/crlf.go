@@ -58,15 +58,26 @@ func (c *crlfReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// crlfSize is the size of a file once its bare LFs are CRLF.
-func crlfSize(path string) (int64, error) {
+// wireForm is how a spool file goes over the wire, its line ends made
+// CRLF: its size as sent, and whether it must go as binary. A message
+// holding NUL bytes can only be sent as BINARY's literal8.
+type wireForm struct {
+	size   int64
+	binary bool
+}
+
+// reader reads the spool file f in this form.
+func (w wireForm) reader(f io.Reader) io.Reader { return newCRLFReader(f) }
+
+// scanSpool reads a spool file once to find its wire form.
+func scanSpool(path string) (wireForm, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return 0, err
+		return wireForm{}, err
 	}
 	defer f.Close()
-	var size int64
-	prevCR := false
+	var converted int64
+	hasNUL, prevCR := false, false
 	chunk := make([]byte, 64<<10)
 	for {
 		n, err := f.Read(chunk)
@@ -76,14 +87,15 @@ func crlfSize(path string) (int64, error) {
 			if c[0] == '\n' && prevCR {
 				bare-- // its CR ended the previous chunk
 			}
-			size += int64(n + bare)
+			converted += int64(n + bare)
+			hasNUL = hasNUL || bytes.IndexByte(c, 0) >= 0
 			prevCR = c[n-1] == '\r'
 		}
 		if err == io.EOF {
-			return size, nil
+			return wireForm{size: converted, binary: hasNUL}, nil
 		}
 		if err != nil {
-			return 0, err
+			return wireForm{}, err
 		}
 	}
 }

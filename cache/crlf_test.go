@@ -46,8 +46,22 @@ func TestCRLF(t *testing.T) {
 		}
 		path := filepath.Join(t.TempDir(), "m")
 		os.WriteFile(path, []byte(tc.in), 0o600)
-		if size, err := crlfSize(path); err != nil || size != int64(len(tc.want)) {
-			t.Errorf("%.20q: crlfSize %d, %v; want %d", tc.in, size, err, len(tc.want))
+		if form, err := scanSpool(path); err != nil || form != (wireForm{size: int64(len(tc.want))}) {
+			t.Errorf("%.20q: %+v, %v; want %d bytes as text", tc.in, form, err, len(tc.want))
 		}
+	}
+}
+
+// A message with NUL bytes goes as binary, with CRLF line ends too.
+func TestWireFormBinary(t *testing.T) {
+	in, want := "Subject: x\n\na\x00b\n", "Subject: x\r\n\r\na\x00b\r\n"
+	path := filepath.Join(t.TempDir(), "m")
+	os.WriteFile(path, []byte(in), 0o600)
+	form, err := scanSpool(path)
+	if err != nil || form != (wireForm{size: int64(len(want)), binary: true}) {
+		t.Fatalf("%+v, %v", form, err)
+	}
+	if got, _ := io.ReadAll(form.reader(strings.NewReader(in))); string(got) != want {
+		t.Errorf("sent %q", got)
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"bazil.org/fuse"
 
+	"imapfs/cache"
 	"imapfs/imapclient"
 	"imapfs/imapclient/imapwire"
 )
@@ -41,7 +42,7 @@ func classify(err error) syscall.Errno {
 		return errno
 	case errors.As(err, &fuseErrno):
 		return syscall.Errno(fuseErrno)
-	case errors.Is(err, errBadName), errors.As(err, &argErr):
+	case errors.Is(err, errBadName), errors.As(err, &argErr), errors.Is(err, cache.ErrNUL):
 		return syscall.EINVAL
 	case errors.Is(err, imapclient.ErrReadOnly):
 		// The mount is not read-only (that is refused before asking the

@@ -91,6 +91,45 @@ func TestUploadUnixLineEnds(t *testing.T) {
 	})
 }
 
+// A file holding NUL bytes is sent as BINARY's literal8 (with CRLF line
+// ends, like any other).
+// Without BINARY it is refused before anything is sent: EINVAL, the
+// reason in the log, the data kept in the spool.
+func TestUploadWithNUL(t *testing.T) {
+	body := []byte("Subject: binary\n\nzero \x00 byte\r\nand\nmore\x00\n")
+	src := filepath.Join(t.TempDir(), "binary.eml")
+	if err := os.WriteFile(src, body, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	test.EachServer(t, func(t *testing.T, s *test.Server) {
+		u := s.NewUser(t)
+		m := test.Mount(t, s, u)
+		out, err := exec.Command("cp", src, mailboxDir(m, s, "INBOX")+"/").CombinedOutput()
+		stored := s.Messages(t, u, "INBOX")
+		if err != nil || len(stored) != 1 {
+			t.Fatalf("cp: %v %s; server holds %+v\n%s", err, out, stored, m.Log())
+		}
+		want := bytes.ReplaceAll(bytes.ReplaceAll(body, []byte("\r\n"), []byte("\n")), []byte("\n"), []byte("\r\n"))
+		if got := s.Body(t, u, "INBOX", stored[0].UID); !bytes.Equal(got, want) {
+			t.Errorf("stored %q, want %q", got, want)
+		}
+	})
+	t.Run("without BINARY", func(t *testing.T) {
+		s := test.StartDovecotWith(t, test.DovecotOptions{
+			Capabilities: "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT CHILDREN UIDPLUS MOVE",
+		})
+		u := s.NewUser(t)
+		m := test.Mount(t, s, u)
+		out, err := exec.Command("cp", src, mailboxDir(m, s, "INBOX")+"/").CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "Invalid argument") || !strings.Contains(m.Log(), "NUL") {
+			t.Errorf("cp: %v %s\n%s", err, out, m.Log())
+		}
+		if strings.Contains(m.Log(), "connection lost") || len(s.Messages(t, u, "INBOX")) != 0 {
+			t.Errorf("the refusal cost a connection or stored something:\n%s", m.Log())
+		}
+	})
+}
+
 // rsync -a into a new mailbox (temporary names, times set, then rename)
 // recreates every message byte for byte with its INTERNALDATE, once.
 func TestRsyncRestore(t *testing.T) {
