@@ -14,9 +14,28 @@ import (
 )
 
 var (
-	_ bfs.NodeRemover = (*dir)(nil)
-	_ bfs.NodeMkdirer = (*dir)(nil)
+	_ bfs.NodeRemover   = (*dir)(nil)
+	_ bfs.NodeMkdirer   = (*dir)(nil)
+	_ bfs.NodeSymlinker = (*dir)(nil)
+	_ bfs.NodeMknoder   = (*dir)(nil)
 )
+
+// Symlink and Mknod: a mailbox holds messages and mailboxes only, so
+// symbolic links, FIFOs and devices are EPERM (bazil would say EIO).
+func (d *dir) Symlink(ctx context.Context, req *fuse.SymlinkRequest) (bfs.Node, error) {
+	return nil, d.notHere()
+}
+
+func (d *dir) Mknod(ctx context.Context, req *fuse.MknodRequest) (bfs.Node, error) {
+	return nil, d.notHere()
+}
+
+func (d *dir) notHere() error {
+	if d.fs.readOnly {
+		return syscall.EROFS
+	}
+	return syscall.EPERM
+}
 
 // serverName is the server's name of the mailbox this directory stands
 // for, from its own folder or from any mailbox below it ("" for the root).

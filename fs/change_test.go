@@ -204,7 +204,7 @@ func TestRenameMailbox(t *testing.T) {
 }
 
 // Writing to, truncating, touching, chmod or chown of an existing message
-// fails with EPERM and changes nothing; rm -r of a mailbox removes its messages, then it.
+// fails with EPERM and changes nothing, as do symbolic links and FIFOs; rm -r of a mailbox removes its messages, then it.
 func TestMessagesImmutableAndRmR(t *testing.T) {
 	test.EachServer(t, func(t *testing.T, s *test.Server) {
 		u := s.NewUser(t)
@@ -223,6 +223,8 @@ func TestMessagesImmutableAndRmR(t *testing.T) {
 			{"chmod", "600", file},
 			{"chmod", "+t", file},
 			{"chown", "nobody", file},
+			{"ln", "-s", file, filepath.Join(dir, "link.eml")},
+			{"mkfifo", filepath.Join(dir, "fifo")},
 		} {
 			out, err := exec.Command(cmd[0], cmd[1:]...).CombinedOutput()
 			if err == nil || !strings.Contains(string(out), "Operation not permitted") {
