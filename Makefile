@@ -1,10 +1,18 @@
 # imapfs — see README.md.
 GO ?= go
 
-.PHONY: build test setup vet clean demo bench
+PREFIX ?= /usr/local
+
+.PHONY: build install test setup vet clean demo bench
 
 build:
 	$(GO) build -o imapfs .
+
+# Into $(PREFIX)/bin, where mount.fuse3 (fstab, mount -t fuse.imapfs)
+# looks for it, with the man page.
+install: build
+	install -D -m 0755 imapfs $(DESTDIR)$(PREFIX)/bin/imapfs
+	install -D -m 0644 docs/imapfs.1 $(DESTDIR)$(PREFIX)/share/man/man1/imapfs.1
 
 # Everything the tests need is installed by test/setup (idempotent, quick
 # when done); then vet, formatting and the whole suite with the race

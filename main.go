@@ -20,6 +20,12 @@ import (
 var version = "0.1.0-dev"
 
 func main() {
+	// mount(8) with fstab's "fuse.imapfs" type runs imapfs through
+	// mount.fuse3 with no PATH in the environment, and the FUSE library
+	// finds fusermount3 through it.
+	if os.Getenv("PATH") == "" {
+		os.Setenv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 

@@ -313,3 +313,38 @@ func TestDebugLog(t *testing.T) {
 		t.Error("debug log shows the password")
 	}
 }
+
+// mount(8), as an fstab line does: mount.fuse3 runs imapfs with the
+// options after -o, mount's own among them, and umount ends it. With
+// "-t fuse.imapfs" mount.fuse3 looks imapfs up in a PATH of its own
+// (/usr/local/bin, /usr/bin, ...), so the test names the binary instead,
+// as "-t fuse" and "PROGRAM#SOURCE" allow.
+func TestMountHelper(t *testing.T) {
+	test.RequireFUSE(t)
+	test.RequireTool(t, "mount.fuse3")
+	s := test.SharedDovecot(t)
+	u := s.NewUser(t)
+	s.Seed(t, u, "INBOX", test.Message{Body: []byte("Subject: hi\r\n\r\nhello\r\n")})
+	passFile := filepath.Join(t.TempDir(), "pass")
+	if err := os.WriteFile(passFile, []byte(u.Password+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dir := emptyDir(t)
+	test.TrackMount(t, dir)
+	cmd := exec.Command("mount", "-t", "fuse", "-o",
+		"noauto,_netdev,nosuid,ca_file="+s.TLS.CAFile+",password_file="+passFile+",cache_size=64M",
+		test.Imapfs(t)+"#"+s.URL(u, true), dir)
+	cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+t.TempDir())
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("mount -t fuse: %v %s", err, out)
+	}
+	if out, err := exec.Command("cat", dir+"/INBOX/1.eml").CombinedOutput(); err != nil || !strings.Contains(string(out), "hello") {
+		t.Errorf("cat: %v %s", err, out)
+	}
+	if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
+		t.Fatalf("umount: %v %s", err, out)
+	}
+	if test.IsMounted(dir) {
+		t.Error("still mounted after umount")
+	}
+}
