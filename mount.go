@@ -35,6 +35,9 @@ func serve(cfg *mountopts.Config, pass string, log *slog.Logger, ready func(erro
 	if err := checkMountpoint(cfg.Mountpoint); err != nil {
 		return fail(err)
 	}
+	if err := checkFUSE(); err != nil {
+		return fail(err)
+	}
 	// The body cache is most of what imapfs holds: let the garbage
 	// collector work harder rather than let the process grow past it.
 	debug.SetMemoryLimit(cfg.CacheSize + memoryHeadroom)
@@ -162,6 +165,17 @@ func checkMountpoint(path string) error {
 		return fmt.Errorf("mountpoint %s is not empty", path)
 	}
 	return nil
+}
+
+// checkFUSE tells, before logging in, whether this user may use FUSE:
+// fusermount3 opens /dev/fuse as the user, and says only "exit status 1"
+// when it cannot.
+func checkFUSE() error {
+	f, err := os.OpenFile("/dev/fuse", os.O_RDWR, 0)
+	if err != nil {
+		return fmt.Errorf("cannot use FUSE: %w (is the fuse3 package installed, and may this user open /dev/fuse?)", err)
+	}
+	return f.Close()
 }
 
 // isMountpoint looks the path up in /proc/self/mountinfo.
