@@ -103,6 +103,7 @@ func (s *Store) DeleteMailbox(ctx context.Context, name string, selectable bool)
 		})
 	}
 	if err == nil {
+		s.pool.Unselect(ctx, name)
 		err = s.pool.Any(ctx, func(c *imapclient.Client) error { return c.Delete(ctx, name) })
 	}
 	s.InvalidateFolders()

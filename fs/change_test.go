@@ -245,6 +245,9 @@ func TestMessagesImmutableAndRmR(t *testing.T) {
 		if hasMailbox(t, s, u, box) {
 			t.Errorf("mailbox still there: %v", mailboxNames(t, s, u))
 		}
+		if strings.Contains(m.Log(), "connection lost") {
+			t.Errorf("rm -r cost a connection:\n%s", m.Log())
+		}
 	})
 }
 

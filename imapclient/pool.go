@@ -166,6 +166,30 @@ func (p *Pool) Mailbox(ctx context.Context, mailbox string, f func(c *Client, m 
 	return f(pc.c, m)
 }
 
+// Unselect makes the idle connections that have mailbox selected leave
+// it (UNSELECT, where the server has it), before the mailbox is deleted:
+// Dovecot ends a session whose selected mailbox disappears, which costs
+// the pool a connection and a new login. Connections in use are left
+// alone; a failed UNSELECT drops its connection like any other error.
+func (p *Pool) Unselect(ctx context.Context, mailbox string) {
+	mailbox = poolMailboxKey(mailbox)
+	p.mu.Lock()
+	var idle []*poolConn
+	for _, pc := range p.conns {
+		if pc.mailbox == mailbox && pc.users == 0 && !pc.selecting && pc.c.Has("UNSELECT") {
+			pc.users++ // nobody else picks it meanwhile
+			idle = append(idle, pc)
+		}
+	}
+	p.mu.Unlock()
+	for _, pc := range idle {
+		if err := pc.c.Unselect(ctx); err != nil {
+			p.log.Debug("imap pool: UNSELECT failed", "mailbox", mailbox, "err", err)
+		}
+		p.release(pc)
+	}
+}
+
 // poolMailboxKey names INBOX one way: its name is case-insensitive.
 func poolMailboxKey(mailbox string) string {
 	if strings.EqualFold(mailbox, "INBOX") {

@@ -501,3 +501,29 @@ func TestPoolLoginRefused(t *testing.T) {
 		t.Errorf("stats %+v (one dial, then the backoff reports its error)", st)
 	}
 }
+
+// A mailbox the pool has selected is left (UNSELECT) before it is
+// deleted, so the server keeps the connection: Dovecot would end the
+// session whose selected mailbox disappears.
+func TestPoolUnselectBeforeDelete(t *testing.T) {
+	test.EachServer(t, func(t *testing.T, s *test.Server) {
+		u := s.NewUser(t)
+		gone := s.Personal("Gone")
+		s.CreateMailbox(t, u, gone)
+		p := poolOpen(t, s, u, imapclient.PoolConfig{Size: 1})
+		ctx := ctxT(t)
+		if err := p.Mailbox(ctx, gone, func(c *imapclient.Client, _ *imapclient.MailboxStatus) error { return c.Noop(ctx) }); err != nil {
+			t.Fatal(err)
+		}
+		p.Unselect(ctx, gone)
+		if err := p.Any(ctx, func(c *imapclient.Client) error { return c.Delete(ctx, gone) }); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Mailbox(ctx, "INBOX", func(c *imapclient.Client, _ *imapclient.MailboxStatus) error { return c.Noop(ctx) }); err != nil {
+			t.Fatal(err)
+		}
+		if st := p.Stats(); st.Dials != 1 || st.Dropped != 0 {
+			t.Errorf("stats %+v: the connection did not survive the DELETE", st)
+		}
+	})
+}
