@@ -109,6 +109,15 @@ func TestMkdirRmdir(t *testing.T) {
 		if _, err := os.Stat(top); !os.IsNotExist(err) {
 			t.Errorf("stat after rmdir: %v", err)
 		}
+		// A name the server refuses: Cyrus says "Invalid mailbox name"
+		// (EINVAL) to a backslash, Dovecot [CANNOT] (EPERM) to a tab.
+		odd, want := filepath.Join(mailboxDir(m, s, "INBOX"), `back\slash`), "Invalid argument"
+		if s.Kind == "dovecot" {
+			odd, want = filepath.Join(m.Dir, "tab\tname"), "Operation not permitted"
+		}
+		if out, err := exec.Command("mkdir", odd).CombinedOutput(); err == nil || !strings.Contains(string(out), want) {
+			t.Errorf("mkdir of a name the server refuses: %v %s, want %s", err, out, want)
+		}
 	})
 }
 

@@ -63,7 +63,8 @@ func classify(err error) syscall.Errno {
 // statusErrno maps a server's NO or BAD by its response code (RFC 5530).
 func statusErrno(e *imapclient.StatusError) syscall.Errno {
 	if e.Code == nil {
-		// Cyrus says "NO Over quota" and "NO Permission denied" without
+		// Cyrus says "NO Over quota", "NO Permission denied", "NO Invalid
+		// mailbox name" and "NO Message contains invalid header" without
 		// the response codes.
 		text := strings.ToLower(e.Text)
 		switch {
@@ -71,6 +72,8 @@ func statusErrno(e *imapclient.StatusError) syscall.Errno {
 			return syscall.EDQUOT
 		case strings.Contains(text, "permission denied"):
 			return syscall.EACCES
+		case strings.Contains(text, "invalid"):
+			return syscall.EINVAL
 		}
 		return syscall.EIO
 	}

@@ -35,6 +35,8 @@ func TestClassify(t *testing.T) {
 		{&imapclient.StatusError{Command: "APPEND", Type: "NO", Text: "Over quota"}, syscall.EDQUOT},
 		{imapclient.ErrReadOnly, syscall.EACCES},
 		{&imapclient.StatusError{Command: "CREATE", Type: "NO", Text: "Permission denied"}, syscall.EACCES},
+		{&imapclient.StatusError{Command: "CREATE", Type: "NO", Text: "Invalid mailbox name"}, syscall.EINVAL},
+		{&imapclient.StatusError{Command: "APPEND", Type: "NO", Text: "Message contains invalid header"}, syscall.EINVAL},
 		{&imapclient.NotSupportedError{Capability: "UIDPLUS"}, syscall.EOPNOTSUPP},
 		{&imapwire.ArgumentError{What: "mailbox", Reason: "CR"}, syscall.EINVAL},
 		{errBadName, syscall.EINVAL},
