@@ -201,6 +201,34 @@ func (b *mailbox) current(ttl time.Duration) *Listing {
 	return nil
 }
 
+// LastArrival is the INTERNALDATE of the mailbox's last message (the
+// highest UID), the zero time when it has none: what a mailbox
+// directory shows as its mtime. It comes from the listing held, however
+// old, or else from one FETCH of that message, so that ls -l of many
+// mailboxes does not fetch every listing.
+func (s *Store) LastArrival(ctx context.Context, mailbox string) (time.Time, error) {
+	if l := s.Cached(mailbox); l != nil {
+		if n := len(l.Messages); n > 0 {
+			return l.Messages[n-1].Date, nil
+		}
+		return time.Time{}, nil
+	}
+	var last time.Time
+	err := s.readMailbox(ctx, mailbox, func(c *imapclient.Client, m *imapclient.MailboxStatus) error {
+		last = time.Time{}
+		if m.Exists == 0 {
+			return nil
+		}
+		msgs, err := c.Fetch(ctx, imapclient.SeqSet{{Start: imapclient.SeqStar, Stop: imapclient.SeqStar}},
+			[]string{imapclient.FetchInternalDate}, nil)
+		if err == nil && len(msgs) > 0 {
+			last = msgs[len(msgs)-1].InternalDate
+		}
+		return err
+	})
+	return last, err
+}
+
 // Cached returns the listing held now, however old, without asking the
 // server; nil if none. Lookups of single files use it so that walking a
 // mailbox costs no round trip per file.

@@ -61,10 +61,12 @@ func (d *dir) folder(ctx context.Context) (self *cache.Folder, children []string
 	return self, children, nil
 }
 
-// Attr gives a mailbox directory the INTERNALDATE of its newest message as
-// its times (it changes when mail arrives, and is the same on every mount,
-// so a second rsync -a finds nothing to update); other directories, and
-// empty mailboxes, have the epoch.
+// Attr gives a mailbox directory the INTERNALDATE of its last message
+// (the highest UID) as its times: it changes when mail arrives, and is the
+// same on every mount, so a second rsync -a finds nothing to update. It is
+// one small FETCH where the listing is not at hand, so ls -l of many
+// mailboxes fetches no listing. Other directories, and empty mailboxes,
+// have the epoch.
 func (d *dir) Attr(ctx context.Context, a *fuse.Attr) error {
 	d.fs.attrDefaults(a)
 	a.Inode = 1
@@ -83,14 +85,12 @@ func (d *dir) Attr(ctx context.Context, a *fuse.Attr) error {
 			return d.fs.errno("stat "+joinPath(d.p()), err)
 		}
 		if self != nil && self.Selectable {
-			l, err := d.fs.store.Listing(ctx, self.Name)
+			last, err := d.fs.store.LastArrival(ctx, self.Name)
 			if err != nil {
 				return d.fs.errno("stat "+joinPath(d.p()), err)
 			}
-			for _, m := range l.Messages {
-				if m.Date.After(a.Mtime) {
-					a.Mtime = m.Date
-				}
+			if !last.IsZero() {
+				a.Mtime = last
 			}
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -38,6 +39,24 @@ func seedSome(t *testing.T, s *test.Server, u test.User, mailbox string, n int) 
 	return s.Seed(t, u, mailbox, msgs...)
 }
 
+// ls -l of the mailboxes fetches none of their listings: each directory's
+// mtime costs one FETCH of its last message.
+func TestLsRootFetchesNoListing(t *testing.T) {
+	s := test.SharedDovecot(t)
+	u := s.NewUser(t)
+	for _, name := range []string{"A", "B", "C"} {
+		s.CreateMailbox(t, u, name)
+		seedSome(t, s, u, name, 3)
+	}
+	m := test.Mount(t, s, u)
+	out := run(t, "ls", "-l", "--time-style=+%s", m.Dir)
+	stats := unmountStats(t, m)
+	last := strconv.FormatInt(s.Messages(t, u, "A")[2].InternalDate.Unix(), 10)
+	if stats["listings"] != "0" || strings.Count(out, " "+last+" ") != 3 {
+		t.Errorf("ls -l fetched %s listings (want 0) and showed:\n%s", stats["listings"], out)
+	}
+}
+
 // ls, stat and cat on a real mount show exactly what the server holds,
 // and reading sets no \Seen.
 func TestListAndRead(t *testing.T) {
@@ -53,6 +72,16 @@ func TestListAndRead(t *testing.T) {
 		root := run(t, "ls", m.Dir)
 		if !strings.Contains(root, "INBOX") {
 			t.Fatalf("ls root: %q\n%s", root, m.Log())
+		}
+		// A mailbox directory's mtime is its last message's INTERNALDATE,
+		// the same before its listing is fetched (one FETCH) as after.
+		nestedDir := mailboxDir(m, s, nested)
+		lastArrival := func() time.Time {
+			stored := s.Messages(t, u, nested)
+			return stored[len(stored)-1].InternalDate
+		}
+		if info, err := os.Stat(nestedDir); err != nil || !info.ModTime().Equal(lastArrival()) {
+			t.Errorf("mtime of %s before its listing: %v, want %v (%v)", nested, info.ModTime(), lastArrival(), err)
 		}
 		for _, mailbox := range []string{"INBOX", nested} {
 			dir := filepath.Join(m.Dir, filepath.Join(strings.Split(mailbox, s.Delimiter)...))
