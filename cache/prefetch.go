@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"slices"
 	"sync"
 	"time"
 
@@ -49,7 +48,13 @@ func (s *Store) Prefetch(mailbox string, uidValidity uint32, uids []uint32) {
 }
 
 func (s *Store) runPrefetch(mailbox string, uidValidity uint32, order []uint32, fetches map[uint32]*blockFetch) {
-	missing := s.readAheadFromDisk(mailbox, uidValidity, order, fetches)
+	// What the disk cache has is read from there while the rest is
+	// fetched; a block on disk that turns out damaged is left to its
+	// reader.
+	onDisk, missing := s.splitByDisk(mailbox, uidValidity, order)
+	var wg sync.WaitGroup
+	wg.Go(func() { s.readAheadFromDisk(mailbox, uidValidity, onDisk, fetches) })
+	defer wg.Wait()
 	if len(missing) == 0 {
 		return
 	}
@@ -93,38 +98,42 @@ func (s *Store) runPrefetch(mailbox string, uidValidity uint32, order []uint32, 
 	}
 }
 
-// readAheadFromDisk delivers the blocks the disk cache has, reading
-// several at once in UID order, and returns the UIDs it lacks, in order.
-func (s *Store) readAheadFromDisk(mailbox string, uidValidity uint32, order []uint32, fetches map[uint32]*blockFetch) []uint32 {
-	if s.disk == nil {
-		return order
+// splitByDisk parts the UIDs (in order) into those whose first block
+// the disk cache has and the others.
+func (s *Store) splitByDisk(mailbox string, uidValidity uint32, order []uint32) (onDisk, missing []uint32) {
+	for _, uid := range order {
+		if s.disk.Has(BodyKey{Mailbox: mailbox, UIDValidity: uidValidity, UID: uid}) {
+			onDisk = append(onDisk, uid)
+		} else {
+			missing = append(missing, uid)
+		}
 	}
-	var mu sync.Mutex
-	var missing []uint32
+	return onDisk, missing
+}
+
+// readAheadFromDisk delivers these blocks from the disk cache, reading
+// several at once in UID order; one that cannot be read (damaged, or
+// evicted meanwhile) is left to its reader.
+func (s *Store) readAheadFromDisk(mailbox string, uidValidity uint32, uids []uint32, fetches map[uint32]*blockFetch) {
 	next := make(chan uint32)
 	var wg sync.WaitGroup
-	for range min(diskReaders, len(order)) {
+	for range min(diskReaders, len(uids)) {
 		wg.Go(func() {
 			for uid := range next {
 				key := BodyKey{Mailbox: mailbox, UIDValidity: uidValidity, UID: uid}
-				if data, ok := s.disk.Get(key); ok {
+				data, ok := s.disk.Get(key)
+				if ok {
 					s.stats.DiskHits.Add(1)
-					s.deliver(key, fetches[uid], data)
-					continue
 				}
-				mu.Lock()
-				missing = append(missing, uid)
-				mu.Unlock()
+				s.deliver(key, fetches[uid], data) // nil: the reader fetches it
 			}
 		})
 	}
-	for _, uid := range order {
+	for _, uid := range uids {
 		next <- uid
 	}
 	close(next)
 	wg.Wait()
-	slices.Sort(missing)
-	return missing
 }
 
 // deliver ends a prefetch of one block: with its data, into the body

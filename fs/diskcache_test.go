@@ -94,15 +94,20 @@ func TestDiskCache(t *testing.T) {
 			test.Message{Body: []byte("Subject: new 0\r\n\r\nnew body 0\r\n"), Date: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)},
 			test.Message{Body: []byte("Subject: new 1\r\n\r\nnew body 1 " + strings.Repeat("y", 1000) + "\r\n"), Date: time.Date(2025, 1, 2, 0, 0, 0, 0, time.UTC)})
 
+		// And new mail in INBOX beside the cached: a walk reads the ones
+		// from disk and fetches the others.
+		seedSome(t, s, u, "INBOX", 3)
+
 		m = test.Mount(t, s, u, "--cache-dir", cacheDir)
 		readAll(t, m, s, u, box)
+		run(t, "grep", "-r", "-c", "body", mailboxDir(m, s, "INBOX"))
 		readAll(t, m, s, u, "INBOX")
 		third := unmountStats(t, m)
-		if third["disk_hits"] != "5" || third["body_fetches"] != "2" {
-			t.Errorf("the third mount: %s disk hits and %s body fetches, want 5 (INBOX) and 2 (the new mailbox)", third["disk_hits"], third["body_fetches"])
+		if third["disk_hits"] != "5" || third["body_fetches"] != "5" {
+			t.Errorf("the third mount: %s disk hits and %s body fetches, want 5 (INBOX's cached) and 5 (INBOX's new, the new mailbox's)", third["disk_hits"], third["body_fetches"])
 		}
-		if files, _ := cacheFiles(t, cacheDir); len(files) != 7 {
-			t.Errorf("the old mailbox's copies were kept: %d files, want 7", len(files))
+		if files, _ := cacheFiles(t, cacheDir); len(files) != 10 {
+			t.Errorf("%d files in the cache, want 10: the old mailbox's copies gone, the new ones kept", len(files))
 		}
 
 		// Damaged copies are noticed, dropped and fetched again.
@@ -124,8 +129,8 @@ func TestDiskCache(t *testing.T) {
 			t.Errorf("no damaged block in the log:\n%s", m.Log())
 		}
 		fourth := unmountStats(t, m)
-		if fourth["disk_hits"] != "0" || fourth["body_fetches"] != "7" {
-			t.Errorf("the fourth mount: %s disk hits and %s body fetches, want 0 and 7", fourth["disk_hits"], fourth["body_fetches"])
+		if fourth["disk_hits"] != "0" || fourth["body_fetches"] != "10" {
+			t.Errorf("the fourth mount: %s disk hits and %s body fetches, want 0 and 10", fourth["disk_hits"], fourth["body_fetches"])
 		}
 	})
 }
