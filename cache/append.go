@@ -29,6 +29,10 @@ type Upload struct {
 // can take.
 var ErrNUL = errors.New("the message holds NUL bytes, which IMAP carries only with BINARY, and the server lacks it")
 
+// ErrBinaryUncertain: the APPEND of a binary message lost its connection
+// and whether it arrived cannot be told; it is not sent again.
+var ErrBinaryUncertain = errors.New("the APPEND of a binary message lost its connection and may have arrived (check the mailbox); not sending it again")
+
 // Append stores a message with APPEND (in its wireForm: bare LFs made
 // CRLF, or as binary) and returns its UID (APPENDUID; 0
 // without UIDPLUS). An APPEND whose connection broke before the answer may
@@ -44,8 +48,12 @@ func (s *Store) Append(ctx context.Context, mailbox string, up *Upload) (Copied,
 	if form.binary {
 		// Checked before anything is sent: a NUL found while sending would
 		// cost the connection, and the attempt, nothing else.
-		if ok, err := s.Has(ctx, "BINARY"); err != nil || !ok {
-			return Copied{}, errors.Join(err, ErrNUL)
+		ok, err := s.Has(ctx, "BINARY")
+		if err != nil {
+			return Copied{}, err
+		}
+		if !ok {
+			return Copied{}, ErrNUL
 		}
 	}
 	if up.since == 0 {
@@ -70,6 +78,12 @@ func (s *Store) Append(ctx context.Context, mailbox string, up *Upload) (Copied,
 				s.log.Info("the interrupted APPEND had arrived; not sending it again", "mailbox", mailbox, "uid", found.UID)
 				s.markDirty(mailbox)
 				return found, nil
+			}
+			if form.binary {
+				// A server may store a binary message converted (Dovecot
+				// turns binary parts into base64), so not finding the
+				// bytes proves nothing: sending again could store it twice.
+				return Copied{}, ErrBinaryUncertain
 			}
 			up.uncertain = false
 		}

@@ -203,26 +203,35 @@ func (b *mailbox) current(ttl time.Duration) *Listing {
 
 // LastArrival is the INTERNALDATE of the mailbox's last message (the
 // highest UID), the zero time when it has none: what a mailbox
-// directory shows as its mtime. It comes from the listing held, however
-// old, or else from one FETCH of that message, so that ls -l of many
+// directory shows as its mtime. It comes from the listing while that is
+// fresh, or else from one FETCH of that message, so that ls -l of many
 // mailboxes does not fetch every listing.
 func (s *Store) LastArrival(ctx context.Context, mailbox string) (time.Time, error) {
-	if l := s.Cached(mailbox); l != nil {
+	if l := s.box(mailbox).current(s.ttl); l != nil {
 		if n := len(l.Messages); n > 0 {
 			return l.Messages[n-1].Date, nil
 		}
 		return time.Time{}, nil
 	}
 	var last time.Time
-	err := s.readMailbox(ctx, mailbox, func(c *imapclient.Client, m *imapclient.MailboxStatus) error {
+	err := s.readMailbox(ctx, mailbox, func(c *imapclient.Client, _ *imapclient.MailboxStatus) error {
 		last = time.Time{}
-		if m.Exists == 0 {
+		// NOOP: the connection may have selected the mailbox long ago.
+		if err := c.Noop(ctx); err != nil {
+			return err
+		}
+		if m := c.Mailbox(); m == nil || m.Exists == 0 {
 			return nil
 		}
 		msgs, err := c.Fetch(ctx, imapclient.SeqSet{{Start: imapclient.SeqStar, Stop: imapclient.SeqStar}},
 			[]string{imapclient.FetchInternalDate}, nil)
-		if err == nil && len(msgs) > 0 {
-			last = msgs[len(msgs)-1].InternalDate
+		// Unsolicited FETCH responses (another client's flag change) may
+		// come along: take the highest message that carries its date.
+		var seq uint32
+		for _, msg := range msgs {
+			if !msg.InternalDate.IsZero() && msg.Seq >= seq {
+				last, seq = msg.InternalDate, msg.Seq
+			}
 		}
 		return err
 	})

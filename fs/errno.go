@@ -65,14 +65,15 @@ func statusErrno(e *imapclient.StatusError) syscall.Errno {
 	if e.Code == nil {
 		// Cyrus says "NO Over quota", "NO Permission denied", "NO Invalid
 		// mailbox name" and "NO Message contains invalid header" without
-		// the response codes.
+		// the response codes. (A BAD is a bug of ours: EIO, logged.)
 		text := strings.ToLower(e.Text)
 		switch {
+		case e.Type != "NO":
 		case strings.Contains(text, "quota"):
 			return syscall.EDQUOT
 		case strings.Contains(text, "permission denied"):
 			return syscall.EACCES
-		case strings.Contains(text, "invalid"):
+		case strings.Contains(text, "invalid mailbox name"), strings.Contains(text, "invalid header"):
 			return syscall.EINVAL
 		}
 		return syscall.EIO

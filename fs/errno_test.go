@@ -37,6 +37,8 @@ func TestClassify(t *testing.T) {
 		{&imapclient.StatusError{Command: "CREATE", Type: "NO", Text: "Permission denied"}, syscall.EACCES},
 		{&imapclient.StatusError{Command: "CREATE", Type: "NO", Text: "Invalid mailbox name"}, syscall.EINVAL},
 		{&imapclient.StatusError{Command: "APPEND", Type: "NO", Text: "Message contains invalid header"}, syscall.EINVAL},
+		{&imapclient.StatusError{Command: "FETCH", Type: "BAD", Text: "Error in IMAP command FETCH: Invalid messageset"}, syscall.EIO},
+		{&imapclient.StatusError{Command: "LOGIN", Type: "NO", Text: "Invalid credentials"}, syscall.EIO},
 		{&imapclient.NotSupportedError{Capability: "UIDPLUS"}, syscall.EOPNOTSUPP},
 		{&imapwire.ArgumentError{What: "mailbox", Reason: "CR"}, syscall.EINVAL},
 		{errBadName, syscall.EINVAL},

@@ -48,8 +48,22 @@ func TestLsRootFetchesNoListing(t *testing.T) {
 		s.CreateMailbox(t, u, name)
 		seedSome(t, s, u, name, 3)
 	}
+	s.CreateMailbox(t, u, "Empty")
 	m := test.Mount(t, s, u)
 	out := run(t, "ls", "-l", "--time-style=+%s", m.Dir)
+	// Mail arriving in a mailbox that was empty when it was looked at
+	// moves its directory's mtime.
+	arrived := time.Date(2025, 5, 6, 7, 8, 9, 0, time.UTC)
+	s.Seed(t, u, "Empty", test.Message{Body: []byte("Subject: new\r\n\r\nnew\r\n"), Date: arrived})
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		info, err := os.Stat(filepath.Join(m.Dir, "Empty"))
+		if err == nil && info.ModTime().Equal(arrived) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the mtime of Empty stays %v after mail arrived (%v)", info.ModTime(), err)
+		}
+	}
 	stats := unmountStats(t, m)
 	last := strconv.FormatInt(s.Messages(t, u, "A")[2].InternalDate.Unix(), 10)
 	if stats["listings"] != "0" || strings.Count(out, " "+last+" ") != 3 {

@@ -142,7 +142,7 @@ func threadAlgorithms(caps []string) []string {
 		}
 	}
 	slices.Sort(algorithms)
-	return algorithms
+	return slices.Compact(algorithms)
 }
 
 // threadRoot is a mailbox's ".thread", listing the algorithms.

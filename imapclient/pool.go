@@ -170,25 +170,36 @@ func (p *Pool) Mailbox(ctx context.Context, mailbox string, f func(c *Client, m 
 // it (UNSELECT, where the server has it), before the mailbox is deleted:
 // Dovecot ends a session whose selected mailbox disappears, which costs
 // the pool a connection and a new login. Connections in use are left
-// alone; a failed UNSELECT drops its connection like any other error.
+// alone. A connection whose UNSELECT fails is closed (and so dropped):
+// its selection is no longer known.
 func (p *Pool) Unselect(ctx context.Context, mailbox string) {
 	mailbox = poolMailboxKey(mailbox)
 	p.mu.Lock()
 	var idle []*poolConn
 	for _, pc := range p.conns {
 		if pc.mailbox == mailbox && pc.users == 0 && !pc.selecting && pc.c.Has("UNSELECT") {
-			pc.users++ // nobody else picks it meanwhile
+			// Taken, and no longer offered to callers of the mailbox.
+			pc.users++
+			pc.setMailbox("")
 			idle = append(idle, pc)
 		}
 	}
 	p.mu.Unlock()
+	// Not cut short by the caller: a command abandoned half-way would
+	// leave the selection unknown.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), unselectTimeout)
+	defer cancel()
 	for _, pc := range idle {
 		if err := pc.c.Unselect(ctx); err != nil {
-			p.log.Debug("imap pool: UNSELECT failed", "mailbox", mailbox, "err", err)
+			p.log.Debug("imap pool: UNSELECT failed; closing the connection", "mailbox", mailbox, "err", err)
+			pc.c.Close()
 		}
 		p.release(pc)
 	}
 }
+
+// unselectTimeout bounds Unselect, which its caller cannot cancel.
+const unselectTimeout = 10 * time.Second
 
 // poolMailboxKey names INBOX one way: its name is case-insensitive.
 func poolMailboxKey(mailbox string) string {
