@@ -66,7 +66,7 @@ func (s *Store) forgetMessage(mailbox string, uidValidity, uid uint32) {
 			size = m.Size
 		}
 		msgs := slices.DeleteFunc(slices.Clone(l.Messages), func(m Message) bool { return m.UID == uid })
-		b.listing = &Listing{Mailbox: l.Mailbox, UIDValidity: l.UIDValidity, Messages: msgs}
+		b.listing = l.with(msgs)
 	}
 	b.mu.Unlock()
 	s.bodies.RemoveMessage(mailbox, uidValidity, uid, max(size, 2*BlockSize))
@@ -252,7 +252,7 @@ func (s *Store) SetFlags(ctx context.Context, mailbox string, uidValidity, uid u
 				msgs[i].Flags = slices.Clone(flags)
 			}
 		}
-		b.listing = &Listing{Mailbox: l.Mailbox, UIDValidity: l.UIDValidity, Messages: msgs}
+		b.listing = l.with(msgs)
 	}
 	return nil
 }

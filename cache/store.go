@@ -159,6 +159,14 @@ type Listing struct {
 	Mailbox     string
 	UIDValidity uint32
 	Messages    []Message
+	// ModSeq is the highest MODSEQ among the messages (CONDSTORE; 0
+	// without): a refresh asks for the flags changed since.
+	ModSeq uint64
+}
+
+// with is a copy of the listing holding msgs instead.
+func (l *Listing) with(msgs []Message) *Listing {
+	return &Listing{Mailbox: l.Mailbox, UIDValidity: l.UIDValidity, Messages: msgs, ModSeq: l.ModSeq}
 }
 
 // Find returns the message with uid.
@@ -324,11 +332,11 @@ func (s *Store) refresh(ctx context.Context, c *imapclient.Client, b *mailbox) (
 	b.mu.Unlock()
 	if old == nil || old.UIDValidity != status.UIDValidity {
 		s.stats.ListingFetches.Add(1)
-		msgs, err := fetchMeta(ctx, c, imapclient.SeqSet{{Start: 1, Stop: imapclient.SeqStar}}, 0, status.Exists)
+		msgs, modseq, err := fetchMeta(ctx, c, imapclient.SeqSet{{Start: 1, Stop: imapclient.SeqStar}}, 0, status.Exists)
 		if err != nil {
 			return nil, err
 		}
-		return &Listing{Mailbox: b.name, UIDValidity: status.UIDValidity, Messages: msgs}, nil
+		return &Listing{Mailbox: b.name, UIDValidity: status.UIDValidity, Messages: msgs, ModSeq: modseq}, nil
 	}
 	s.stats.Refreshes.Add(1)
 	msgs := old.Messages
@@ -336,12 +344,18 @@ func (s *Store) refresh(ctx context.Context, c *imapclient.Client, b *mailbox) (
 	if n := len(msgs); n > 0 {
 		last = msgs[n-1].UID
 	}
-	// "last+1:*" always answers at least the highest message, so only UIDs
-	// above last are new.
-	added, err := fetchMeta(ctx, c, imapclient.SeqSet{{Start: last + 1, Stop: imapclient.SeqStar}}, last, status.Exists)
+	// Flags other clients changed, on the messages known already.
+	msgs, modseq, err := refreshFlags(ctx, c, msgs, old.ModSeq)
 	if err != nil {
 		return nil, err
 	}
+	// "last+1:*" always answers at least the highest message, so only UIDs
+	// above last are new.
+	added, addedModSeq, err := fetchMeta(ctx, c, imapclient.SeqSet{{Start: last + 1, Stop: imapclient.SeqStar}}, last, status.Exists)
+	if err != nil {
+		return nil, err
+	}
+	modseq = max(modseq, addedModSeq)
 	if len(added) > 0 {
 		msgs = append(slices.Clip(msgs), added...)
 	}
@@ -357,28 +371,68 @@ func (s *Store) refresh(ctx context.Context, c *imapclient.Client, b *mailbox) (
 		}
 		msgs = slices.DeleteFunc(slices.Clone(msgs), func(m Message) bool { return !present[m.UID] })
 	}
-	return &Listing{Mailbox: b.name, UIDValidity: old.UIDValidity, Messages: msgs}, nil
+	return &Listing{Mailbox: b.name, UIDValidity: old.UIDValidity, Messages: msgs, ModSeq: modseq}, nil
+}
+
+// refreshFlags brings the flags of msgs (a published listing's, not to be
+// modified) up to date: with CONDSTORE, those changed since modseq (UID
+// FETCH ... (CHANGEDSINCE modseq)); without, all of them. It returns the
+// messages, copied if anything changed, and the new highest MODSEQ.
+func refreshFlags(ctx context.Context, c *imapclient.Client, msgs []Message, modseq uint64) ([]Message, uint64, error) {
+	if len(msgs) == 0 {
+		return msgs, modseq, nil
+	}
+	set := imapclient.SeqSet{{Start: msgs[0].UID, Stop: msgs[len(msgs)-1].UID}}
+	items := []string{imapclient.FetchUID, imapclient.FetchFlags}
+	var opts *imapclient.FetchOptions
+	if c.Has("CONDSTORE") && modseq > 0 {
+		items = append(items, imapclient.FetchModSeq)
+		opts = &imapclient.FetchOptions{ChangedSince: modseq}
+	}
+	fetched, err := c.UIDFetch(ctx, set, items, opts)
+	if err != nil {
+		return nil, 0, err
+	}
+	copied := false
+	for _, f := range fetched {
+		modseq = max(modseq, f.ModSeq)
+		i, ok := slices.BinarySearchFunc(msgs, f.UID, func(m Message, uid uint32) int { return int(int64(m.UID) - int64(uid)) })
+		if !ok || slices.Equal(msgs[i].Flags, f.Flags) {
+			continue
+		}
+		if !copied {
+			msgs, copied = slices.Clone(msgs), true
+		}
+		msgs[i].Flags = f.Flags
+	}
+	return msgs, modseq, nil
 }
 
 // fetchMeta fetches the metadata of the messages in set whose UID is above
-// after, sorted by UID.
-func fetchMeta(ctx context.Context, c *imapclient.Client, set imapclient.SeqSet, after, exists uint32) ([]Message, error) {
+// after, sorted by UID, and their highest MODSEQ (with CONDSTORE).
+func fetchMeta(ctx context.Context, c *imapclient.Client, set imapclient.SeqSet, after, exists uint32) ([]Message, uint64, error) {
 	if exists == 0 {
-		return nil, nil
+		return nil, 0, nil
 	}
-	fetched, err := c.UIDFetch(ctx, set, metaItems, nil)
+	items := metaItems
+	if c.Has("CONDSTORE") {
+		items = append(slices.Clip(items), imapclient.FetchModSeq)
+	}
+	fetched, err := c.UIDFetch(ctx, set, items, nil)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	msgs := make([]Message, 0, len(fetched))
+	var modseq uint64
 	for _, f := range fetched {
 		if f.UID <= after {
 			continue
 		}
 		msgs = append(msgs, Message{UID: f.UID, Size: f.Size, Date: f.InternalDate, Flags: f.Flags})
+		modseq = max(modseq, f.ModSeq)
 	}
 	slices.SortFunc(msgs, func(a, b Message) int { return int(int64(a.UID) - int64(b.UID)) })
-	return msgs, nil
+	return msgs, modseq, nil
 }
 
 // CorrectSize records a message's real size when reading it showed that
@@ -399,7 +453,7 @@ func (s *Store) CorrectSize(mailbox string, uidValidity, uid uint32, size int64)
 		"rfc822.size", l.Messages[i].Size, "real", size)
 	msgs := slices.Clone(l.Messages)
 	msgs[i].Size = size
-	b.listing = &Listing{Mailbox: l.Mailbox, UIDValidity: l.UIDValidity, Messages: msgs}
+	b.listing = l.with(msgs)
 }
 
 // Update takes the server's unilateral data for a mailbox (the pool's

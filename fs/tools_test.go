@@ -186,6 +186,23 @@ func TestListingFollowsServer(t *testing.T) {
 			}
 			time.Sleep(200 * time.Millisecond)
 		}
+
+		// Flags another client changes, on a message listed before.
+		if _, _, err := c.Run(fmt.Sprintf("UID STORE %d FLAGS.SILENT (\\Seen $Elsewhere)", uids[1])); err != nil {
+			t.Fatal(err)
+		}
+		file := filepath.Join(inbox, fmt.Sprintf("%d.eml", uids[1]))
+		for {
+			names() // what a user's ls does: the listing is refreshed
+			flags := getfattr(t, "user.imap.flags", file)
+			if strings.Contains(flags, `\Seen`) && strings.Contains(flags, "$Elsewhere") && !strings.Contains(flags, `\Flagged`) {
+				break
+			}
+			if time.Now().After(deadline.Add(10 * time.Second)) {
+				t.Fatalf("user.imap.flags still %q after another client changed them", flags)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
 	})
 }
 
