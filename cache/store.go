@@ -159,7 +159,7 @@ type Listing struct {
 	Mailbox     string
 	UIDValidity uint32
 	Messages    []Message
-	// ModSeq is the highest MODSEQ among the messages (CONDSTORE; 0
+	// ModSeq is a MODSEQ no later than the listing (CONDSTORE; 0
 	// without): a refresh asks for the flags changed since.
 	ModSeq uint64
 }
@@ -332,11 +332,13 @@ func (s *Store) refresh(ctx context.Context, c *imapclient.Client, b *mailbox) (
 	b.mu.Unlock()
 	if old == nil || old.UIDValidity != status.UIDValidity {
 		s.stats.ListingFetches.Add(1)
-		msgs, modseq, err := fetchMeta(ctx, c, imapclient.SeqSet{{Start: 1, Stop: imapclient.SeqStar}}, 0, status.Exists)
+		msgs, err := fetchMeta(ctx, c, imapclient.SeqSet{{Start: 1, Stop: imapclient.SeqStar}}, 0, status.Exists)
 		if err != nil {
 			return nil, err
 		}
-		return &Listing{Mailbox: b.name, UIDValidity: status.UIDValidity, Messages: msgs, ModSeq: modseq}, nil
+		// The selection's HIGHESTMODSEQ, from before the FETCH: changes
+		// after it are asked for again, at worst some twice.
+		return &Listing{Mailbox: b.name, UIDValidity: status.UIDValidity, Messages: msgs, ModSeq: status.HighestModSeq}, nil
 	}
 	s.stats.Refreshes.Add(1)
 	msgs := old.Messages
@@ -351,11 +353,10 @@ func (s *Store) refresh(ctx context.Context, c *imapclient.Client, b *mailbox) (
 	}
 	// "last+1:*" always answers at least the highest message, so only UIDs
 	// above last are new.
-	added, addedModSeq, err := fetchMeta(ctx, c, imapclient.SeqSet{{Start: last + 1, Stop: imapclient.SeqStar}}, last, status.Exists)
+	added, err := fetchMeta(ctx, c, imapclient.SeqSet{{Start: last + 1, Stop: imapclient.SeqStar}}, last, status.Exists)
 	if err != nil {
 		return nil, err
 	}
-	modseq = max(modseq, addedModSeq)
 	if len(added) > 0 {
 		msgs = append(slices.Clip(msgs), added...)
 	}
@@ -385,9 +386,13 @@ func refreshFlags(ctx context.Context, c *imapclient.Client, msgs []Message, mod
 	set := imapclient.SeqSet{{Start: msgs[0].UID, Stop: msgs[len(msgs)-1].UID}}
 	items := []string{imapclient.FetchUID, imapclient.FetchFlags}
 	var opts *imapclient.FetchOptions
-	if c.Has("CONDSTORE") && modseq > 0 {
+	if c.Has("CONDSTORE") {
+		// MODSEQ too, so that a first MODSEQ is learnt where the
+		// selection gave none.
 		items = append(items, imapclient.FetchModSeq)
-		opts = &imapclient.FetchOptions{ChangedSince: modseq}
+		if modseq > 0 {
+			opts = &imapclient.FetchOptions{ChangedSince: modseq}
+		}
 	}
 	fetched, err := c.UIDFetch(ctx, set, items, opts)
 	if err != nil {
@@ -409,30 +414,24 @@ func refreshFlags(ctx context.Context, c *imapclient.Client, msgs []Message, mod
 }
 
 // fetchMeta fetches the metadata of the messages in set whose UID is above
-// after, sorted by UID, and their highest MODSEQ (with CONDSTORE).
-func fetchMeta(ctx context.Context, c *imapclient.Client, set imapclient.SeqSet, after, exists uint32) ([]Message, uint64, error) {
+// after, sorted by UID.
+func fetchMeta(ctx context.Context, c *imapclient.Client, set imapclient.SeqSet, after, exists uint32) ([]Message, error) {
 	if exists == 0 {
-		return nil, 0, nil
+		return nil, nil
 	}
-	items := metaItems
-	if c.Has("CONDSTORE") {
-		items = append(slices.Clip(items), imapclient.FetchModSeq)
-	}
-	fetched, err := c.UIDFetch(ctx, set, items, nil)
+	fetched, err := c.UIDFetch(ctx, set, metaItems, nil)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	msgs := make([]Message, 0, len(fetched))
-	var modseq uint64
 	for _, f := range fetched {
 		if f.UID <= after {
 			continue
 		}
 		msgs = append(msgs, Message{UID: f.UID, Size: f.Size, Date: f.InternalDate, Flags: f.Flags})
-		modseq = max(modseq, f.ModSeq)
 	}
 	slices.SortFunc(msgs, func(a, b Message) int { return int(int64(a.UID) - int64(b.UID)) })
-	return msgs, modseq, nil
+	return msgs, nil
 }
 
 // CorrectSize records a message's real size when reading it showed that
