@@ -21,11 +21,8 @@ var ErrNoUIDPlus = errors.New("the server has no UIDPLUS: deleting one message w
 // then UID EXPUNGE of that UID alone (never a bare EXPUNGE, unless the
 // user allowed it for a server without UIDPLUS).
 func (s *Store) Expunge(ctx context.Context, mailbox string, uidValidity, uid uint32) error {
-	err := s.pool.Mailbox(ctx, mailbox, func(c *imapclient.Client, m *imapclient.MailboxStatus) error {
-		if m.UIDValidity != uidValidity {
-			return ErrStale
-		}
-		return s.removeOne(ctx, c, uid)
+	err := s.changeMessage(ctx, mailbox, uidValidity, uid, func(c *imapclient.Client, set imapclient.SeqSet) error {
+		return s.removeOne(ctx, c, set)
 	})
 	if err != nil {
 		return err
@@ -34,16 +31,26 @@ func (s *Store) Expunge(ctx context.Context, mailbox string, uidValidity, uid ui
 	return nil
 }
 
+// changeMessage runs f, a change of the message uid given as a UID set, on
+// a connection with its mailbox selected, once the mailbox is seen to keep
+// uidValidity (ErrStale otherwise). Changes are never repeated.
+func (s *Store) changeMessage(ctx context.Context, mailbox string, uidValidity, uid uint32, f func(c *imapclient.Client, set imapclient.SeqSet) error) error {
+	return s.pool.Mailbox(ctx, mailbox, func(c *imapclient.Client, m *imapclient.MailboxStatus) error {
+		if m.UIDValidity != uidValidity {
+			return ErrStale
+		}
+		return f(c, imapclient.SeqSet{{Start: uid, Stop: uid}})
+	})
+}
+
 // removeOne removes one message from the selected mailbox: \Deleted, then
 // UID EXPUNGE of it alone; without UIDPLUS, a plain EXPUNGE only when the
 // user said so, since it also removes what others marked \Deleted.
-func (s *Store) removeOne(ctx context.Context, c *imapclient.Client, uid uint32) error {
+func (s *Store) removeOne(ctx context.Context, c *imapclient.Client, set imapclient.SeqSet) error {
 	hasUIDPlus := c.Has("UIDPLUS")
 	if !hasUIDPlus && !s.expungeAllDeleted {
 		return ErrNoUIDPlus
 	}
-	var set imapclient.SeqSet
-	set.AddNum(uid)
 	if _, err := c.UIDStore(ctx, set, imapclient.StoreAdd, []string{imapclient.FlagDeleted}, &imapclient.StoreOptions{Silent: true}); err != nil {
 		return err
 	}
@@ -51,7 +58,7 @@ func (s *Store) removeOne(ctx context.Context, c *imapclient.Client, uid uint32)
 		_, err := c.UIDExpunge(ctx, set)
 		return err
 	}
-	s.log.Warn("no UIDPLUS: plain EXPUNGE, as --expunge-all-deleted allows", "uid", uid)
+	s.log.Warn("no UIDPLUS: plain EXPUNGE, as --expunge-all-deleted allows", "uid", set.String())
 	_, err := c.Expunge(ctx)
 	return err
 }
@@ -151,12 +158,7 @@ func copiedFrom(cu *imapclient.CopyUID, uid uint32) Copied {
 // Copy copies one message to another mailbox (UID COPY).
 func (s *Store) Copy(ctx context.Context, mailbox string, uidValidity, uid uint32, to string) (Copied, error) {
 	var copied Copied
-	err := s.pool.Mailbox(ctx, mailbox, func(c *imapclient.Client, m *imapclient.MailboxStatus) error {
-		if m.UIDValidity != uidValidity {
-			return ErrStale
-		}
-		var set imapclient.SeqSet
-		set.AddNum(uid)
+	err := s.changeMessage(ctx, mailbox, uidValidity, uid, func(c *imapclient.Client, set imapclient.SeqSet) error {
 		cu, err := c.UIDCopy(ctx, set, to)
 		copied = copiedFrom(cu, uid)
 		return err
@@ -174,12 +176,7 @@ func (s *Store) Copy(ctx context.Context, mailbox string, uidValidity, uid uint3
 // ErrNoUIDPlus.
 func (s *Store) Move(ctx context.Context, mailbox string, uidValidity, uid uint32, to string) (Copied, error) {
 	var copied Copied
-	err := s.pool.Mailbox(ctx, mailbox, func(c *imapclient.Client, m *imapclient.MailboxStatus) error {
-		if m.UIDValidity != uidValidity {
-			return ErrStale
-		}
-		var set imapclient.SeqSet
-		set.AddNum(uid)
+	err := s.changeMessage(ctx, mailbox, uidValidity, uid, func(c *imapclient.Client, set imapclient.SeqSet) error {
 		if c.Has("MOVE") {
 			res, err := c.UIDMove(ctx, set, to)
 			if res != nil {
@@ -192,7 +189,7 @@ func (s *Store) Move(ctx context.Context, mailbox string, uidValidity, uid uint3
 			return err
 		}
 		copied = copiedFrom(cu, uid)
-		return s.removeOne(ctx, c, uid)
+		return s.removeOne(ctx, c, set)
 	})
 	s.markDirty(to)
 	if err == nil {
@@ -204,11 +201,12 @@ func (s *Store) Move(ctx context.Context, mailbox string, uidValidity, uid uint3
 // RenameMailbox renames a mailbox (RENAME); its children follow on the
 // server, and what the store held under the old names is dropped.
 func (s *Store) RenameMailbox(ctx context.Context, from, to string) error {
+	// From the folder list held now: after the RENAME it must be asked again.
+	delimiter, _ := s.Delimiter(ctx)
 	err := s.pool.Any(ctx, func(c *imapclient.Client) error { return c.Rename(ctx, from, to) })
 	s.InvalidateFolders()
 	if err == nil {
 		// The mailbox and its children, not its siblings with longer names.
-		delimiter, _ := s.Delimiter(ctx)
 		s.mu.Lock()
 		var gone []string
 		for name := range s.boxes {
@@ -230,12 +228,7 @@ func (s *Store) RenameMailbox(ctx context.Context, from, to string) error {
 // SetFlags replaces a message's flags (UID STORE FLAGS.SILENT) and keeps
 // the listing in step.
 func (s *Store) SetFlags(ctx context.Context, mailbox string, uidValidity, uid uint32, flags []string) error {
-	err := s.pool.Mailbox(ctx, mailbox, func(c *imapclient.Client, m *imapclient.MailboxStatus) error {
-		if m.UIDValidity != uidValidity {
-			return ErrStale
-		}
-		var set imapclient.SeqSet
-		set.AddNum(uid)
+	err := s.changeMessage(ctx, mailbox, uidValidity, uid, func(c *imapclient.Client, set imapclient.SeqSet) error {
 		_, err := c.UIDStore(ctx, set, imapclient.StoreReplace, flags, &imapclient.StoreOptions{Silent: true})
 		return err
 	})
