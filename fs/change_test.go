@@ -213,7 +213,8 @@ func TestRenameMailbox(t *testing.T) {
 }
 
 // Writing to, truncating, touching, chmod or chown of an existing message
-// fails with EPERM and changes nothing, as do symbolic links and FIFOs; rm -r of a mailbox removes its messages, then it.
+// fails with EPERM and changes nothing, as do symbolic links and FIFOs;
+// rm -r of a mailbox removes its messages, then it.
 func TestMessagesImmutableAndRmR(t *testing.T) {
 	test.EachServer(t, func(t *testing.T, s *test.Server) {
 		u := s.NewUser(t)

@@ -27,6 +27,16 @@ func run(t *testing.T, name string, args ...string) string {
 	return string(out)
 }
 
+// noneSeen checks that reading through the mount marked nothing \Seen.
+func noneSeen(t *testing.T, s *test.Server, u test.User, mailbox string) {
+	t.Helper()
+	for _, sm := range s.Messages(t, u, mailbox) {
+		if slices.Contains(sm.Flags, `\Seen`) {
+			t.Errorf("UID %d of %s became \\Seen by reading it", sm.UID, mailbox)
+		}
+	}
+}
+
 func seedSome(t *testing.T, s *test.Server, u test.User, mailbox string, n int) []uint32 {
 	var msgs []test.Message
 	for i := range n {
@@ -137,11 +147,7 @@ func TestListAndRead(t *testing.T) {
 				}
 			}
 		}
-		for _, sm := range s.Messages(t, u, "INBOX") {
-			if slices.Contains(sm.Flags, `\Seen`) {
-				t.Errorf("UID %d became \\Seen by reading it", sm.UID)
-			}
-		}
+		noneSeen(t, s, u, "INBOX")
 	})
 }
 

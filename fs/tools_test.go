@@ -114,11 +114,7 @@ func TestRealTools(t *testing.T) {
 		if stats := unmountStats(t, m2); stats["body_fetches"] != "0" {
 			t.Errorf("second rsync fetched bodies: %v", stats)
 		}
-		for _, sm := range s.Messages(t, u, "INBOX") {
-			if slices.Contains(sm.Flags, `\Seen`) {
-				t.Errorf("UID %d became \\Seen", sm.UID)
-			}
-		}
+		noneSeen(t, s, u, "INBOX")
 	})
 }
 
