@@ -372,6 +372,11 @@ func (s *Store) refresh(ctx context.Context, c *imapclient.Client, b *mailbox) (
 		}
 		msgs = slices.DeleteFunc(slices.Clone(msgs), func(m Message) bool { return !present[m.UID] })
 	}
+	if len(msgs) == len(old.Messages) && (len(msgs) == 0 || &msgs[0] == &old.Messages[0]) && modseq == old.ModSeq {
+		// Nothing changed: the same listing, so that those who hold it
+		// (a walk's prefetch) need not start over.
+		return old, nil
+	}
 	return &Listing{Mailbox: b.name, UIDValidity: old.UIDValidity, Messages: msgs, ModSeq: modseq}, nil
 }
 
