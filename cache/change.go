@@ -115,13 +115,29 @@ func (s *Store) DeleteMailbox(ctx context.Context, name string, selectable bool)
 	}
 	s.InvalidateFolders()
 	if err == nil {
-		s.mu.Lock()
-		delete(s.boxes, name)
-		s.mu.Unlock()
+		s.forgetMailboxes(func(box string) bool { return box == name })
+	}
+	return err
+}
+
+// forgetMailboxes drops what the store holds of the mailboxes whose names
+// match, gone from the server (DELETE, RENAME): listings, and body blocks
+// in memory and on disk, which would otherwise wait for eviction under
+// names that may be reused.
+func (s *Store) forgetMailboxes(match func(name string) bool) {
+	s.mu.Lock()
+	var gone []string
+	for name := range s.boxes {
+		if match(name) {
+			delete(s.boxes, name)
+			gone = append(gone, name)
+		}
+	}
+	s.mu.Unlock()
+	for _, name := range gone {
 		s.bodies.RemoveMailbox(name, 0)
 		s.disk.RemoveMailbox(name, 0)
 	}
-	return err
 }
 
 // Delimiter is the hierarchy delimiter of the account's personal
@@ -163,9 +179,7 @@ func (s *Store) Copy(ctx context.Context, mailbox string, uidValidity, uid uint3
 		copied = copiedFrom(cu, uid)
 		return err
 	})
-	if err == nil {
-		s.markDirty(to)
-	}
+	s.markDirty(to) // a COPY cut off may still have landed
 	return copied, err
 }
 
@@ -207,20 +221,9 @@ func (s *Store) RenameMailbox(ctx context.Context, from, to string) error {
 	s.InvalidateFolders()
 	if err == nil {
 		// The mailbox and its children, not its siblings with longer names.
-		s.mu.Lock()
-		var gone []string
-		for name := range s.boxes {
-			if name == from || delimiter != "" && strings.HasPrefix(name, from+delimiter) {
-				delete(s.boxes, name)
-				gone = append(gone, name)
-			}
-		}
-		s.mu.Unlock()
-		// Their blocks on disk would only wait for eviction under names
-		// that may be reused.
-		for _, name := range gone {
-			s.disk.RemoveMailbox(name, 0)
-		}
+		s.forgetMailboxes(func(name string) bool {
+			return name == from || delimiter != "" && strings.HasPrefix(name, from+delimiter)
+		})
 	}
 	return err
 }
