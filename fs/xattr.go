@@ -97,8 +97,15 @@ func (f *file) Getxattr(ctx context.Context, req *fuse.GetxattrRequest, resp *fu
 		}
 		resp.Xattr = []byte(strconv.FormatUint(modseq, 10))
 	case xattrFlags:
-		l := f.fs.store.Cached(f.mailboxName())
-		if l == nil || l.UIDValidity != f.uidValidity {
+		// Listing, not Cached: flags change under other clients, and a
+		// listing older than the TTL is refreshed (CHANGEDSINCE) first.
+		ctx, cancel := f.fs.request(ctx)
+		defer cancel()
+		l, err := f.fs.store.Listing(ctx, f.mailboxName())
+		if err != nil {
+			return f.fs.errno("getxattr "+req.Name, err)
+		}
+		if l.UIDValidity != f.uidValidity {
 			return syscall.ESTALE
 		}
 		m, ok := l.Find(f.msg.UID)
