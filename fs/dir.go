@@ -116,14 +116,21 @@ func (d *dir) Lookup(ctx context.Context, name string) (bfs.Node, error) {
 		case searchDirName:
 			return &searchRoot{fs: d.fs, mailbox: self.Name, path: d.p()}, nil
 		case sortDirName:
-			if ok, err := d.fs.store.Has(ctx, "SORT"); err != nil || !ok {
+			ok, err := d.fs.store.Has(ctx, "SORT")
+			if err != nil {
+				return nil, d.fs.errno("lookup "+joinPath(append(d.p(), name)), err)
+			}
+			if !ok {
 				return nil, syscall.ENOENT // absent where the server lacks it
 			}
 			return d.sortRoot(self.Name), nil
 		case threadDirName:
 			caps, err := d.fs.store.Capabilities(ctx)
+			if err != nil {
+				return nil, d.fs.errno("lookup "+joinPath(append(d.p(), name)), err)
+			}
 			algorithms := threadAlgorithms(caps)
-			if err != nil || len(algorithms) == 0 {
+			if len(algorithms) == 0 {
 				return nil, syscall.ENOENT
 			}
 			return d.threadRoot(self.Name, algorithms), nil
