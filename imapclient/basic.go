@@ -11,7 +11,12 @@ func (c *Client) Capability(ctx context.Context) (Capabilities, error) {
 	if _, err := c.simple(ctx, "CAPABILITY"); err != nil {
 		return nil, err
 	}
-	return c.Capabilities(), nil
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.caps == nil { // an OK without the list: known to be empty
+		c.caps = Capabilities{}
+	}
+	return c.caps, nil
 }
 
 // Noop does nothing, which lets the server report changes (imaplib's noop).

@@ -397,10 +397,15 @@ func (c *Client) search(ctx context.Context, uid bool, criteria *SearchCriteria)
 	if err != nil {
 		return nil, err
 	}
-	cmd := newCommand(searchUIDName(uid, "SEARCH"), "SEARCH")
+	// With IMAP4rev2 enabled the answer is ESEARCH (RFC 9051 6.4.4).
+	cmd := newCommand(searchUIDName(uid, "SEARCH"), "SEARCH", "ESEARCH")
 	var nums []uint32
 	cmd.handle = func(u *untagged) error {
-		got, err := searchReadNumbers(u.dec)
+		read := searchReadNumbers
+		if u.Name == "ESEARCH" {
+			read = c.searchReadESearchAll
+		}
+		got, err := read(u.dec)
 		cmd.deliver(func() { nums = append(nums, got...) })
 		return err
 	}
@@ -458,6 +463,30 @@ func searchReadNumbers(dec *imapwire.Decoder) ([]uint32, error) {
 			}
 			nums = append(nums, n)
 		}
+	}
+	return nums, nil
+}
+
+// searchReadESearchAll reads an ESEARCH answer to a plain SEARCH, whose
+// ALL lists the matches, as numbers. A match cannot outnumber the
+// messages, which bounds what a compact set may expand to.
+func (c *Client) searchReadESearchAll(dec *imapwire.Decoder) ([]uint32, error) {
+	d, err := searchReadESearch(dec)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	var most uint32
+	if c.mailbox != nil {
+		most = c.mailbox.Exists
+	}
+	c.mu.Unlock()
+	var nums []uint32
+	for n := range d.All.All() {
+		if uint32(len(nums)) == most {
+			return nil, &imapwire.ProtocolError{What: "ESEARCH ALL", Msg: "more matches than messages"}
+		}
+		nums = append(nums, n)
 	}
 	return nums, nil
 }
