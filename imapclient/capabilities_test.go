@@ -278,3 +278,42 @@ func TestIMAP4rev2Server(t *testing.T) {
 	}
 	greetingExpectNothing(t, conn, r)
 }
+
+// Once UTF8=ACCEPT is enabled, SEARCH sends no CHARSET (RFC 6855 3): its
+// strings are UTF-8, quoted as they are.
+func TestSearchUTF8AcceptNoCharset(t *testing.T) {
+	c, conn, r := scriptedGreetingServer(t, "* PREAUTH [CAPABILITY IMAP4rev1 ENABLE UTF8=ACCEPT ESEARCH] ready")
+	criteria, err := imapclient.ParseSearchCriteria(`SUBJECT "Grüße"`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Enable(ctxT(t), "UTF8=ACCEPT")
+		done <- err
+	}()
+	capsExpect(t, conn, r, "T1 ENABLE UTF8=ACCEPT\r\n")
+	fmt.Fprintf(conn, "* ENABLED UTF8=ACCEPT\r\nT1 OK done\r\n")
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		_, err := c.UIDSearch(ctxT(t), criteria)
+		done <- err
+	}()
+	capsExpect(t, conn, r, "T2 UID SEARCH SUBJECT \"Grüße\"\r\n")
+	fmt.Fprintf(conn, "* SEARCH\r\nT2 OK done\r\n")
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	criteria.Charset = "UTF-8"
+	go func() {
+		_, err := c.UIDSearchExtended(ctxT(t), criteria, imapclient.SearchReturn{Count: true})
+		done <- err
+	}()
+	capsExpect(t, conn, r, "T3 UID SEARCH RETURN (COUNT) SUBJECT \"Grüße\"\r\n")
+	fmt.Fprintf(conn, "* ESEARCH (TAG \"T3\") UID COUNT 0\r\nT3 OK done\r\n")
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

@@ -357,6 +357,17 @@ func (sc *SearchCriteria) charset() (string, error) {
 	return sc.Charset, nil
 }
 
+// searchCharset is the CHARSET a SEARCH sends: none once UTF8=ACCEPT is
+// enabled, when the strings are UTF-8 by definition and a CHARSET is
+// forbidden (RFC 6855 3).
+func (c *Client) searchCharset(criteria *SearchCriteria) (string, error) {
+	charset, err := criteria.charset()
+	if err != nil || c.Enabled("UTF8=ACCEPT") {
+		return "", err
+	}
+	return charset, nil
+}
+
 // encode writes the search keys.
 func (sc *SearchCriteria) encode(e *imapwire.Encoder) {
 	for i, t := range sc.tokens {
@@ -393,7 +404,7 @@ func (c *Client) UIDSearch(ctx context.Context, criteria *SearchCriteria) ([]uin
 }
 
 func (c *Client) search(ctx context.Context, uid bool, criteria *SearchCriteria) ([]uint32, error) {
-	charset, err := criteria.charset()
+	charset, err := c.searchCharset(criteria)
 	if err != nil {
 		return nil, err
 	}
@@ -523,7 +534,7 @@ func (c *Client) searchExtended(ctx context.Context, uid bool, criteria *SearchC
 	if !c.Has("ESEARCH") {
 		return nil, &NotSupportedError{Capability: "ESEARCH"}
 	}
-	charset, err := criteria.charset()
+	charset, err := c.searchCharset(criteria)
 	if err != nil {
 		return nil, err
 	}
