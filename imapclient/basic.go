@@ -55,12 +55,17 @@ func asBye(err error, bye **ByeError) bool {
 	return ok
 }
 
-// Close closes the selected mailbox, expunging its \Deleted messages
-// (imaplib's close). Prefer Unselect, which expunges nothing: another
-// client's \Deleted messages must survive.
+// CloseMailbox closes the selected mailbox, expunging its \Deleted
+// messages (imaplib's close). Prefer Unselect, which expunges nothing:
+// another client's \Deleted messages must survive. After EXAMINE it only
+// closes (RFC 3501 6.4.2: nothing is expunged); a SELECTed mailbox that
+// became read-only is refused with ErrReadOnly, since the expunge asked
+// for would not happen.
 func (c *Client) CloseMailbox(ctx context.Context) error {
-	if err := c.checkWritable(); err != nil {
-		return err
+	if !c.examined() {
+		if err := c.checkWritable(); err != nil {
+			return err
+		}
 	}
 	_, err := c.simple(ctx, "CLOSE")
 	if err == nil {
