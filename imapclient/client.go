@@ -57,8 +57,7 @@ type Client struct {
 
 	mu          sync.Mutex
 	state       State
-	caps        Capabilities // nil until known
-	capsSeen    uint64       // how many capability lists were received
+	caps        Capabilities
 	enabled     map[string]bool
 	mailbox     *MailboxStatus // while a mailbox is selected or being selected
 	pending     []*command
@@ -66,6 +65,10 @@ type Client struct {
 	continueCh  chan continuation // where the next "+" goes, while a command is being sent
 	bye         *ByeError
 	plaintextOK bool // credentials may go without TLS
+
+	// also under mu
+	capsSeen  uint64              // capability lists received (nil caps: not known yet)
+	responses map[string][]Update // unilateral data kept for Response
 
 	greeted chan struct{} // closed once the greeting is read
 	closed  chan struct{} // closed when the connection is gone
