@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"imapfs/imapclient"
+	"imapfs/imapclient/imapwire"
 	"imapfs/test"
 )
 
@@ -313,6 +314,42 @@ func TestSearchUTF8AcceptNoCharset(t *testing.T) {
 	}()
 	capsExpect(t, conn, r, "T3 UID SEARCH RETURN (COUNT) SUBJECT \"Grüße\"\r\n")
 	fmt.Fprintf(conn, "* ESEARCH (TAG \"T3\") UID COUNT 0\r\nT3 OK done\r\n")
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// An ESEARCH answer to SEARCH cannot list more matches than there are
+// messages: a compact set of billions is refused, not expanded.
+func TestSearchESearchBounded(t *testing.T) {
+	c, conn, r := scriptedGreetingServer(t, "* PREAUTH [CAPABILITY IMAP4rev2] ready")
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Select(ctxT(t), "INBOX", true)
+		done <- err
+	}()
+	capsExpect(t, conn, r, "T1 EXAMINE INBOX\r\n")
+	fmt.Fprintf(conn, "* 2 EXISTS\r\nT1 OK [READ-ONLY] examined\r\n")
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	criteria, err := imapclient.ParseSearchCriteria("ALL")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		_, err := c.Search(ctxT(t), criteria)
+		done <- err
+	}()
+	capsExpect(t, conn, r, "T2 SEARCH ALL\r\n")
+	fmt.Fprintf(conn, "* ESEARCH (TAG \"T2\") ALL 1:4294967295\r\nT2 OK done\r\n")
+	var perr *imapwire.ProtocolError
+	if err := <-done; !errors.As(err, &perr) {
+		t.Fatalf("SEARCH answered with more matches than messages: %v", err)
+	}
+	go func() { done <- c.Noop(ctxT(t)) }()
+	capsExpect(t, conn, r, "T3 NOOP\r\n")
+	fmt.Fprintf(conn, "T3 OK done\r\n")
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
