@@ -38,32 +38,41 @@ func (c *Client) secure() bool {
 }
 
 // Login authenticates with LOGIN (imaplib's login). The password is never
-// logged. The capabilities are refreshed afterwards.
+// logged. The capabilities are asked first if they are not known, and
+// again afterwards unless the server said them with its answer.
 func (c *Client) Login(ctx context.Context, user, password string) error {
 	if !c.secure() {
 		return ErrPlaintext
 	}
-	if c.Has("LOGINDISABLED") {
+	caps, err := c.knownCapabilities(ctx)
+	if err != nil {
+		return err
+	}
+	if caps.Has("LOGINDISABLED") {
 		return &NotSupportedError{Capability: "LOGIN (the server says LOGINDISABLED)"}
 	}
+	seen := c.capabilitiesSeen()
 	c.tr.redact.Store(true)
-	st, err := c.execute(ctx, newCommand("LOGIN"), func(e *imapwire.Encoder) {
+	_, err = c.execute(ctx, newCommand("LOGIN"), func(e *imapwire.Encoder) {
 		e.Atom("LOGIN").SP().AString(user).SP().AString(password)
 	})
 	c.tr.redact.Store(false)
-	return c.authenticated(ctx, st, err)
+	return c.authenticated(ctx, seen, err)
 }
 
-// authenticated moves to the authenticated state and refreshes the
-// capabilities unless the tagged OK carried them.
-func (c *Client) authenticated(ctx context.Context, st *Status, err error) error {
+// authenticated moves to the authenticated state after a login that
+// began when seen capability lists had been received. The capabilities
+// from before the login no longer hold: unless the server sent new ones
+// with its answer (in the tagged OK or untagged), they are asked.
+func (c *Client) authenticated(ctx context.Context, seen uint64, err error) error {
 	if err != nil {
 		return err
 	}
 	c.setState(StateAuthenticated)
-	if st.Code != nil && st.Code.Name == imapwire.CodeCapability {
+	if c.capabilitiesSeen() != seen {
 		return nil
 	}
+	c.forgetCapabilities()
 	_, err = c.Capability(ctx)
 	return err
 }
@@ -81,25 +90,32 @@ type SASLMechanism interface {
 
 // Authenticate authenticates with a SASL mechanism (imaplib's authenticate).
 // The initial response goes with the command when the server offers
-// SASL-IR. Exchanges are never logged.
+// SASL-IR. Exchanges are never logged. The capabilities are asked first
+// if they are not known, and again afterwards unless the server said them
+// with its answer.
 func (c *Client) Authenticate(ctx context.Context, mech SASLMechanism) error {
 	if !c.secure() {
 		return ErrPlaintext
 	}
-	if !c.Has("AUTH=" + mech.Name()) {
+	caps, err := c.knownCapabilities(ctx)
+	if err != nil {
+		return err
+	}
+	if !caps.Has("AUTH=" + mech.Name()) {
 		return &NotSupportedError{Capability: "AUTH=" + mech.Name()}
 	}
 	ir, hasIR, err := mech.Start()
 	if err != nil {
 		return err
 	}
+	seen := c.capabilitiesSeen()
 	cmd := newCommand("AUTHENTICATE")
 	c.tr.redact.Store(true)
 	defer c.tr.redact.Store(false)
 	c.writeMu.Lock()
 	err = c.send(ctx, cmd, func(e *imapwire.Encoder) {
 		e.Atom("AUTHENTICATE").SP().Atom(mech.Name())
-		if hasIR && c.Has("SASL-IR") {
+		if hasIR && caps.Has("SASL-IR") {
 			e.SP().Atom(encodeSASL(ir))
 			hasIR = false
 		}
@@ -112,8 +128,8 @@ func (c *Client) Authenticate(ctx context.Context, mech SASLMechanism) error {
 	if err != nil {
 		return err
 	}
-	st, err := c.wait(ctx, cmd)
-	return c.authenticated(ctx, st, err)
+	_, err = c.wait(ctx, cmd)
+	return c.authenticated(ctx, seen, err)
 }
 
 // saslExchange answers the server's challenges until the tagged response.

@@ -11,7 +11,12 @@ func (c *Client) Capability(ctx context.Context) (Capabilities, error) {
 	if _, err := c.simple(ctx, "CAPABILITY"); err != nil {
 		return nil, err
 	}
-	return c.Capabilities(), nil
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.caps == nil { // an OK without the list: known to be empty
+		c.caps = Capabilities{}
+	}
+	return c.caps, nil
 }
 
 // Noop does nothing, which lets the server report changes (imaplib's noop).
@@ -50,12 +55,17 @@ func asBye(err error, bye **ByeError) bool {
 	return ok
 }
 
-// Close closes the selected mailbox, expunging its \Deleted messages
-// (imaplib's close). Prefer Unselect, which expunges nothing: another
-// client's \Deleted messages must survive.
+// CloseMailbox closes the selected mailbox, expunging its \Deleted
+// messages (imaplib's close). Prefer Unselect, which expunges nothing:
+// another client's \Deleted messages must survive. After EXAMINE it only
+// closes (RFC 3501 6.4.2: nothing is expunged); a SELECTed mailbox that
+// became read-only is refused with ErrReadOnly, since the expunge asked
+// for would not happen.
 func (c *Client) CloseMailbox(ctx context.Context) error {
-	if err := c.checkWritable(); err != nil {
-		return err
+	if !c.examined() {
+		if err := c.checkWritable(); err != nil {
+			return err
+		}
 	}
 	_, err := c.simple(ctx, "CLOSE")
 	if err == nil {

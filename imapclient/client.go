@@ -66,6 +66,10 @@ type Client struct {
 	bye         *ByeError
 	plaintextOK bool // credentials may go without TLS
 
+	// also under mu
+	capsSeen  uint64              // capability lists received (nil caps: not known yet)
+	responses map[string][]Update // unilateral data kept for Response
+
 	greeted chan struct{} // closed once the greeting is read
 	closed  chan struct{} // closed when the connection is gone
 	err     error         // why it is gone
@@ -78,7 +82,8 @@ type continuation struct {
 	err  error
 }
 
-// New starts a Client on an established connection and reads the greeting.
+// New starts a Client on an established connection, reads the greeting
+// and asks CAPABILITY when the greeting did not say them.
 // Most callers use DialTLS, DialStartTLS, DialPlain or DialTunnel instead.
 func New(ctx context.Context, conn io.ReadWriteCloser, opts Options) (*Client, error) {
 	c := &Client{
@@ -106,6 +111,10 @@ func New(ctx context.Context, conn io.ReadWriteCloser, opts Options) (*Client, e
 	if c.bye != nil {
 		c.Close()
 		return nil, &AbortError{Err: c.bye}
+	}
+	if _, err := c.knownCapabilities(ctx); err != nil {
+		c.Close()
+		return nil, err
 	}
 	return c, nil
 }
@@ -191,6 +200,7 @@ func (c *Client) Has(capability string) bool { return c.Capabilities().Has(capab
 func (c *Client) setCaps(list []string) {
 	c.mu.Lock()
 	c.caps = newCapabilities(list)
+	c.capsSeen++
 	c.mu.Unlock()
 }
 
@@ -212,8 +222,12 @@ func newCapabilities(list []string) Capabilities {
 	return caps
 }
 
-// Has reports whether the set holds name, compared without case.
-func (caps Capabilities) Has(name string) bool { return caps[strings.ToUpper(name)] }
+// Has reports whether the set holds name, compared without case, or
+// implies it (IMAP4rev2 implies the extensions it folded in).
+func (caps Capabilities) Has(name string) bool {
+	name = strings.ToUpper(name)
+	return caps[name] || caps.implies(name)
+}
 
 // AuthMechanisms lists the SASL mechanisms the server offers (AUTH=...).
 func (caps Capabilities) AuthMechanisms() []string {

@@ -133,16 +133,15 @@ func withServerName(config *tls.Config, addr string) *tls.Config {
 }
 
 // StartTLS upgrades the connection (RFC 3501 6.2.1). The capabilities are
-// forgotten and asked again, as the RFC requires, since a man in the middle
-// could have altered them.
+// forgotten, also any the tagged OK carried, and asked again over TLS, as
+// the RFC requires, since a man in the middle could have altered them.
 func (c *Client) StartTLS(ctx context.Context, config *tls.Config) error {
-	if !c.Has("STARTTLS") {
-		if _, err := c.Capability(ctx); err != nil {
-			return err
-		}
-		if !c.Has("STARTTLS") {
-			return &NotSupportedError{Capability: "STARTTLS"}
-		}
+	caps, err := c.knownCapabilities(ctx)
+	if err != nil {
+		return err
+	}
+	if !caps.Has("STARTTLS") {
+		return &NotSupportedError{Capability: "STARTTLS"}
 	}
 	c.mu.Lock()
 	conn, ok := c.conn.(net.Conn)
@@ -159,10 +158,11 @@ func (c *Client) StartTLS(ctx context.Context, config *tls.Config) error {
 			return err
 		}
 		c.swapConn(tlsConn)
+		c.forgetCapabilities()
 		return nil
 	}
 	c.writeMu.Lock()
-	err := c.send(ctx, cmd, func(e *imapwire.Encoder) { e.Atom("STARTTLS") })
+	err = c.send(ctx, cmd, func(e *imapwire.Encoder) { e.Atom("STARTTLS") })
 	c.disarmContinuation()
 	if err == nil {
 		_, err = c.wait(ctx, cmd)
@@ -171,7 +171,6 @@ func (c *Client) StartTLS(ctx context.Context, config *tls.Config) error {
 	if err != nil {
 		return err
 	}
-	c.setCaps(nil)
 	_, err = c.Capability(ctx)
 	return err
 }

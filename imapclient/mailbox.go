@@ -20,6 +20,8 @@ type MailboxStatus struct {
 	UIDNext        uint32
 	HighestModSeq  uint64 // 0 without CONDSTORE or with NOMODSEQ
 	NoModSeq       bool
+
+	examined bool // opened with EXAMINE, not a SELECT that became read-only
 }
 
 func (m *MailboxStatus) apply(upd Update) {
@@ -90,7 +92,7 @@ func (c *Client) selectMailbox(ctx context.Context, mailbox string, readOnly boo
 	if readOnly {
 		name = "EXAMINE"
 	}
-	status := &MailboxStatus{Name: mailbox, ReadOnly: readOnly}
+	status := &MailboxStatus{Name: mailbox, ReadOnly: readOnly, examined: readOnly}
 	c.mu.Lock()
 	c.mailbox = status // the responses to come describe the new mailbox
 	c.state = StateAuthenticated
@@ -124,6 +126,13 @@ func errOr(err, otherwise error) error {
 		return err
 	}
 	return otherwise
+}
+
+// examined reports whether the selected mailbox was opened with EXAMINE.
+func (c *Client) examined() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.mailbox != nil && c.mailbox.examined
 }
 
 // checkWritable refuses a command that changes the selected mailbox once

@@ -336,6 +336,7 @@ func (c *Client) mailboxUpdate(upd Update) error {
 }
 
 func (c *Client) notify(upd Update) {
+	c.keepResponse(upd)
 	if c.opts.Updates != nil {
 		c.opts.Updates(upd)
 	}

@@ -357,6 +357,17 @@ func (sc *SearchCriteria) charset() (string, error) {
 	return sc.Charset, nil
 }
 
+// searchCharset is the CHARSET a SEARCH sends: none once UTF8=ACCEPT is
+// enabled, when the strings are UTF-8 by definition and a CHARSET is
+// forbidden (RFC 6855 3).
+func (c *Client) searchCharset(criteria *SearchCriteria) (string, error) {
+	charset, err := criteria.charset()
+	if err != nil || c.Enabled("UTF8=ACCEPT") {
+		return "", err
+	}
+	return charset, nil
+}
+
 // encode writes the search keys.
 func (sc *SearchCriteria) encode(e *imapwire.Encoder) {
 	for i, t := range sc.tokens {
@@ -393,14 +404,19 @@ func (c *Client) UIDSearch(ctx context.Context, criteria *SearchCriteria) ([]uin
 }
 
 func (c *Client) search(ctx context.Context, uid bool, criteria *SearchCriteria) ([]uint32, error) {
-	charset, err := criteria.charset()
+	charset, err := c.searchCharset(criteria)
 	if err != nil {
 		return nil, err
 	}
-	cmd := newCommand(searchUIDName(uid, "SEARCH"), "SEARCH")
+	// With IMAP4rev2 enabled the answer is ESEARCH (RFC 9051 6.4.4).
+	cmd := newCommand(searchUIDName(uid, "SEARCH"), "SEARCH", "ESEARCH")
 	var nums []uint32
 	cmd.handle = func(u *untagged) error {
-		got, err := searchReadNumbers(u.dec)
+		read := searchReadNumbers
+		if u.Name == "ESEARCH" {
+			read = c.searchReadESearchAll
+		}
+		got, err := read(u.dec)
 		cmd.deliver(func() { nums = append(nums, got...) })
 		return err
 	}
@@ -462,6 +478,30 @@ func searchReadNumbers(dec *imapwire.Decoder) ([]uint32, error) {
 	return nums, nil
 }
 
+// searchReadESearchAll reads an ESEARCH answer to a plain SEARCH, whose
+// ALL lists the matches, as numbers. A match cannot outnumber the
+// messages, which bounds what a compact set may expand to.
+func (c *Client) searchReadESearchAll(dec *imapwire.Decoder) ([]uint32, error) {
+	d, err := searchReadESearch(dec)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	var most uint32
+	if c.mailbox != nil {
+		most = c.mailbox.Exists
+	}
+	c.mu.Unlock()
+	var nums []uint32
+	for n := range d.All.All() {
+		if uint32(len(nums)) == most {
+			return nil, &imapwire.ProtocolError{What: "ESEARCH ALL", Msg: "more matches than messages"}
+		}
+		nums = append(nums, n)
+	}
+	return nums, nil
+}
+
 // SearchReturn selects the results of an extended search (RFC 4731). With
 // none selected the server returns ALL.
 type SearchReturn struct {
@@ -494,7 +534,7 @@ func (c *Client) searchExtended(ctx context.Context, uid bool, criteria *SearchC
 	if !c.Has("ESEARCH") {
 		return nil, &NotSupportedError{Capability: "ESEARCH"}
 	}
-	charset, err := criteria.charset()
+	charset, err := c.searchCharset(criteria)
 	if err != nil {
 		return nil, err
 	}
