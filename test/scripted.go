@@ -68,9 +68,10 @@ type Variation struct {
 	// LowerCase writes response names, status words, response codes and
 	// FETCH item names in lower case (the grammar is case-insensitive).
 	LowerCase bool
-	// Chatter adds responses a client must ignore: an unknown untagged
+	// Chatter adds what a client must ignore: an unknown untagged
 	// response and an OK with an unknown code before every tagged
-	// response, and an unknown code with arguments in tagged OKs.
+	// response, an unknown code with arguments in tagged OKs, and runs of
+	// spaces in their text (the only place the grammar allows them).
 	Chatter bool
 	// Keywords are offered in FLAGS and PERMANENTFLAGS, and Seed gives
 	// them to every message it stores.

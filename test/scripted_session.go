@@ -154,7 +154,11 @@ func (ss *scriptedSession) handle(tag string, args []scriptedToken) {
 		if code != "" {
 			code = "[" + code + "] "
 		}
-		ss.line("%s %s %s%s completed.", tag, ss.word("OK"), code, name)
+		text := name + " completed."
+		if ss.v.Chatter {
+			text = "  " + name + "   completed,  spaced   out. "
+		}
+		ss.line("%s %s %s%s", tag, ss.word("OK"), code, text)
 	}
 }
 
