@@ -54,6 +54,7 @@ var variations = []struct {
 	{name: "no ENABLE", v: test.Variation{Capabilities: without("ENABLE")}},
 	{name: "IMAP4rev1 and nothing else", v: test.Variation{Capabilities: []string{"IMAP4rev1"}, RefuseDeleteSelected: true}, noUIDPlus: true},
 	{name: "IMAP4rev2 only, SEARCH answered with ESEARCH", v: test.Variation{Capabilities: []string{"IMAP4rev2"}}},
+	{name: "IMAP4rev1 and IMAP4rev2, ESEARCH after ENABLE IMAP4rev2", v: test.Variation{Capabilities: slices.Concat(test.DefaultScriptedCapabilities, []string{"IMAP4rev2"})}},
 	{name: "lower-case response names, status words and FETCH items", v: test.Variation{LowerCase: true}},
 	{name: "unknown untagged responses and response codes with arguments", v: test.Variation{Chatter: true}},
 	{name: "keywords with odd atom characters", v: test.Variation{

@@ -38,21 +38,23 @@ type Scripted struct {
 	transcriptMu sync.Mutex
 	transcript   bytes.Buffer // both directions of every session
 
-	mu          sync.Mutex
-	boxes       map[string]*scriptedBox
-	nextValid   uint32
-	commands    []string // every command received, without its tag
-	connections int
-	sessions    int
-	closed      bool
-	conns       map[net.Conn]bool
+	mu        sync.Mutex
+	boxes     map[string]*scriptedBox
+	nextValid uint32
+	commands  []string // every command received, without its tag
+	sessions  int      // started, for the transcript
+	closed    bool
+	conns     map[net.Conn]bool
 }
 
 // Variation is how a Scripted server differs from a plain IMAP4rev1 server
 // with LITERAL+, UIDPLUS, MOVE, UNSELECT and ENABLE (the zero Variation).
 type Variation struct {
 	// Capabilities replaces the capabilities announced (and so served);
-	// nil means DefaultScriptedCapabilities.
+	// nil means DefaultScriptedCapabilities. With IMAP4rev2 and not
+	// IMAP4rev1 the server follows RFC 9051 from the start (ESEARCH
+	// answers to SEARCH, no RECENT) and serves what IMAP4rev2 includes;
+	// with both, after ENABLE IMAP4rev2.
 	Capabilities []string
 	// Greeting replaces the greeting line (without CRLF). "* PREAUTH ..."
 	// starts every connection logged in. Empty: "* OK [CAPABILITY ...] ...".
@@ -166,7 +168,6 @@ func (s *Scripted) accept(l net.Listener) {
 			return
 		}
 		s.conns[conn] = true
-		s.connections++
 		s.mu.Unlock()
 		s.wg.Go(func() {
 			defer func() {
@@ -190,13 +191,6 @@ func (s *Scripted) stop() {
 	s.plain.Close()
 	s.secure.Close()
 	s.wg.Wait()
-}
-
-// Connections is how many connections the server has accepted.
-func (s *Scripted) Connections() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.connections
 }
 
 // Commands returns every command received so far, without tags, literals

@@ -55,6 +55,7 @@ type scriptedSession struct {
 	sel    *scriptedSelection // nil: nothing selected
 	tag    string             // of the command being run
 	id     int                // in the transcript
+	rev2   bool               // IMAP4rev2 rules: the server has only them, or they were enabled
 	done   bool
 }
 
@@ -84,6 +85,7 @@ func (ss *scriptedSession) run() {
 		greeting = "* " + ss.word("OK") + " [" + ss.word("CAPABILITY") + " " + strings.Join(ss.s.capabilities(), " ") + "] Scripted IMAP ready."
 	}
 	ss.authed = strings.HasPrefix(strings.ToUpper(greeting), "* PREAUTH")
+	ss.rev2 = ss.s.rev2Only()
 	ss.line("%s", greeting)
 	ss.w.Flush()
 	for !ss.done {
@@ -265,7 +267,8 @@ func (ss *scriptedSession) enable(args []scriptedToken) (string, error) {
 	}
 	var on []string
 	for _, a := range args {
-		if strings.EqualFold(a.s, "IMAP4rev2") && ss.s.has("IMAP4rev2") || strings.EqualFold(a.s, "CONDSTORE") && ss.s.has("CONDSTORE") {
+		if strings.EqualFold(a.s, "IMAP4rev2") && ss.s.has("IMAP4rev2") {
+			ss.rev2 = true
 			on = append(on, a.s)
 		}
 	}
@@ -400,7 +403,7 @@ func (ss *scriptedSession) status(args []scriptedToken) (string, error) {
 				}
 			}
 		case "RECENT":
-			if ss.s.rev2Only() {
+			if ss.rev2 {
 				return "", errBad("No RECENT in IMAP4rev2")
 			}
 		default:
@@ -466,7 +469,7 @@ func (ss *scriptedSession) selectMailbox(args []scriptedToken, readOnly bool) (s
 	ss.untagged("%s (%s)", ss.word("FLAGS"), strings.Join(flags, " "))
 	ss.untagged("%s [%s (%s \\*)] Flags permitted.", ss.word("OK"), ss.word("PERMANENTFLAGS"), strings.Join(flags, " "))
 	ss.untagged("%d %s", len(box.msgs), ss.word("EXISTS"))
-	if !ss.s.rev2Only() {
+	if !ss.rev2 {
 		ss.untagged("0 %s", ss.word("RECENT"))
 	} else {
 		ss.untagged(`%s () "/" %s`, ss.word("LIST"), quote(name))
@@ -747,7 +750,7 @@ func (ss *scriptedSession) search(box *scriptedBox, uid bool, args []scriptedTok
 		ss.sync(true)
 	}
 	var ret []string
-	extended := ss.s.rev2Only()
+	extended := ss.rev2
 	if len(args) > 1 && strings.EqualFold(args[0].s, "RETURN") && args[1].kind == '(' {
 		if !ss.s.has("ESEARCH") {
 			return "", errBad("No ESEARCH")

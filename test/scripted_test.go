@@ -61,6 +61,8 @@ func TestScriptedVariations(t *testing.T) {
 		{"no capability at login", Variation{LoginWithoutCapability: true}, []string{login}, []string{"a OK LOGIN completed."}},
 		{"rev2", Variation{Capabilities: []string{"IMAP4rev2"}}, []string{login, "b SELECT INBOX", "c UID SEARCH ALL", "d UNSELECT"},
 			[]string{`* LIST () "/" "INBOX"`, `* ESEARCH (TAG "c") UID ALL 1`, "d OK UNSELECT completed."}},
+		{"rev1 and rev2", Variation{Capabilities: []string{"IMAP4rev1", "IMAP4rev2", "ENABLE"}}, []string{login, "b SELECT INBOX", "c UID SEARCH ALL", "d ENABLE IMAP4rev2", "e UID SEARCH ALL"},
+			[]string{"* SEARCH 1", "* ENABLED IMAP4rev2", `* ESEARCH (TAG "e") UID ALL 1`}},
 		{"no UNSELECT", Variation{Capabilities: []string{"IMAP4rev1"}, RefuseDeleteSelected: true}, []string{login, "b CREATE X", "c SELECT X", "d UNSELECT", "e DELETE X", `f EXAMINE ""`, "g DELETE X"},
 			[]string{"d BAD Unknown command", "e NO Cannot delete currently-open folder", "f NO [NONEXISTENT] No such mailbox", "g OK DELETE completed."}},
 		{"chatter", Variation{Chatter: true}, []string{login, "b NOOP"},
