@@ -98,13 +98,29 @@ func (ss *scriptedSession) run() {
 			}
 			return
 		}
-		ss.s.mu.Lock()
-		ss.handle(tag, args)
-		ss.s.mu.Unlock()
+		if !ss.handleLocked(tag, args) {
+			return
+		}
 		if err := ss.w.Flush(); err != nil {
 			return
 		}
 	}
+}
+
+// handleLocked runs handle with the server's lock. A panic (a bug of the
+// server's) ends the connection and is noted in the transcript, instead
+// of ending the test binary.
+func (ss *scriptedSession) handleLocked(tag string, args []scriptedToken) (ok bool) {
+	ss.s.mu.Lock()
+	defer ss.s.mu.Unlock()
+	defer func() {
+		if r := recover(); r != nil {
+			ss.record("!", fmt.Sprintf("scripted server panic: %v", r))
+			ok = false
+		}
+	}()
+	ss.handle(tag, args)
+	return true
 }
 
 // word is a response name, status word or code as the Variation writes it.
@@ -366,7 +382,8 @@ func (ss *scriptedSession) rename(args []scriptedToken) (string, error) {
 		return "", errNo("[ALREADYEXISTS] Target exists")
 	}
 	for _, name := range ss.s.namesLocked() {
-		if name == from || strings.HasPrefix(name, from+"/") {
+		// Renaming INBOX moves its messages only (RFC 3501 6.3.5).
+		if name == from || from != "INBOX" && strings.HasPrefix(name, from+"/") {
 			ss.s.boxes[to+strings.TrimPrefix(name, from)] = ss.s.boxes[name]
 			delete(ss.s.boxes, name)
 		}
@@ -961,6 +978,7 @@ func (t scriptedToken) String() string {
 // and arguments.
 func (ss *scriptedSession) readCommand() (tag string, args []scriptedToken, err error) {
 	var buf []byte
+	var unannounced bool // a non-synchronizing literal the server does not accept
 	for {
 		line, err := ss.r.ReadBytes('\n')
 		if err != nil {
@@ -971,9 +989,15 @@ func (ss *scriptedSession) readCommand() (tag string, args []scriptedToken, err 
 		if !ok {
 			break
 		}
-		if sync {
+		if n > scriptedMaxLiteral {
+			return "", nil, errors.New("literal too large")
+		}
+		switch {
+		case sync:
 			ss.line("+ Ready for literal data")
 			ss.w.Flush()
+		case !ss.s.has("LITERAL+") && !(ss.s.has("LITERAL-") && n <= 4096):
+			unannounced = true
 		}
 		lit := make([]byte, n)
 		if _, err := io.ReadFull(ss.r, lit); err != nil {
@@ -991,6 +1015,9 @@ func (ss *scriptedSession) readCommand() (tag string, args []scriptedToken, err 
 	if tag == "" || !p.sp() {
 		return "", nil, errBad("Missing tag")
 	}
+	if unannounced {
+		return tag, nil, errBad("Non-synchronizing literal without LITERAL+")
+	}
 	args, err = p.list(false)
 	if err != nil || len(args) == 0 || args[0].kind != 'a' {
 		return tag, nil, errBad(fmt.Sprintf("Cannot parse the command (%v)", err))
@@ -998,6 +1025,9 @@ func (ss *scriptedSession) readCommand() (tag string, args []scriptedToken, err 
 	ss.tag = tag
 	return tag, args, nil
 }
+
+// scriptedMaxLiteral bounds the literals the server reads.
+const scriptedMaxLiteral = 64 << 20
 
 // trailingLiteral finds "{n}" or "{n+}" at the end of a line.
 func trailingLiteral(line []byte) (n int, sync, ok bool) {

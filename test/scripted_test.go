@@ -65,6 +65,8 @@ func TestScriptedVariations(t *testing.T) {
 			[]string{"* SEARCH 1", "* ENABLED IMAP4rev2", `* ESEARCH (TAG "e") UID ALL 1`}},
 		{"no UNSELECT", Variation{Capabilities: []string{"IMAP4rev1"}, RefuseDeleteSelected: true}, []string{login, "b CREATE X", "c SELECT X", "d UNSELECT", "e DELETE X", `f EXAMINE ""`, "g DELETE X"},
 			[]string{"d BAD Unknown command", "e NO Cannot delete currently-open folder", "f NO [NONEXISTENT] No such mailbox", "g OK DELETE completed."}},
+		{"no LITERAL+", Variation{Capabilities: []string{"IMAP4rev1"}}, []string{login, "b APPEND INBOX {3+}\r\nabc", "c NOOP"},
+			[]string{"b BAD Non-synchronizing literal without LITERAL+"}},
 		{"chatter", Variation{Chatter: true}, []string{login, "b NOOP"},
 			[]string{"* OK [XSCRIPTED-NOTE 1 (a b)] Unknown code with arguments.", `* XSCRIPTED-CHATTER 17 ("x" y) z`, `b OK [XSCRIPTED-DONE 42 "arg"]   NOOP   completed,  spaced   out. `}},
 	} {
