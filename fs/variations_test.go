@@ -36,6 +36,7 @@ var variations = []struct {
 	{name: "greeting OK without CAPABILITY code", v: test.Variation{Greeting: "* OK ready"}},
 	{name: "greeting OK without CAPABILITY code, plaintext", v: test.Variation{Greeting: "* OK ready"},
 		mount: func(t *testing.T, s *test.Scripted) []string { return []string{"--plaintext", s.URL(false)} }},
+	{name: "greeting OK with an unknown code with arguments", v: test.Variation{Greeting: "* OK [UNKNOWNCODE x y] ready"}},
 	{name: "LOGIN OK without CAPABILITY code", v: test.Variation{LoginWithoutCapability: true}},
 	{name: "greeting OK without CAPABILITY, LOGIN OK without CAPABILITY", v: test.Variation{Greeting: "* OK ready", LoginWithoutCapability: true}},
 	{name: "greeting PREAUTH over a tunnel", v: test.Variation{Greeting: "* PREAUTH Ready."},
