@@ -104,7 +104,6 @@ func exerciseScripted(t *testing.T, s *test.Scripted, noUIDPlus bool, flags ...s
 	workUID := s.Seed(t, "Work", scriptedMessages(1)...)[0]
 	s.CreateMailbox(t, "Empty")
 	m := s.Mount(t, flags...)
-	fail := t.Errorf
 	defer func() {
 		if t.Failed() {
 			t.Logf("imapfs log:\n%s\nthe server's transcript:\n%s", m.Log(), s.Transcript(12000))
@@ -115,21 +114,21 @@ func exerciseScripted(t *testing.T, s *test.Scripted, noUIDPlus bool, flags ...s
 	// ls: mailboxes and, with ls -l, every message's size and date.
 	root, err := exec.Command("ls", m.Dir).CombinedOutput()
 	if err != nil || strings.Fields(string(root)) == nil || !slices.Equal(strings.Fields(string(root)), []string{"Empty", "INBOX", "Work"}) {
-		fail("ls of the root: %v %q", err, root)
+		t.Errorf("ls of the root: %v %q", err, root)
 	}
 	for _, sm := range s.Messages(t, "INBOX") {
 		name := fmt.Sprintf("%d.eml", sm.UID)
 		info, err := os.Stat(filepath.Join(inbox, name))
 		if err != nil {
-			fail("stat %s: %v", name, err)
+			t.Errorf("stat %s: %v", name, err)
 			continue
 		}
 		if info.Size() != sm.Size || !info.ModTime().Equal(sm.InternalDate) {
-			fail("%s: size %d mtime %v; server: size %d date %v", name, info.Size(), info.ModTime(), sm.Size, sm.InternalDate)
+			t.Errorf("%s: size %d mtime %v; server: size %d date %v", name, info.Size(), info.ModTime(), sm.Size, sm.InternalDate)
 		}
 	}
 	if out, err := exec.Command("ls", "-l", inbox).CombinedOutput(); err != nil || strings.Count(string(out), ".eml") != len(uids) {
-		fail("ls -l INBOX: %v\n%s", err, out)
+		t.Errorf("ls -l INBOX: %v\n%s", err, out)
 	}
 	// The flags as parsed, keywords and all.
 	first := filepath.Join(inbox, fmt.Sprintf("%d.eml", uids[0]))
@@ -137,24 +136,24 @@ func exerciseScripted(t *testing.T, s *test.Scripted, noUIDPlus bool, flags ...s
 	got, want := strings.Fields(string(out)), s.Messages(t, "INBOX")[0].Flags
 	slices.Sort(got)
 	if err != nil || !slices.Equal(got, want) {
-		fail("user.imap.flags of %s: %v %q, server has %q", first, err, got, want)
+		t.Errorf("user.imap.flags of %s: %v %q, server has %q", first, err, got, want)
 	}
 
 	// cat: the exact bytes; dd skip=: a partial read in the middle.
 	for _, uid := range uids {
 		data, err := exec.Command("cat", filepath.Join(inbox, fmt.Sprintf("%d.eml", uid))).Output()
 		if want := s.Body(t, "INBOX", uid); err != nil || !bytes.Equal(data, want) {
-			fail("cat %d.eml: %v: %d bytes, server has %d", uid, err, len(data), len(want))
+			t.Errorf("cat %d.eml: %v: %d bytes, server has %d", uid, err, len(data), len(want))
 		}
 	}
 	last := uids[len(uids)-1]
 	part, err := exec.Command("dd", "if="+filepath.Join(inbox, fmt.Sprintf("%d.eml", last)), "bs=100", "skip=20", "count=3", "status=none").Output()
 	if want := s.Body(t, "INBOX", last)[2000:2300]; err != nil || !bytes.Equal(part, want) {
-		fail("dd skip=20 of %d.eml: %v: %q, want %q", last, err, part, want)
+		t.Errorf("dd skip=20 of %d.eml: %v: %q, want %q", last, err, part, want)
 	}
 	for _, sm := range s.Messages(t, "INBOX") {
 		if slices.Contains(sm.Flags, `\Seen`) {
-			fail("reading set \\Seen on UID %d", sm.UID)
+			t.Errorf("reading set \\Seen on UID %d", sm.UID)
 		}
 	}
 
@@ -164,19 +163,19 @@ func exerciseScripted(t *testing.T, s *test.Scripted, noUIDPlus bool, flags ...s
 	for _, sm := range s.Messages(t, "INBOX") {
 		left = append(left, sm.UID)
 		if slices.Contains(sm.Flags, `\Deleted`) {
-			fail("UID %d left \\Deleted", sm.UID)
+			t.Errorf("UID %d left \\Deleted", sm.UID)
 		}
 	}
 	switch {
 	case noUIDPlus:
 		if err == nil || !strings.Contains(string(out), "not supported") || !slices.Equal(left, uids) {
-			fail("rm without UIDPLUS: %v %s; server holds %v", err, out, left)
+			t.Errorf("rm without UIDPLUS: %v %s; server holds %v", err, out, left)
 		}
 	case err != nil:
-		fail("rm: %v %s", err, out)
+		t.Errorf("rm: %v %s", err, out)
 	default:
 		if want := []uint32{uids[0], uids[2], uids[3]}; !slices.Equal(left, want) {
-			fail("after rm the server holds %v, want %v", left, want)
+			t.Errorf("after rm the server holds %v, want %v", left, want)
 		}
 	}
 
@@ -196,40 +195,40 @@ func exerciseScripted(t *testing.T, s *test.Scripted, noUIDPlus bool, flags ...s
 			break
 		}
 		if time.Now().After(deadline) {
-			fail("after another client's expunge INBOX lists %v (%v), server has %v", got, err, listed)
+			t.Errorf("after another client's expunge INBOX lists %v (%v), server has %v", got, err, listed)
 			break
 		}
 	}
 
 	// rmdir: a mailbox with a message is not empty; an empty one goes.
 	if out, err := exec.Command("rmdir", filepath.Join(m.Dir, "Work")).CombinedOutput(); err == nil || !strings.Contains(string(out), "not empty") {
-		fail("rmdir of a mailbox with a message: %v %s", err, out)
+		t.Errorf("rmdir of a mailbox with a message: %v %s", err, out)
 	}
 	if got := s.Messages(t, "Work"); len(got) != 1 || got[0].UID != workUID {
-		fail("Work holds %+v after a refused rmdir", got)
+		t.Errorf("Work holds %+v after a refused rmdir", got)
 	}
 	// Selected first (ls), as a user's shell would have it.
 	exec.Command("ls", filepath.Join(m.Dir, "Empty")).Run()
 	if out, err := exec.Command("rmdir", filepath.Join(m.Dir, "Empty")).CombinedOutput(); err != nil {
-		fail("rmdir of an empty mailbox: %v %s", err, out)
+		t.Errorf("rmdir of an empty mailbox: %v %s", err, out)
 	}
 	if slices.Contains(s.Mailboxes(), "Empty") {
-		fail("Empty still on the server: %v", s.Mailboxes())
+		t.Errorf("Empty still on the server: %v", s.Mailboxes())
 	}
 
 	// mkdir, then cp in and mv into it.
 	fresh := filepath.Join(m.Dir, "Fresh")
 	if out, err := exec.Command("mkdir", fresh).CombinedOutput(); err != nil || !slices.Contains(s.Mailboxes(), "Fresh") {
-		fail("mkdir: %v %s; server has %v", err, out, s.Mailboxes())
+		t.Errorf("mkdir: %v %s; server has %v", err, out, s.Mailboxes())
 		return
 	}
 	src := filepath.Join(t.TempDir(), "new.eml")
 	body := []byte("From: cp@example.com\r\nSubject: copied in\r\n\r\nhello\r\n")
 	os.WriteFile(src, body, 0o644)
 	if out, err := exec.Command("cp", src, fresh+"/").CombinedOutput(); err != nil {
-		fail("cp in: %v %s", err, out)
+		t.Errorf("cp in: %v %s", err, out)
 	} else if got := s.Messages(t, "Fresh"); len(got) != 1 || !bytes.Equal(s.Body(t, "Fresh", got[0].UID), body) {
-		fail("after cp Fresh holds %+v", got)
+		t.Errorf("after cp Fresh holds %+v", got)
 	}
 	if noUIDPlus {
 		return // mv needs UIDPLUS (or MOVE with COPYUID) to know the new UID
@@ -237,7 +236,7 @@ func exerciseScripted(t *testing.T, s *test.Scripted, noUIDPlus bool, flags ...s
 	moved := uids[3]
 	movedBody := s.Body(t, "INBOX", moved)
 	if out, err := exec.Command("mv", filepath.Join(inbox, fmt.Sprintf("%d.eml", moved)), fresh+"/").CombinedOutput(); err != nil {
-		fail("mv: %v %s", err, out)
+		t.Errorf("mv: %v %s", err, out)
 	}
 	var inInbox []uint32
 	for _, sm := range s.Messages(t, "INBOX") {
@@ -245,7 +244,7 @@ func exerciseScripted(t *testing.T, s *test.Scripted, noUIDPlus bool, flags ...s
 	}
 	inFresh := s.Messages(t, "Fresh")
 	if slices.Contains(inInbox, moved) || len(inFresh) != 2 || !bytes.Equal(s.Body(t, "Fresh", inFresh[1].UID), movedBody) {
-		fail("after mv INBOX holds %v and Fresh %+v", inInbox, inFresh)
+		t.Errorf("after mv INBOX holds %v and Fresh %+v", inInbox, inFresh)
 	}
 }
 
