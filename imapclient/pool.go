@@ -167,17 +167,17 @@ func (p *Pool) Mailbox(ctx context.Context, mailbox string, f func(c *Client, m 
 }
 
 // Unselect makes the idle connections that have mailbox selected leave
-// it (UNSELECT, where the server has it), before the mailbox is deleted:
-// Dovecot ends a session whose selected mailbox disappears, which costs
-// the pool a connection and a new login. Connections in use are left
-// alone. A connection whose UNSELECT fails is closed (and so dropped):
-// its selection is no longer known.
+// it, before the mailbox is deleted: Dovecot ends a session whose
+// selected mailbox disappears, which costs the pool a connection and a new
+// login, and some servers refuse to delete a mailbox that is selected.
+// Connections in use are left alone. A connection that cannot leave is
+// closed (and so dropped): its selection is no longer known.
 func (p *Pool) Unselect(ctx context.Context, mailbox string) {
 	mailbox = poolMailboxKey(mailbox)
 	p.mu.Lock()
 	var idle []*poolConn
 	for _, pc := range p.conns {
-		if pc.mailbox == mailbox && pc.users == 0 && !pc.selecting && pc.c.Has("UNSELECT") {
+		if pc.mailbox == mailbox && pc.users == 0 && !pc.selecting {
 			// Taken, and no longer offered to callers of the mailbox.
 			pc.users++
 			pc.setMailbox("")
@@ -190,12 +190,32 @@ func (p *Pool) Unselect(ctx context.Context, mailbox string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), unselectTimeout)
 	defer cancel()
 	for _, pc := range idle {
-		if err := pc.c.Unselect(ctx); err != nil {
-			p.log.Debug("imap pool: UNSELECT failed; closing the connection", "mailbox", mailbox, "err", err)
+		if err := leaveMailbox(ctx, pc.c); err != nil {
+			p.log.Debug("imap pool: leaving the mailbox failed; closing the connection", "mailbox", mailbox, "err", err)
 			pc.c.Close()
 		}
 		p.release(pc)
 	}
+}
+
+// leaveMailbox leaves the selected mailbox without expunging anything:
+// UNSELECT (RFC 3691) where the server has it, else EXAMINE of the empty
+// name, which no mailbox has. Every server has EXAMINE; it closes the
+// previous mailbox without an expunge, and when it fails nothing is
+// selected (RFC 3501 6.3.1), which the Client knows. CLOSE is no
+// substitute: it expunges \Deleted messages, another client's too.
+func leaveMailbox(ctx context.Context, c *Client) error {
+	if c.Has("UNSELECT") {
+		return c.Unselect(ctx)
+	}
+	_, err := c.Select(ctx, "", true)
+	if errors.Is(err, ErrNo) {
+		return nil
+	}
+	if err == nil {
+		return errors.New(`imap: EXAMINE "" succeeded`)
+	}
+	return err
 }
 
 // unselectTimeout bounds Unselect, which its caller cannot cancel.

@@ -3,8 +3,11 @@ package imapclient_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"os"
 	"runtime"
 	"runtime/pprof"
 	"slices"
@@ -526,4 +529,64 @@ func TestPoolUnselectBeforeDelete(t *testing.T) {
 			t.Errorf("stats %+v: the connection did not survive the DELETE", st)
 		}
 	})
+}
+
+// Without UNSELECT the pool still leaves a mailbox before it is deleted,
+// for a server that refuses to delete the selected mailbox, and never
+// with CLOSE or EXPUNGE: another client's \Deleted messages survive.
+func TestPoolUnselectWithoutUNSELECT(t *testing.T) {
+	s := test.StartScripted(t, test.Variation{
+		Capabilities:         []string{"IMAP4rev1", "UIDPLUS", "LITERAL+"},
+		RefuseDeleteSelected: true,
+	})
+	s.CreateMailbox(t, "Kept")
+	s.Seed(t, "Kept", test.Message{Body: []byte("Subject: deleted elsewhere\r\n\r\nx\r\n"), Flags: []string{`\Deleted`}})
+	s.CreateMailbox(t, "Gone")
+	p := imapclient.NewPool(imapclient.PoolConfig{Size: 1, Dial: scriptedDialer(t, s)})
+	t.Cleanup(func() { p.Close() })
+	ctx := ctxT(t)
+	for _, name := range []string{"Kept", "Gone"} {
+		if err := p.Mailbox(ctx, name, func(c *imapclient.Client, _ *imapclient.MailboxStatus) error { return c.Noop(ctx) }); err != nil {
+			t.Fatal(err)
+		}
+		p.Unselect(ctx, name)
+	}
+	if err := p.Any(ctx, func(c *imapclient.Client) error { return c.Delete(ctx, "Gone") }); err != nil {
+		t.Fatalf("DELETE after Unselect: %v\n%s", err, s.Transcript(4000))
+	}
+	if got := s.Mailboxes(); slices.Contains(got, "Gone") {
+		t.Errorf("Gone still there: %v", got)
+	}
+	if got := s.Messages(t, "Kept"); len(got) != 1 {
+		t.Errorf("Kept holds %+v: another client's \\Deleted message was expunged", got)
+	}
+	for _, cmd := range s.Commands() {
+		if strings.HasPrefix(cmd, "CLOSE") || strings.Contains(cmd, "EXPUNGE") {
+			t.Errorf("sent %q", cmd)
+		}
+	}
+	if st := p.Stats(); st.Dials != 1 || st.Dropped != 0 {
+		t.Errorf("stats %+v: the connection did not survive", st)
+	}
+}
+
+// scriptedDialer logs in to a scripted server over implicit TLS.
+func scriptedDialer(t *testing.T, s *test.Scripted) func(context.Context, imapclient.Options) (*imapclient.Client, error) {
+	pem, err := os.ReadFile(s.TLS.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(pem)
+	return func(ctx context.Context, opts imapclient.Options) (*imapclient.Client, error) {
+		c, err := imapclient.DialTLS(ctx, s.TLSAddr(), &tls.Config{RootCAs: roots}, opts)
+		if err != nil {
+			return nil, err
+		}
+		if err := c.Login(ctx, s.User.Name, s.User.Password); err != nil {
+			c.Close()
+			return nil, err
+		}
+		return c, nil
+	}
 }

@@ -109,6 +109,13 @@ func MountAt(t T, dir string, s *Server, u User, flags ...string) *Mounted {
 	t.Helper()
 	argv := append([]string{Imapfs(t), "-f", "--ca-file", s.TLS.CAFile}, flags...)
 	argv = append(argv, s.URL(u, true))
+	return mountImapfs(t, dir, argv, u.Password)
+}
+
+// mountImapfs runs an imapfs command line with MountCommandAt, the
+// password in IMAPFS_PASSWORD.
+func mountImapfs(t T, dir string, argv []string, password string) *Mounted {
+	t.Helper()
 	// imapfs's spool and state folders go to a folder of the test's own,
 	// so that no test leaves files in the machine's home.
 	home, err := os.MkdirTemp("", "imapfs-home-")
@@ -116,7 +123,7 @@ func MountAt(t T, dir string, s *Server, u User, flags ...string) *Mounted {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(home) })
-	m := MountCommandAt(t, dir, argv, []string{"IMAPFS_PASSWORD=" + u.Password,
+	m := MountCommandAt(t, dir, argv, []string{"IMAPFS_PASSWORD=" + password,
 		"XDG_CACHE_HOME=" + filepath.Join(home, "cache"), "XDG_STATE_HOME=" + filepath.Join(home, "state")})
 	m.Home = home
 	return m
