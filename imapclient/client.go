@@ -63,8 +63,8 @@ type Client struct {
 	pending     []*command
 	nextTag     uint64
 	continueCh  chan continuation // where the next "+" goes, while a command is being sent
-	bye         *ByeError
-	plaintextOK bool // credentials may go without TLS
+	bye         *ByeError         // the server's BYE, once it came
+	plaintextOK bool              // credentials may go without TLS
 
 	greeted chan struct{} // closed once the greeting is read
 	closed  chan struct{} // closed when the connection is gone
@@ -103,9 +103,9 @@ func New(ctx context.Context, conn io.ReadWriteCloser, opts Options) (*Client, e
 		c.Close()
 		return nil, ctx.Err()
 	}
-	if c.bye != nil {
+	if bye := c.byeReceived(); bye != nil {
 		c.Close()
-		return nil, &AbortError{Err: c.bye}
+		return nil, &AbortError{Err: bye}
 	}
 	return c, nil
 }
@@ -126,6 +126,20 @@ func (c *Client) Err() error {
 	default:
 		return nil
 	}
+}
+
+// byeReceived returns the server's BYE, or nil before one came.
+func (c *Client) byeReceived() *ByeError {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.bye
+}
+
+// setBye records the server's BYE.
+func (c *Client) setBye(bye *ByeError) {
+	c.mu.Lock()
+	c.bye = bye
+	c.mu.Unlock()
 }
 
 // Done is closed when the connection has ended.
