@@ -39,8 +39,10 @@ type Options struct {
 	// cut). Passwords, SASL exchanges and tokens are always redacted.
 	Logger *slog.Logger
 	Debug  int
-	// MaxStringSize bounds any single string read into memory (not
-	// streamed body sections); 0 means imapwire.DefaultMaxStringSize.
+	// MaxStringSize bounds any single string read into memory, and the
+	// body sections of one FETCH response held in memory (not those
+	// streamed to FetchOptions.Body); 0 means
+	// imapwire.DefaultMaxStringSize.
 	MaxStringSize int64
 }
 
