@@ -275,24 +275,32 @@ func (c *Client) route(u *untagged) error {
 }
 
 // routeESearch hands an ESEARCH response to the command its TAG
-// correlator names (RFC 4731), or, without one, to the oldest search
-// waiting for ESEARCH.
+// correlator names (RFC 4731), or, without one, to the only search
+// waiting for ESEARCH. Searches may be outstanding together thanks to
+// that TAG: one without it while several wait fails them all rather than
+// give one the other's result.
 func (c *Client) routeESearch(u *untagged) error {
 	tag, err := readSearchCorrelator(c.dec)
 	if err != nil {
 		return err
 	}
-	var cmd *command
-	if tag == "" {
-		cmd = c.owner(u.Name)
-	} else {
-		c.mu.Lock()
-		for _, p := range c.pending {
-			if p.tag == tag && p.takes(u.Name) {
-				cmd = p
-			}
+	var takers []*command
+	c.mu.Lock()
+	for _, p := range c.pending {
+		if p.takes(u.Name) && (tag == "" || p.tag == tag) {
+			takers = append(takers, p)
 		}
-		c.mu.Unlock()
+	}
+	c.mu.Unlock()
+	if len(takers) > 1 {
+		for _, p := range takers {
+			p.setDataErr(&imapwire.ProtocolError{What: "ESEARCH", Msg: "no TAG to tell pipelined searches apart"})
+		}
+		return c.dec.DiscardLine()
+	}
+	var cmd *command
+	if len(takers) == 1 {
+		cmd = takers[0]
 	}
 	if cmd == nil || cmd.handle == nil {
 		c.tr.note("ignoring ESEARCH for no pending search")

@@ -587,3 +587,30 @@ func TestRoutingByeWhileClosing(t *testing.T) {
 		t.Error("NOOP on a closed connection succeeded")
 	}
 }
+
+// An ESEARCH without TAG while two extended searches are pending could be
+// either's: both fail rather than one get the other's result.
+func TestRoutingESearchWithoutTag(t *testing.T) {
+	c, s := newRoutingServer(t, "ESEARCH", imapclient.Options{})
+	ret := imapclient.SearchReturn{All: true}
+	first := async(func() error {
+		_, err := c.UIDSearchExtended(ctxT(t), mustCriteria(t, "FROM alice"), ret)
+		return err
+	})
+	s.expect("T1 UID SEARCH RETURN (ALL) FROM alice\r\n")
+	second := async(func() error {
+		_, err := c.UIDSearchExtended(ctxT(t), mustCriteria(t, "FROM bob"), ret)
+		return err
+	})
+	s.expect("T2 UID SEARCH RETURN (ALL) FROM bob\r\n")
+	s.send("* ESEARCH UID ALL 7:8\r\nT2 OK done\r\n* ESEARCH UID ALL 1:2\r\nT1 OK done\r\n")
+	var perr *imapwire.ProtocolError
+	if err := wait(t, second); !errors.As(err, &perr) {
+		t.Errorf("second search: %v", err)
+	}
+	// The first, alone by the time the second answer came, failed already.
+	if err := wait(t, first); !errors.As(err, &perr) {
+		t.Errorf("first search: %v", err)
+	}
+	noop(t, c, s, "T3")
+}
