@@ -193,8 +193,8 @@ func (c *Client) readUntagged() error {
 		// One malformed response does not put the connection out of step:
 		// skip it, and fail the command it belonged to.
 		c.tr.note("skipping malformed response: " + err.Error())
-		if owner := c.owner(u.Name); owner != nil && owner.dataErr == nil {
-			owner.dataErr = err
+		if owner := c.owner(u.Name); owner != nil {
+			owner.setDataErr(err)
 		}
 		return c.dec.DiscardLine()
 	}

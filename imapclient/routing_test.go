@@ -614,3 +614,67 @@ func TestRoutingESearchWithoutTag(t *testing.T) {
 	}
 	noop(t, c, s, "T3")
 }
+
+// A command held back for a conflicting one gives up when its context
+// ends, and is never sent.
+func TestRoutingHeldCommandHonoursContext(t *testing.T) {
+	c, s := newRoutingServer(t, "", imapclient.Options{})
+	first := async(func() error {
+		_, err := c.UIDSearch(ctxT(t), mustCriteria(t, "FROM alice"))
+		return err
+	})
+	s.expect("T1 UID SEARCH FROM alice\r\n")
+	ctx, cancel := context.WithCancel(ctxT(t))
+	second := async(func() error {
+		_, err := c.UIDSearch(ctx, mustCriteria(t, "FROM bob"))
+		return err
+	})
+	if line := s.nextOrHeld(); line != "" {
+		t.Fatalf("client sent %q while T1 was pending", line)
+	}
+	cancel()
+	if err := wait(t, second); !errors.Is(err, context.Canceled) {
+		t.Fatalf("held search: %v", err)
+	}
+	s.send("* SEARCH 1\r\nT1 OK done\r\n")
+	if err := wait(t, first); err != nil {
+		t.Fatal(err)
+	}
+	noop(t, c, s, "T2")
+}
+
+// A malformed unsolicited flag update does not fail a read it is not the
+// answer of.
+func TestRoutingMalformedUpdateLeavesReadAlone(t *testing.T) {
+	c, s := newRoutingServer(t, "", imapclient.Options{})
+	var buf bytes.Buffer
+	done := async(func() error {
+		_, err := c.UIDFetchBody(ctxT(t), 7, "", 0, 100, &buf)
+		return err
+	})
+	s.expect("T1 UID FETCH 7 (BODY.PEEK[]<0.100>)\r\n")
+	s.send("* 3 FETCH (UID 7 FLAGS (\\Seen \"x\"))\r\n* 3 FETCH (UID 7 BODY[]<0> {5}\r\nhello)\r\nT1 OK done\r\n")
+	if err := wait(t, done); err != nil || buf.String() != "hello" {
+		t.Fatalf("read: %q, %v", buf.String(), err)
+	}
+}
+
+// A section held until its UID comes is bounded by MaxStringSize too:
+// beyond it the command it belongs to fails, and only that one.
+func TestRoutingHeldSectionBeyondMaxStringSize(t *testing.T) {
+	c, s := newRoutingServer(t, "", imapclient.Options{MaxStringSize: 100})
+	var bufs [3]bytes.Buffer
+	one := async(func() error { _, err := c.UIDFetchBody(ctxT(t), 1, "", 0, 1000, &bufs[1]); return err })
+	s.expect("T1 UID FETCH 1 (BODY.PEEK[]<0.1000>)\r\n")
+	two := async(func() error { _, err := c.UIDFetchBody(ctxT(t), 2, "", 0, 1000, &bufs[2]); return err })
+	s.expect("T2 UID FETCH 2 (BODY.PEEK[]<0.1000>)\r\n")
+	s.send(fmt.Sprintf("* 1 FETCH (BODY[]<0> {276}\r\n%s UID 1)\r\nT1 OK done\r\n", body276))
+	s.send(fmt.Sprintf("* 2 FETCH (UID 2 BODY[]<0> {276}\r\n%s)\r\nT2 OK done\r\n", body276))
+	if err := wait(t, one); !errors.Is(err, imapclient.ErrResponseTooLarge) {
+		t.Errorf("UID 1: %d bytes, %v", bufs[1].Len(), err)
+	}
+	if err := wait(t, two); err != nil || !bytes.Equal(bufs[2].Bytes(), body276) {
+		t.Errorf("UID 2: %d bytes, %v", bufs[2].Len(), err)
+	}
+	noop(t, c, s, "T3")
+}
