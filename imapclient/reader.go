@@ -360,7 +360,7 @@ func (c *Client) untaggedStatus(typ string) error {
 			c.setCaps(code.List)
 		default:
 			c.mu.Lock()
-			if c.mailbox != nil && code.Known() {
+			if c.mailbox != nil {
 				c.mailbox.applyCode(code)
 			}
 			c.mu.Unlock()

@@ -678,3 +678,19 @@ func TestRoutingHeldSectionBeyondMaxStringSize(t *testing.T) {
 	}
 	noop(t, c, s, "T3")
 }
+
+// A malformed UIDVALIDITY in SELECT's tagged OK is no UIDVALIDITY: the one
+// the untagged OK gave stands.
+func TestRoutingOddCodeKeepsMailboxStatus(t *testing.T) {
+	c, s := newRoutingServer(t, "", imapclient.Options{})
+	var m *imapclient.MailboxStatus
+	done := async(func() (err error) {
+		m, err = c.Select(ctxT(t), "INBOX", true)
+		return err
+	})
+	s.expect("T1 EXAMINE INBOX\r\n")
+	s.send("* 3 EXISTS\r\n* OK [UIDVALIDITY 1234] UIDs valid\r\nT1 OK [UIDVALIDITY abc] EXAMINE completed\r\n")
+	if err := wait(t, done); err != nil || m.UIDValidity != 1234 || m.Exists != 3 {
+		t.Fatalf("EXAMINE: %+v, %v", m, err)
+	}
+}
