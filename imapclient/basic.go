@@ -37,7 +37,7 @@ func (c *Client) Logout(ctx context.Context) error {
 	c.setState(StateLogout)
 	c.Close()
 	var bye *ByeError
-	if err != nil && (asBye(err, &bye) || c.bye != nil) {
+	if err != nil && (asBye(err, &bye) || c.byeReceived() != nil) {
 		return nil // the expected BYE
 	}
 	return err

@@ -39,8 +39,10 @@ type Options struct {
 	// cut). Passwords, SASL exchanges and tokens are always redacted.
 	Logger *slog.Logger
 	Debug  int
-	// MaxStringSize bounds any single string read into memory (not
-	// streamed body sections); 0 means imapwire.DefaultMaxStringSize.
+	// MaxStringSize bounds any single string read into memory, and the
+	// body sections of one FETCH response held in memory (not those
+	// streamed to FetchOptions.Body); 0 means
+	// imapwire.DefaultMaxStringSize.
 	MaxStringSize int64
 }
 
@@ -63,8 +65,8 @@ type Client struct {
 	pending     []*command
 	nextTag     uint64
 	continueCh  chan continuation // where the next "+" goes, while a command is being sent
-	bye         *ByeError
-	plaintextOK bool // credentials may go without TLS
+	bye         *ByeError         // the server's BYE, once it came
+	plaintextOK bool              // credentials may go without TLS
 
 	// also under mu
 	capsSeen  uint64              // capability lists received (nil caps: not known yet)
@@ -108,9 +110,9 @@ func New(ctx context.Context, conn io.ReadWriteCloser, opts Options) (*Client, e
 		c.Close()
 		return nil, ctx.Err()
 	}
-	if c.bye != nil {
+	if bye := c.byeReceived(); bye != nil {
 		c.Close()
-		return nil, &AbortError{Err: c.bye}
+		return nil, &AbortError{Err: bye}
 	}
 	if _, err := c.knownCapabilities(ctx); err != nil {
 		c.Close()
@@ -135,6 +137,20 @@ func (c *Client) Err() error {
 	default:
 		return nil
 	}
+}
+
+// byeReceived returns the server's BYE, or nil before one came.
+func (c *Client) byeReceived() *ByeError {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.bye
+}
+
+// setBye records the server's BYE.
+func (c *Client) setBye(bye *ByeError) {
+	c.mu.Lock()
+	c.bye = bye
+	c.mu.Unlock()
 }
 
 // Done is closed when the connection has ended.

@@ -60,6 +60,14 @@ type command struct {
 	dataErr   error // the first malformed response of this command
 }
 
+// setDataErr records the first problem with the command's responses; the
+// command then fails with it. Only the reader goroutine calls it.
+func (cmd *command) setDataErr(err error) {
+	if cmd.dataErr == nil {
+		cmd.dataErr = err
+	}
+}
+
 func newCommand(name string, accepts ...string) *command {
 	return &command{name: name, accepts: accepts, done: make(chan struct{})}
 }
@@ -108,7 +116,9 @@ func (cmd *command) deliver(f func()) {
 // cancelled while still being written (a large literal) closes the
 // connection.
 func (c *Client) execute(ctx context.Context, cmd *command, args func(e *imapwire.Encoder)) (*Status, error) {
-	c.writeMu.Lock()
+	if err := c.lockForSending(ctx, cmd); err != nil {
+		return nil, err
+	}
 	err := c.send(ctx, cmd, args)
 	c.disarmContinuation()
 	c.writeMu.Unlock()
@@ -116,6 +126,73 @@ func (c *Client) execute(ctx context.Context, cmd *command, args func(e *imapwir
 		return nil, err
 	}
 	return c.wait(ctx, cmd)
+}
+
+// lockForSending takes writeMu once no pending command conflicts with
+// cmd, waiting (as long as ctx allows) for those that do to complete. The
+// check and the registration in send happen under the same writeMu, so no
+// conflicting command can slip in between.
+func (c *Client) lockForSending(ctx context.Context, cmd *command) error {
+	for {
+		c.writeMu.Lock()
+		blocker := c.conflicting(cmd)
+		if blocker == nil {
+			return nil
+		}
+		c.writeMu.Unlock()
+		c.tr.note("holding " + cmd.name + " until " + blocker.tag + " " + blocker.name +
+			" completes: their responses could not be told apart")
+		select {
+		case <-blocker.done:
+		case <-c.closed:
+			return c.Err()
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// conflicting returns a pending command whose untagged responses could
+// not be told apart from cmd's, or nil.
+func (c *Client) conflicting(cmd *command) *command {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, p := range c.pending {
+		if cmd.conflictsWith(p) {
+			return p
+		}
+	}
+	return nil
+}
+
+// conflictsWith reports whether cmd and other must not be outstanding
+// together because a response could belong to either (RFC 3501 5.5):
+//
+//   - both take an untagged response of the same name (SEARCH, SORT,
+//     THREAD, LIST, LSUB, STATUS, ACL, QUOTA, ...), except ESEARCH, which
+//     names its command in its TAG correlator;
+//   - both see expunges (EXPUNGE, UID EXPUNGE, MOVE, UID MOVE), or both
+//     watch untagged status responses (MOVE's COPYUID);
+//   - both take FETCH responses (FETCH, UID FETCH, STORE without
+//     .SILENT) that can be told apart neither by message (see
+//     fetchTarget.mayShareMessages) nor by the items they carry (see
+//     fetchTarget.wants).
+func (cmd *command) conflictsWith(other *command) bool {
+	if cmd.onExpunge != nil && other.onExpunge != nil {
+		return true
+	}
+	if cmd.onStatus != nil && other.onStatus != nil {
+		return true
+	}
+	if cmd.fetch != nil && other.fetch != nil && cmd.fetch.conflictsWith(other.fetch) {
+		return true
+	}
+	for _, name := range cmd.accepts {
+		if name != "ESEARCH" && other.takes(name) {
+			return true
+		}
+	}
+	return false
 }
 
 // send writes the command; writeMu must be held, and the caller disarms

@@ -3,6 +3,8 @@ package imapclient
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"strconv"
 	"strings"
@@ -81,26 +83,120 @@ type FetchOptions struct {
 	// Vanished (QRESYNC, UID FETCH with ChangedSince only) also reports
 	// expunged UIDs as a VanishedUpdate with Earlier set.
 	Vanished bool
-	// Body, if set, receives each body section as it streams in, instead
-	// of Sections: it returns where to write the section's size bytes
-	// (nil to skip them). msg holds the items read so far (UID comes
-	// first from every server we know). It runs on the reader goroutine.
+	// Body, if set, receives each body section instead of Sections: it
+	// returns where to write the section's size bytes (nil to skip them).
+	// It runs on the reader goroutine. msg holds the items read so far,
+	// and always its UID in a UID FETCH, whatever order the server sends
+	// the items in: a section that comes before the UID is streamed when
+	// the requested set names a single UID, and otherwise held in memory
+	// (within Options.MaxStringSize for the whole response) until the UID
+	// says which message it is.
 	Body func(msg *FetchMessage, section string, size int64) io.Writer
 }
 
 // fetchTarget is the receiving end of a FETCH-like command.
 type fetchTarget struct {
-	set      SeqSet
-	uid      bool // set holds UIDs
-	opts     *FetchOptions
+	set  SeqSet
+	uid  bool // set holds UIDs
+	opts *FetchOptions
+	// wants holds the classes of items (see itemClass) whose presence makes
+	// a FETCH response an answer to this command: what it asked for, less
+	// UID, and less FLAGS and MODSEQ when it asked for more, since servers
+	// send those unasked whenever flags change.
+	wants    map[string]bool
 	messages []*FetchMessage
-	// received: the numbers answered already. Servers may answer several
-	// pipelined commands for the same message before the first tagged OK,
-	// so a second answer belongs to the next command that asked.
-	received map[uint32]bool
 }
 
-// number is the message's number in the target's terms: UID or sequence.
+func newFetchTarget(uid bool, set SeqSet, items []string, opts *FetchOptions) *fetchTarget {
+	if opts == nil {
+		opts = &FetchOptions{}
+	}
+	return &fetchTarget{set: set, uid: uid, opts: opts, wants: fetchWants(items)}
+}
+
+// fetchMacros are the FETCH macros of RFC 3501 6.4.5.
+var fetchMacros = map[string][]string{
+	"FAST": {FetchFlags, FetchInternalDate, FetchRFC822Size},
+	"ALL":  {FetchFlags, FetchInternalDate, FetchRFC822Size, FetchEnvelope},
+	"FULL": {FetchFlags, FetchInternalDate, FetchRFC822Size, FetchEnvelope, "BODY"},
+}
+
+func fetchWants(items []string) map[string]bool {
+	all := map[string]bool{}
+	for _, item := range items {
+		item = strings.ToUpper(item)
+		if macro, ok := fetchMacros[item]; ok {
+			for _, m := range macro {
+				all[m] = true
+			}
+			continue
+		}
+		all[itemClass(item)] = true
+	}
+	delete(all, FetchUID)
+	strong := map[string]bool{}
+	for class := range all {
+		if !weakClass(class) {
+			strong[class] = true
+		}
+	}
+	switch {
+	case len(strong) > 0:
+		return strong
+	case len(all) > 0:
+		return all
+	}
+	return map[string]bool{FetchUID: true}
+}
+
+// sectionClass is the class of every body section: servers may spell a
+// section's name differently from the request (case, spaces, the
+// origin), so sections are told apart from other items, not from each
+// other.
+const sectionClass = "BODY[]"
+
+// itemClass is the class of a fetch item, by its name in capitals as
+// requested or as answered: BODY.PEEK[x]<a.b> and BODY[x]<a> are both
+// sectionClass, BINARY.SIZE[x] is BINARY.SIZE, other items are their name.
+func itemClass(name string) string {
+	switch {
+	case isSectionItem(name) || strings.HasPrefix(name, "BODY.PEEK[") || strings.HasPrefix(name, "BINARY.PEEK["):
+		return sectionClass
+	case strings.HasPrefix(name, "BINARY.SIZE["):
+		return "BINARY.SIZE"
+	}
+	return name
+}
+
+// weakClass: items servers also send unasked, when flags change.
+func weakClass(class string) bool {
+	return class == FetchFlags || class == FetchModSeq || class == FetchUID
+}
+
+// weak reports whether the command asked only for items that also come
+// unasked, so that its answers look like unilateral flag updates.
+func (t *fetchTarget) weak() bool {
+	for class := range t.wants {
+		if !weakClass(class) {
+			return false
+		}
+	}
+	return true
+}
+
+// wantsAny reports whether a response with items of these classes may
+// answer the command.
+func (t *fetchTarget) wantsAny(classes map[string]bool) bool {
+	for class := range classes {
+		if t.wants[class] {
+			return true
+		}
+	}
+	return false
+}
+
+// number is the message's number in the target's terms: UID or sequence;
+// 0 while unknown.
 func (t *fetchTarget) number(m *FetchMessage) uint32 {
 	if t.uid {
 		return m.UID
@@ -108,17 +204,44 @@ func (t *fetchTarget) number(m *FetchMessage) uint32 {
 	return m.Seq
 }
 
-func (t *fetchTarget) matches(m *FetchMessage) bool {
+// holds reports whether the message is in the requested set, as far as
+// the client can know: a set with "*" may stand for any message (UID
+// FETCH 5:* is answered with the last message even when its UID is 4).
+func (t *fetchTarget) holds(m *FetchMessage) bool {
 	n := t.number(m)
-	if n == 0 || t.received[n] {
-		return false
+	return n != 0 && (t.set.Dynamic() || t.set.Contains(n))
+}
+
+// conflictsWith reports whether a FETCH response could answer both t and
+// o: they may name the same message and want a class of item in common.
+func (t *fetchTarget) conflictsWith(o *fetchTarget) bool {
+	return t.mayShareMessages(o) && t.wantsAny(o.wants)
+}
+
+// mayShareMessages is false only when both name messages by UID, without
+// "*", in disjoint sets: a sequence number and a UID may name the same
+// message, and "*" any.
+func (t *fetchTarget) mayShareMessages(o *fetchTarget) bool {
+	if !t.uid || !o.uid || t.set.Dynamic() || o.set.Dynamic() {
+		return true
 	}
-	for _, r := range t.set {
-		if r.Start == SeqStar && r.Stop == SeqStar {
-			return true // "*" is whatever the last message is
+	for _, a := range t.set {
+		alo, ahi := a.bounds()
+		for _, b := range o.set {
+			if blo, bhi := b.bounds(); alo <= bhi && blo <= ahi {
+				return true
+			}
 		}
 	}
-	return t.set.Contains(n)
+	return false
+}
+
+// singleNumber returns the one number a set names, if it names one.
+func singleNumber(set SeqSet) (uint32, bool) {
+	if len(set) == 1 && set[0].Start == set[0].Stop && set[0].Start != SeqStar {
+		return set[0].Start, true
+	}
+	return 0, false
 }
 
 // Fetch runs FETCH on message sequence numbers (imaplib's fetch).
@@ -141,7 +264,7 @@ func (c *Client) fetch(ctx context.Context, uid bool, set SeqSet, items []string
 		name = "UID FETCH"
 	}
 	cmd := newCommand(name)
-	cmd.fetch = &fetchTarget{set: set, uid: uid, opts: opts, received: map[uint32]bool{}}
+	cmd.fetch = newFetchTarget(uid, set, items, opts)
 	_, err := c.execute(ctx, cmd, func(e *imapwire.Encoder) {
 		if uid {
 			e.Atom("UID").SP()
@@ -200,56 +323,218 @@ func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
-// readFetch reads " (item value ...)" of "* n FETCH" and hands the message
-// to the command that asked for it, or to Options.Updates.
-func (c *Client) readFetch(seq uint32) error {
-	var candidates []*command
-	c.mu.Lock()
-	for _, cmd := range c.pending {
-		if cmd.fetch != nil {
-			candidates = append(candidates, cmd)
+// fetchResponse is one "* n FETCH (...)" being read.
+type fetchResponse struct {
+	msg *FetchMessage
+	// candidates are the pending commands that take FETCH responses,
+	// oldest first.
+	candidates []*command
+	classes    map[string]bool // the classes of the items read so far
+	// held are the sections read into memory, within limit bytes in all,
+	// until the owner is known.
+	held      []heldSection
+	heldBytes int64
+	limit     int64
+	// streamedTo is the command a section was streamed to before the end
+	// of the response, and assumedUID the UID its set implied for it.
+	streamedTo *command
+	assumedUID uint32
+	err        error // for the owner: what went wrong with a section
+}
+
+type heldSection struct {
+	name string
+	data []byte
+}
+
+// owner returns the command the response answers, or nil for unilateral
+// data: the oldest whose set holds the message and that asked for one of
+// its items, preferring one that asked for more than flags.
+func (r *fetchResponse) owner() *command {
+	var weak *command
+	for _, cmd := range r.candidates {
+		t := cmd.fetch
+		if !t.holds(r.msg) || !t.wantsAny(r.classes) {
+			continue
+		}
+		if !t.weak() {
+			return cmd
+		}
+		if weak == nil {
+			weak = cmd
 		}
 	}
-	c.mu.Unlock()
-	msg := &FetchMessage{Seq: seq, has: map[string]bool{}}
-	// The oldest pending command whose set holds the message owns it:
-	// several may ask for the same message, and are answered in order.
-	owner := func() *command {
-		for _, cmd := range candidates {
-			if cmd.fetch.matches(msg) {
-				return cmd
-			}
+	return weak
+}
+
+// possibleOwners lists the commands a response that could not be read
+// may have answered: those that may hold the message and, if it showed
+// any item besides UID, asked for one of its items.
+func (r *fetchResponse) possibleOwners() []*command {
+	shown := map[string]bool{}
+	for class := range r.classes {
+		if class != FetchUID {
+			shown[class] = true
 		}
+	}
+	var owners []*command
+	for _, cmd := range r.candidates {
+		t := cmd.fetch
+		if t.number(r.msg) != 0 && !t.holds(r.msg) {
+			continue
+		}
+		if len(shown) > 0 && !t.wantsAny(shown) {
+			continue
+		}
+		owners = append(owners, cmd)
+	}
+	return owners
+}
+
+// streamTarget returns the command a body section can be streamed to
+// before the whole response is read: the only one that asked for sections
+// and may hold the message, if it wants them through FetchOptions.Body and
+// the message's number is known to it. A UID FETCH of one UID knows the
+// UID before the server says it.
+func (r *fetchResponse) streamTarget() *command {
+	var only *command
+	for _, cmd := range r.candidates {
+		t := cmd.fetch
+		if !t.wants[sectionClass] || (t.number(r.msg) != 0 && !t.holds(r.msg)) {
+			continue
+		}
+		if only != nil {
+			return nil
+		}
+		only = cmd
+	}
+	if only == nil || only.fetch.opts.Body == nil {
 		return nil
 	}
-	if err := c.dec.ExpectSP(); err != nil {
-		return err
+	if t := only.fetch; t.uid && r.msg.UID == 0 {
+		uid, ok := singleNumber(t.set)
+		if !ok {
+			return nil
+		}
+		r.msg.UID, r.assumedUID = uid, uid
 	}
-	err := c.dec.ReadList(func() error { return c.readFetchItem(msg, owner) })
+	return only
+}
+
+// ErrResponseTooLarge fails a command whose response would have made the
+// client hold more than Options.MaxStringSize bytes of body sections in
+// memory; FetchOptions.Body streams sections of any size.
+var ErrResponseTooLarge = errors.New("imap: FETCH response larger than Options.MaxStringSize")
+
+// hold reads a section into memory, within what is left of the limit.
+// Past it, the command fails and the rest of the section is skipped.
+func (r *fetchResponse) hold(name string, rd io.Reader) error {
+	left := r.limit - r.heldBytes
+	var b bytes.Buffer
+	n, err := b.ReadFrom(io.LimitReader(rd, left+1))
 	if err != nil {
 		return err
 	}
-	if err := c.dec.ReadCRLF(); err != nil {
-		return err
+	if n > left {
+		if r.err == nil {
+			r.err = ErrResponseTooLarge
+		}
+		return nil // the decoder skips what is left unread
 	}
-	if cmd := owner(); cmd != nil {
-		t := cmd.fetch
-		t.received[t.number(msg)] = true // only the reader goroutine uses it
-		cmd.deliver(func() { t.messages = append(t.messages, msg) })
-		return nil
-	}
-	c.notify(MessageUpdate{Message: msg})
+	r.heldBytes += n
+	r.held = append(r.held, heldSection{name: name, data: b.Bytes()})
 	return nil
 }
 
+// readFetch reads " (item value ...)" of "* n FETCH" and hands the message
+// to the command that asked for it, or to Options.Updates. A malformed
+// response is skipped and fails the commands it may have answered.
+func (c *Client) readFetch(seq uint32) error {
+	r := &fetchResponse{
+		msg:     &FetchMessage{Seq: seq, has: map[string]bool{}},
+		classes: map[string]bool{},
+		limit:   c.dec.MaxStringSize,
+	}
+	c.mu.Lock()
+	for _, cmd := range c.pending {
+		if cmd.fetch != nil {
+			r.candidates = append(r.candidates, cmd)
+		}
+	}
+	c.mu.Unlock()
+	err := c.dec.ExpectSP()
+	if err == nil {
+		err = c.dec.ReadList(func() error { return c.readFetchItem(r) })
+	}
+	if err == nil {
+		err = c.dec.ReadCRLF()
+	}
+	var perr *imapwire.ProtocolError
+	if errors.As(err, &perr) {
+		c.tr.note("skipping malformed FETCH response: " + err.Error())
+		for _, cmd := range r.possibleOwners() {
+			cmd.setDataErr(err)
+		}
+		if r.streamedTo != nil {
+			r.streamedTo.setDataErr(err)
+		}
+		return c.dec.DiscardLine()
+	}
+	if err != nil {
+		return err
+	}
+	c.deliverFetch(r)
+	return nil
+}
+
+// deliverFetch hands a whole FETCH response to its owner, with the
+// sections held for it, or to Options.Updates.
+func (c *Client) deliverFetch(r *fetchResponse) {
+	msg := r.msg
+	owner := r.owner()
+	if s := r.streamedTo; s != nil && (owner != s || msg.UID != r.assumedUID && r.assumedUID != 0) {
+		s.setDataErr(&imapwire.ProtocolError{What: "FETCH response",
+			Msg: fmt.Sprintf("a body section came for message %d (UID %d), which the command did not ask for", msg.Seq, msg.UID)})
+	}
+	if owner == nil {
+		for _, h := range r.held {
+			msg.Sections[h.name] = h.data
+		}
+		if r.err != nil {
+			c.tr.note("unilateral FETCH response: " + r.err.Error())
+		}
+		c.notify(MessageUpdate{Message: msg})
+		return
+	}
+	if r.err != nil {
+		owner.setDataErr(r.err)
+	}
+	t := owner.fetch
+	owner.deliver(func() {
+		for _, h := range r.held {
+			if t.opts.Body == nil {
+				msg.Sections[h.name] = h.data
+				continue
+			}
+			if w := t.opts.Body(msg, h.name, int64(len(h.data))); w != nil {
+				if _, err := w.Write(h.data); err != nil {
+					owner.setDataErr(err)
+				}
+			}
+		}
+		t.messages = append(t.messages, msg)
+	})
+}
+
 // readFetchItem reads one "NAME value" of a FETCH response.
-func (c *Client) readFetchItem(msg *FetchMessage, owner func() *command) error {
-	dec := c.dec
+func (c *Client) readFetchItem(r *fetchResponse) error {
+	dec, msg := c.dec, r.msg
 	name, err := dec.ReadAtom()
 	if err != nil {
 		return err
 	}
 	name = strings.ToUpper(name)
+	r.classes[itemClass(name)] = true
 	if err := dec.ExpectSP(); err != nil {
 		return err
 	}
@@ -278,7 +563,7 @@ func (c *Client) readFetchItem(msg *FetchMessage, owner func() *command) error {
 			return e
 		})
 	case isSectionItem(name):
-		err = c.readSection(msg, name, owner())
+		err = c.readSection(r, name)
 	default:
 		var v imapwire.Value
 		if v, err = dec.ReadValue(); err == nil {
@@ -297,69 +582,52 @@ func isSectionItem(name string) bool {
 		name == "RFC822" || name == "RFC822.HEADER" || name == "RFC822.TEXT"
 }
 
-// maxPreallocatedSection bounds what one announced literal size makes us
-// allocate up front.
-const maxPreallocatedSection = 256 << 20
-
-// readSection reads a body section's nstring, streaming it to the
-// command's Body writer in chunks, each handed over only while the caller
-// still waits, or into msg.Sections.
-func (c *Client) readSection(msg *FetchMessage, name string, owner *command) error {
-	r, size, err := c.dec.ReadNStringReader()
+// readSection reads a body section's nstring: streamed to the one command
+// that can own it when that is known already, else held in memory, never
+// allocating from the size the server announces.
+func (c *Client) readSection(r *fetchResponse, name string) error {
+	rd, size, err := c.dec.ReadNStringReader()
 	if err != nil {
 		return err
 	}
-	if msg.Sections == nil {
-		msg.Sections = map[string][]byte{}
+	if r.msg.Sections == nil {
+		r.msg.Sections = map[string][]byte{}
 	}
-	if r == nil { // NIL
-		msg.Sections[name] = nil
+	if rd == nil { // NIL
+		r.msg.Sections[name] = nil
 		return nil
 	}
+	if cmd := r.streamTarget(); cmd != nil {
+		r.streamedTo = cmd
+		return streamSection(cmd, r.msg, name, rd, size)
+	}
+	return r.hold(name, rd)
+}
+
+// streamSection writes a section to the command's Body writer in chunks,
+// each handed over only while the caller still waits.
+func streamSection(cmd *command, msg *FetchMessage, name string, rd io.Reader, size int64) error {
 	var w io.Writer
-	if owner != nil && owner.fetch.opts.Body != nil {
-		owner.deliver(func() { w = owner.fetch.opts.Body(msg, name, size) })
-		if w == nil {
-			return nil // the decoder skips what is left unread
-		}
-		buf := make([]byte, min(size, 64<<10))
-		for {
-			k, rerr := r.Read(buf)
-			if k > 0 {
-				var werr error
-				owner.deliver(func() { _, werr = w.Write(buf[:k]) })
-				if werr != nil {
-					owner.deliver(func() {
-						if owner.dataErr == nil {
-							owner.dataErr = werr
-						}
-					})
-					return nil
-				}
-			}
-			if rerr == io.EOF {
+	cmd.deliver(func() { w = cmd.fetch.opts.Body(msg, name, size) })
+	if w == nil {
+		return nil // the decoder skips what is left unread
+	}
+	buf := make([]byte, min(size, 64<<10))
+	for {
+		k, rerr := rd.Read(buf)
+		if k > 0 {
+			var werr error
+			cmd.deliver(func() { _, werr = w.Write(buf[:k]) })
+			if werr != nil {
+				cmd.setDataErr(werr)
 				return nil
 			}
-			if rerr != nil {
-				return rerr
-			}
+		}
+		if rerr == io.EOF {
+			return nil
+		}
+		if rerr != nil {
+			return rerr
 		}
 	}
-	// The caller asked for the section in memory: take it in one piece of
-	// exactly its size rather than a growing buffer, unless the size is
-	// beyond belief, which only a broken server would announce.
-	if size <= maxPreallocatedSection {
-		data := make([]byte, size)
-		if _, err := io.ReadFull(r, data); err != nil {
-			return err
-		}
-		msg.Sections[name] = data
-		return nil
-	}
-	var b bytes.Buffer
-	if _, err := io.Copy(&b, r); err != nil {
-		return err
-	}
-	msg.Sections[name] = b.Bytes()
-	return nil
 }

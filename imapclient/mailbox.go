@@ -46,6 +46,9 @@ func (m *MailboxStatus) apply(upd Update) {
 }
 
 func (m *MailboxStatus) applyCode(code *imapwire.RespCode) {
+	if !code.Known() {
+		return // a known name with odd arguments carries no value
+	}
 	switch code.Name {
 	case imapwire.CodeUIDValidity:
 		m.UIDValidity = uint32(code.Number)

@@ -20,8 +20,8 @@ func (c *Client) readLoop() {
 	close(c.greeted)
 	for {
 		if err := c.readResponse(); err != nil {
-			if errors.Is(err, io.EOF) && c.bye != nil {
-				err = c.bye
+			if bye := c.byeReceived(); bye != nil && errors.Is(err, io.EOF) {
+				err = bye
 			}
 			c.fail(err)
 			return
@@ -51,7 +51,7 @@ func (c *Client) readGreeting() error {
 	case "PREAUTH":
 		c.setState(StateAuthenticated)
 	case "BYE":
-		c.bye = &ByeError{Code: code, Text: text}
+		c.setBye(&ByeError{Code: code, Text: text})
 	default:
 		return fmt.Errorf("greeting %q is not OK, PREAUTH or BYE", typ)
 	}
@@ -106,7 +106,10 @@ func (c *Client) readContinuation() error {
 	c.continueCh = nil
 	c.mu.Unlock()
 	if ch == nil {
-		return &imapwire.ProtocolError{What: "continuation", Msg: "no command is waiting for one"}
+		// Nothing was sent that waits for it: a server's mistake that
+		// leaves the stream in step.
+		c.tr.note("ignoring a continuation no command waits for: " + text)
+		return nil
 	}
 	ch <- continuation{text: text}
 	return nil
@@ -190,8 +193,8 @@ func (c *Client) readUntagged() error {
 		// One malformed response does not put the connection out of step:
 		// skip it, and fail the command it belonged to.
 		c.tr.note("skipping malformed response: " + err.Error())
-		if owner := c.owner(u.Name); owner != nil && owner.dataErr == nil {
-			owner.dataErr = err
+		if owner := c.owner(u.Name); owner != nil {
+			owner.setDataErr(err)
 		}
 		return c.dec.DiscardLine()
 	}
@@ -258,6 +261,9 @@ func (c *Client) route(u *untagged) error {
 	case u.Name == "OK" || u.Name == "NO" || u.Name == "BAD" || u.Name == "BYE" || u.Name == "PREAUTH":
 		return c.untaggedStatus(u.Name)
 	}
+	if u.Name == "ESEARCH" {
+		return c.routeESearch(u)
+	}
 	if cmd := c.owner(u.Name); cmd != nil && cmd.handle != nil {
 		if err := cmd.handle(u); err != nil {
 			return err
@@ -268,6 +274,74 @@ func (c *Client) route(u *untagged) error {
 	return c.dec.DiscardLine()
 }
 
+// routeESearch hands an ESEARCH response to the command its TAG
+// correlator names (RFC 4731), or, without one, to the only search
+// waiting for ESEARCH. Searches may be outstanding together thanks to
+// that TAG: one without it while several wait fails them all rather than
+// give one the other's result.
+func (c *Client) routeESearch(u *untagged) error {
+	tag, err := readSearchCorrelator(c.dec)
+	if err != nil {
+		return err
+	}
+	var takers []*command
+	c.mu.Lock()
+	for _, p := range c.pending {
+		if p.takes(u.Name) && (tag == "" || p.tag == tag) {
+			takers = append(takers, p)
+		}
+	}
+	c.mu.Unlock()
+	if len(takers) > 1 {
+		for _, p := range takers {
+			p.setDataErr(&imapwire.ProtocolError{What: "ESEARCH", Msg: "no TAG to tell pipelined searches apart"})
+		}
+		return c.dec.DiscardLine()
+	}
+	var cmd *command
+	if len(takers) == 1 {
+		cmd = takers[0]
+	}
+	if cmd == nil || cmd.handle == nil {
+		c.tr.note("ignoring ESEARCH for no pending search")
+		return c.dec.DiscardLine()
+	}
+	if err := cmd.handle(u); err != nil {
+		var perr *imapwire.ProtocolError
+		if errors.As(err, &perr) {
+			cmd.setDataErr(err)
+			return c.dec.DiscardLine()
+		}
+		return err
+	}
+	return c.dec.ReadCRLF()
+}
+
+// readSearchCorrelator reads ` (TAG "tag")` if it comes next, returning
+// the tag, or "" without one.
+func readSearchCorrelator(dec *imapwire.Decoder) (string, error) {
+	if next, err := dec.Peek(2); err != nil || string(next) != " (" {
+		return "", nil // err: the caller's next read meets it
+	}
+	dec.ReadSP()
+	if err := dec.Expect("search correlator", "("); err != nil {
+		return "", err
+	}
+	if name, err := dec.ReadAtom(); err != nil {
+		return "", err
+	} else if !strings.EqualFold(name, "TAG") {
+		return "", &imapwire.ProtocolError{What: "search correlator", Msg: "not TAG: " + name}
+	}
+	if err := dec.ExpectSP(); err != nil {
+		return "", err
+	}
+	tag, err := dec.ReadAString()
+	if err != nil {
+		return "", err
+	}
+	return tag, dec.Expect("search correlator", ")")
+}
+
 // untaggedStatus handles "* OK/NO/BAD/BYE [code] text".
 func (c *Client) untaggedStatus(typ string) error {
 	code, text, err := c.readRespText()
@@ -275,8 +349,9 @@ func (c *Client) untaggedStatus(typ string) error {
 		return err
 	}
 	if typ == "BYE" {
-		c.bye = &ByeError{Code: code, Text: text}
-		c.notify(ByeUpdate{Bye: c.bye})
+		bye := &ByeError{Code: code, Text: text}
+		c.setBye(bye)
+		c.notify(ByeUpdate{Bye: bye})
 		return nil
 	}
 	if code != nil {
@@ -325,11 +400,19 @@ func (c *Client) mailboxUpdate(upd Update) error {
 		}
 	}
 	c.mu.Unlock()
-	switch upd.(type) {
-	case ExpungeUpdate, VanishedUpdate:
-		for _, cmd := range watchers {
-			cmd.deliver(func() { cmd.onExpunge(upd) })
+	// At most one command that sees expunges is pending (conflictsWith);
+	// VANISHED (EARLIER) answers a UID FETCH, not an expunge.
+	switch u := upd.(type) {
+	case ExpungeUpdate:
+	case VanishedUpdate:
+		if u.Earlier {
+			watchers = nil
 		}
+	default:
+		watchers = nil
+	}
+	for _, cmd := range watchers {
+		cmd.deliver(func() { cmd.onExpunge(upd) })
 	}
 	c.notify(upd)
 	return nil

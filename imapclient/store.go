@@ -74,7 +74,7 @@ func (c *Client) store(ctx context.Context, uid bool, set SeqSet, action StoreAc
 	}
 	cmd := newCommand(searchUIDName(uid, "STORE"))
 	if !opts.Silent {
-		cmd.fetch = &fetchTarget{set: set, uid: uid, opts: &FetchOptions{}, received: map[uint32]bool{}}
+		cmd.fetch = newFetchTarget(uid, set, []string{FetchFlags}, nil)
 	}
 	item := action.item()
 	if opts.Silent {

@@ -2,7 +2,6 @@ package imapwire
 
 import (
 	"bufio"
-	"errors"
 	"strings"
 )
 
@@ -77,12 +76,16 @@ type RespCode struct {
 	// Arg: the sub-code of METADATA and ANNOTATE (LONGENTRIES, MAXSIZE,
 	// TOOMANY, NOPRIVATE, TOOBIG), in capitals; the search tag of NOUPDATE.
 	Arg string
+
+	malformed bool // a known name with arguments that do not parse
 }
 
-// Known reports whether this package recognises the code.
+// Known reports whether this package recognises the code: its name is
+// known and its arguments are what that code takes. Only then are the
+// fields beyond Name and Raw set.
 func (c *RespCode) Known() bool {
 	_, ok := codeArgs[c.Name]
-	return ok
+	return ok && !c.malformed
 }
 
 // codeArgs parses the arguments of each known code; nil for codes without.
@@ -192,8 +195,9 @@ func readSeqSet(d *Decoder, set *string) (err error) {
 }
 
 // ReadRespCode reads a response code from its "[" to its "]". Unknown codes
-// are returned with their raw text; a known code whose arguments do not
-// parse is a *ProtocolError, read to its "]" so DiscardLine can go on.
+// are returned with their raw text, and so is a known code whose arguments
+// do not parse (Known is false for it): a server's odd code must not cost
+// the command its status, nor the connection its place in the stream.
 func (d *Decoder) ReadRespCode() (*RespCode, error) {
 	if err := d.expectByte("response code", '['); err != nil {
 		return nil, err
@@ -218,34 +222,28 @@ func (d *Decoder) ReadRespCode() (*RespCode, error) {
 		args := NewDecoder(bufio.NewReader(strings.NewReader(code.Raw + "\r\n")))
 		args.MaxStringSize = d.MaxStringSize
 		if err := parse(code, args); err != nil {
-			return nil, d.protocolError("response code "+code.Name, argumentProblem(err))
+			code = &RespCode{Name: code.Name, Raw: code.Raw, malformed: true}
 		}
 	}
 	return code, nil
 }
 
-// argumentProblem describes an error from decoding a code's arguments,
-// which are all in memory: a *ProtocolError, or an end of input.
-func argumentProblem(err error) string {
-	var perr *ProtocolError
-	if errors.As(err, &perr) {
-		return perr.What + ": " + perr.Msg
-	}
-	return "arguments cut short"
-}
-
 // readCodeArgs reads the raw arguments of a response code, up to the "]"
-// that closes it: one inside a quoted string or inside brackets (an IPv6
-// address in a REFERRAL URL) does not.
+// that closes it. A "]" inside a quoted string does not close it, nor one
+// that closes a "[" of the arguments (an IPv6 address in a REFERRAL URL)
+// unless a space or the end of the line follows: a keyword in
+// PERMANENTFLAGS may hold a "[" that nothing closes.
 func (d *Decoder) readCodeArgs() (string, error) {
-	if c, err := d.PeekByte(); err != nil || c == ']' {
-		return "", err
-	}
+	var raw []byte
 	inQuotes, escaped, depth := false, false, 0
-	return d.readWhile("response code", func(c byte) bool {
+	for {
+		c, err := d.PeekByte()
+		if err != nil {
+			return "", err
+		}
 		switch {
 		case c == '\r' || c == '\n':
-			return false
+			return string(raw), nil // the caller reports the missing "]"
 		case escaped:
 			escaped = false
 		case inQuotes:
@@ -257,12 +255,20 @@ func (d *Decoder) readCodeArgs() (string, error) {
 			depth++
 		case c == ']':
 			if depth == 0 {
-				return false
+				return string(raw), nil
+			}
+			// Peek(2) cannot block for long: a line ends after the "]".
+			if next, _ := d.Peek(2); len(next) == 2 && (next[1] == ' ' || next[1] == '\r' || next[1] == '\n') {
+				return string(raw), nil
 			}
 			depth--
 		}
-		return true
-	})
+		if int64(len(raw)) >= d.MaxStringSize {
+			return "", d.protocolError("response code", "too long")
+		}
+		raw = append(raw, c)
+		d.discard(1)
+	}
 }
 
 // ReadRespText reads what follows a status word such as OK: the space, an
