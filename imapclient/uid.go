@@ -81,7 +81,7 @@ func (c *Client) UID(ctx context.Context, command string, args ...imapwire.Value
 		if err != nil {
 			set = SeqSet{{Start: 1, Stop: SeqStar}}
 		}
-		cmd.fetch = &fetchTarget{set: set, uid: true, opts: &FetchOptions{}, received: map[uint32]bool{}}
+		cmd.fetch = newFetchTarget(true, set, uidFetchItems(command, args), nil)
 	case "MOVE", "EXPUNGE":
 		cmd.onExpunge = res.Expunged.add
 	}
@@ -121,6 +121,24 @@ func (c *Client) UID(ctx context.Context, command string, args ...imapwire.Value
 }
 
 // uidFirstText is the text of the first argument, "" without one.
+// uidFetchItems names the items a UID FETCH or STORE by name takes
+// FETCH responses for, so that they are routed and held apart like those
+// of UIDFetch and UIDStore: FETCH's second argument (an item or a list of
+// them), FLAGS for STORE.
+func uidFetchItems(command string, args []imapwire.Value) []string {
+	if command == "STORE" || len(args) < 2 {
+		return []string{FetchFlags}
+	}
+	if args[1].Kind != imapwire.KindList {
+		return []string{args[1].Text}
+	}
+	var items []string
+	for _, v := range args[1].List {
+		items = append(items, v.Text)
+	}
+	return items
+}
+
 func uidFirstText(args []imapwire.Value) string {
 	if len(args) == 0 {
 		return ""
