@@ -132,6 +132,11 @@ func (c *Client) readTagged() error {
 	if err != nil {
 		return err
 	}
+	if typ != "OK" && typ != "NO" && typ != "BAD" {
+		// Checked before the command leaves the pending list, so that the
+		// connection's failure fails it too instead of leaving it waiting.
+		return &imapwire.ProtocolError{What: "tagged response", Msg: fmt.Sprintf("status %q", typ)}
+	}
 	c.mu.Lock()
 	var cmd *command
 	for i, p := range c.pending {
@@ -157,10 +162,8 @@ func (c *Client) readTagged() error {
 			}
 		}
 		cmd.finish(&Status{Code: code, Text: text}, nil)
-	case "NO", "BAD":
+	default: // NO, BAD
 		cmd.finish(nil, statusError(cmd, typ, code, text))
-	default:
-		return &imapwire.ProtocolError{What: "tagged response", Msg: fmt.Sprintf("status %q", typ)}
 	}
 	return nil
 }

@@ -694,3 +694,18 @@ func TestRoutingOddCodeKeepsMailboxStatus(t *testing.T) {
 		t.Fatalf("EXAMINE: %+v, %v", m, err)
 	}
 }
+
+// A tagged response with a status that is not OK, NO or BAD ends the
+// connection, and with it the command it names: that command must not be
+// left waiting for its context (found by FuzzClient).
+func TestRoutingUnknownTaggedStatus(t *testing.T) {
+	c, s := newRoutingServer(t, "", imapclient.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+	defer cancel()
+	done := async(func() error { return c.Noop(ctx) })
+	s.expect("T1 NOOP\r\n")
+	s.send("T1 MAYBE done\r\n")
+	if err := wait(t, done); !errors.Is(err, imapclient.ErrAbort) {
+		t.Fatalf("NOOP: %v, want the connection's failure", err)
+	}
+}
