@@ -36,9 +36,12 @@ func detach(cfg *mountopts.Config, args []string, pass string) error {
 	if err != nil {
 		return err
 	}
-	logPath, err := daemonLogPath()
+	logPath, err := logPath()
 	if err != nil {
 		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(logPath), 0o700); err != nil {
+		return fmt.Errorf("log file: %w", err)
 	}
 	logFile, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
@@ -115,24 +118,6 @@ func runDaemon(cfg *mountopts.Config) int {
 		return 1
 	}
 	return 0
-}
-
-// daemonLogPath is where the background process writes its log:
-// $XDG_STATE_HOME/imapfs/imapfs.log, by default ~/.local/state/imapfs/.
-func daemonLogPath() (string, error) {
-	dir := os.Getenv("XDG_STATE_HOME")
-	if dir == "" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			return "", err
-		}
-		dir = filepath.Join(home, ".local", "state")
-	}
-	dir = filepath.Join(dir, "imapfs")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", err
-	}
-	return filepath.Join(dir, "imapfs.log"), nil
 }
 
 // newLogger logs to w, at debug level with -d.

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -245,7 +246,7 @@ func TestPasswordSources(t *testing.T) {
 	}{
 		{"password-file", nil, []string{"--password-file", passFile}},
 		{"password-command", nil, []string{"--password-command", "cat " + passFile}},
-		{"netrc", []string{"HOME=" + home}, nil},
+		{"netrc", []string{"NETRC=" + filepath.Join(home, ".netrc")}, nil},
 		{"environment", []string{"IMAPFS_PASSWORD=" + u.Password}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -346,5 +347,69 @@ func TestMountHelper(t *testing.T) {
 	}
 	if test.IsMounted(dir) {
 		t.Error("still mounted after umount")
+	}
+}
+
+// imapfs's files live in the home directory the user database gives the
+// real uid, whatever $HOME says (mount(8) runs an fstab "user" mount with
+// the user's uid and HOME=/root); $XDG_* and $NETRC still win.
+func TestPathsFromUserDatabase(t *testing.T) {
+	u, err := user.LookupId(strconv.Itoa(os.Getuid()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("HOME", t.TempDir())
+	for _, v := range []string{"XDG_STATE_HOME", "XDG_CACHE_HOME", "NETRC"} {
+		t.Setenv(v, "")
+	}
+	for _, tc := range []struct {
+		name string
+		path func() (string, error)
+		want string
+	}{
+		{"log", logPath, filepath.Join(u.HomeDir, ".local/state/imapfs/imapfs.log")},
+		{"spool", spoolPath, filepath.Join(u.HomeDir, ".cache/imapfs/spool")},
+		{"netrc", netrcPath, filepath.Join(u.HomeDir, ".netrc")},
+	} {
+		if got, err := tc.path(); err != nil || got != tc.want {
+			t.Errorf("%s: %q, %v; want %q", tc.name, got, err, tc.want)
+		}
+	}
+	t.Setenv("XDG_STATE_HOME", "/x/state")
+	t.Setenv("XDG_CACHE_HOME", "/x/cache")
+	t.Setenv("NETRC", "/x/netrc")
+	for _, tc := range []struct {
+		name string
+		path func() (string, error)
+		want string
+	}{
+		{"log", logPath, "/x/state/imapfs/imapfs.log"},
+		{"spool", spoolPath, "/x/cache/imapfs/spool"},
+		{"netrc", netrcPath, "/x/netrc"},
+	} {
+		if got, err := tc.path(); err != nil || got != tc.want {
+			t.Errorf("%s with $XDG_*/$NETRC: %q, %v; want %q", tc.name, got, err, tc.want)
+		}
+	}
+}
+
+// The same through the command, run as another user with root's HOME, as
+// mount(8) runs it: it must reach for that user's home (nobody's is
+// /nonexistent, so the log cannot be made there), never /root.
+func TestOtherUserWithRootsHome(t *testing.T) {
+	test.RequireTool(t, "setpriv")
+	dir := emptyDir(t)
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "XDG_") && !strings.HasPrefix(kv, "HOME=") {
+			env = append(env, kv)
+		}
+	}
+	cmd := exec.Command("setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+		test.Imapfs(t), "imaps://me@127.0.0.1:1", dir)
+	cmd.Env = append(env, "HOME=/root", "IMAPFS_PASSWORD=x")
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "/nonexistent") || strings.Contains(string(out), "/root") {
+		t.Errorf("imapfs as nobody with HOME=/root: %v\n%s\nwant a failure to make the log under /nonexistent", err, out)
 	}
 }

@@ -112,7 +112,10 @@ func serve(cfg *mountopts.Config, pass string, log *slog.Logger, ready func(erro
 	}()
 	spool := ""
 	if !cfg.ReadOnly {
-		if spool, err = spoolDir(); err != nil {
+		if spool, err = spoolPath(); err == nil {
+			err = os.MkdirAll(spool, 0o700)
+		}
+		if err != nil {
 			return err
 		}
 	}
@@ -302,20 +305,4 @@ func explainDial(addr string, err error) error {
 		return fmt.Errorf("%s: connection refused", addr)
 	}
 	return fmt.Errorf("%s: %w", addr, err)
-}
-
-// spoolDir is where new messages wait for their upload:
-// $XDG_CACHE_HOME/imapfs/spool, by default ~/.cache/imapfs/spool. A
-// message whose upload failed stays there, and the log says where.
-func spoolDir() (string, error) {
-	dir := os.Getenv("XDG_CACHE_HOME")
-	if dir == "" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			return "", err
-		}
-		dir = filepath.Join(home, ".cache")
-	}
-	dir = filepath.Join(dir, "imapfs", "spool")
-	return dir, os.MkdirAll(dir, 0o700)
 }

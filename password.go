@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -50,13 +49,9 @@ func firstLine(s string) string {
 
 // netrcPassword reads ~/.netrc (or $NETRC) for machine host and login user.
 func netrcPassword(host, user string) (string, bool) {
-	path := os.Getenv("NETRC")
-	if path == "" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			return "", false
-		}
-		path = filepath.Join(home, ".netrc")
+	path, err := netrcPath()
+	if err != nil {
+		return "", false
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
