@@ -119,6 +119,19 @@ func TestMountFailures(t *testing.T) {
 	mounted := test.MountCommand(t, []string{test.Build(t, "./test/hellofs")}, nil)
 	ca := "--ca-file=" + s.TLS.CAFile
 	pw := []string{"IMAPFS_PASSWORD=" + u.Password}
+	// A fusermount3 that fails as it does for a user without the right
+	// (the real one, run as nobody, who may not open /dev/fuse here): what
+	// it says must reach the terminal.
+	realFusermount, err := exec.LookPath("fusermount3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	failingFusermount := t.TempDir()
+	os.Chmod(failingFusermount, 0o755)
+	if err := os.WriteFile(filepath.Join(failingFusermount, "fusermount3"),
+		[]byte("#!/bin/sh\nexec setpriv --reuid=nobody --regid=nogroup --clear-groups "+realFusermount+" \"$@\"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name string
 		env  []string
@@ -134,6 +147,8 @@ func TestMountFailures(t *testing.T) {
 		{"not a directory", pw, []string{ca, s.URL(u, true), file}, "not a directory"},
 		{"not empty", pw, []string{ca, s.URL(u, true), full}, "not empty"},
 		{"already mounted", pw, []string{ca, s.URL(u, true), mounted.Dir}, "already mounted"},
+		{"fusermount3 fails", append([]string{"PATH=" + failingFusermount + ":" + os.Getenv("PATH")}, pw...),
+			[]string{ca, s.URL(u, true), ""}, "fusermount3: failed to open /dev/fuse"},
 	} {
 		for _, mode := range []string{"foreground", "daemon"} {
 			t.Run(tc.name+"/"+mode, func(t *testing.T) {
@@ -412,4 +427,36 @@ func TestOtherUserWithRootsHome(t *testing.T) {
 	if err == nil || !strings.Contains(string(out), "/nonexistent") || strings.Contains(string(out), "/root") {
 		t.Errorf("imapfs as nobody with HOME=/root: %v\n%s\nwant a failure to make the log under /nonexistent", err, out)
 	}
+}
+
+// sshfs's options, as fstab lines copy them, mount.
+func TestSSHFSOptions(t *testing.T) {
+	s := test.SharedDovecot(t)
+	u := s.NewUser(t)
+	s.Seed(t, u, "INBOX", test.Message{Body: []byte("Subject: hi\r\n\r\nhello\r\n")})
+	m := test.Mount(t, s, u, "-o", "default_permissions,reconnect,attr_timeout=5,entry_timeout=5")
+	if out, err := exec.Command("cat", m.Dir+"/INBOX/1.eml").CombinedOutput(); err != nil || !strings.Contains(string(out), "hello") {
+		t.Errorf("cat: %v %s", err, out)
+	}
+	if opts := mountField(t, m.Dir, 3); !slices.Contains(strings.Split(opts, ","), "default_permissions") {
+		t.Errorf("mount options %q lack default_permissions", opts)
+	}
+}
+
+// mountField is field i (0: source, 2: type, 3: options) of dir's line in
+// /proc/mounts, unescaped.
+func mountField(t *testing.T, dir string, i int) string {
+	t.Helper()
+	data, err := os.ReadFile("/proc/mounts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		fields := strings.Fields(line)
+		if len(fields) > 3 && unescapeOctal(fields[1]) == dir {
+			return unescapeOctal(fields[i])
+		}
+	}
+	t.Fatalf("%s is not in /proc/mounts", dir)
+	return ""
 }

@@ -2,11 +2,13 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
+	stdlog "log"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -91,11 +93,14 @@ func serve(cfg *mountopts.Config, pass string, log *slog.Logger, ready func(erro
 		options = append(options, fuse.ReadOnly())
 	}
 	if cfg.AllowOther {
-		options = append(options, fuse.AllowOther(), fuse.DefaultPermissions())
+		options = append(options, fuse.AllowOther())
 	}
-	conn, err := fuse.Mount(cfg.Mountpoint, options...)
+	if cfg.AllowOther || cfg.DefaultPermissions {
+		options = append(options, fuse.DefaultPermissions())
+	}
+	conn, err := mountFUSE(cfg.Mountpoint, log, options...)
 	if err != nil {
-		return fail(fmt.Errorf("mount %s: %w", cfg.Mountpoint, err))
+		return fail(err)
 	}
 	defer conn.Close()
 	ready(nil)
@@ -119,6 +124,9 @@ func serve(cfg *mountopts.Config, pass string, log *slog.Logger, ready func(erro
 			return err
 		}
 	}
+	// cfg.AttrTimeout and cfg.EntryTimeout (-o attr_timeout=, entry_timeout=)
+	// are not passed on yet: fs.Config has no field for them, and fs
+	// chooses its own attribute and entry validity.
 	filesystem := fs.New(fs.Config{
 		Store: store, Logger: log, ReadOnly: cfg.ReadOnly, Timeout: cfg.Timeout,
 		UID: uint32(os.Getuid()), GID: uint32(os.Getgid()), PrefetchBytes: cfg.CacheSize / 4,
@@ -132,6 +140,39 @@ func serve(cfg *mountopts.Config, pass string, log *slog.Logger, ready func(erro
 		"body_fetches", stats.BodyFetches.Load(), "body_bytes", stats.BodyBytes.Load(), "prefetches", stats.Prefetches.Load(),
 		"disk_hits", stats.DiskHits.Load(), "fuse_requests", filesystem.Requests())
 	return err
+}
+
+// mountFUSE is fuse.Mount, with what fusermount3 says in the error when
+// it fails ("option allow_other only allowed if 'user_allow_other' is set
+// in /etc/fuse.conf"): the FUSE library only logs it, through the
+// standard log package, and a background imapfs's log is not the
+// terminal.
+func mountFUSE(dir string, log *slog.Logger, options ...fuse.MountOption) (*fuse.Conn, error) {
+	var said bytes.Buffer
+	flags := stdlog.Flags()
+	stdlog.SetOutput(&said)
+	stdlog.SetFlags(0)
+	conn, err := fuse.Mount(dir, options...)
+	stdlog.SetOutput(os.Stderr)
+	stdlog.SetFlags(flags)
+	var lines []string
+	for _, line := range strings.Split(strings.TrimSpace(said.String()), "\n") {
+		// The library's prefixes for fusermount3's stdout and stderr.
+		line = strings.TrimPrefix(strings.TrimPrefix(line, "mount helper error: "), "mount helper output: ")
+		if line != "" {
+			lines = append(lines, line)
+		}
+	}
+	if err != nil && len(lines) > 0 {
+		return nil, fmt.Errorf("mount %s: %s (%v)", dir, strings.Join(lines, "; "), err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("mount %s: %w", dir, err)
+	}
+	for _, line := range lines {
+		log.Warn("fusermount3", "said", line)
+	}
+	return conn, nil
 }
 
 // memoryHeadroom is what imapfs may hold beyond its body cache: listings,

@@ -29,6 +29,33 @@ func TestParseFlagsAndOptions(t *testing.T) {
 	}
 }
 
+// sshfs's options, as fstab lines copy them.
+func TestSSHFSOptions(t *testing.T) {
+	c, err := Parse([]string{"-o", "default_permissions,reconnect,attr_timeout=5,entry_timeout=0.5", "imaps://host", "m"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.DefaultPermissions || c.AttrTimeout != 5*time.Second || c.EntryTimeout != 500*time.Millisecond {
+		t.Errorf("default_permissions %v, attr_timeout %v, entry_timeout %v", c.DefaultPermissions, c.AttrTimeout, c.EntryTimeout)
+	}
+	for _, bad := range []string{"attr_timeout", "attr_timeout=soon", "entry_timeout=-1", "reconnect=yes"} {
+		if _, err := Parse([]string{"-o", bad, "imaps://host", "m"}); err == nil {
+			t.Errorf("-o %s accepted", bad)
+		}
+	}
+}
+
+// A FUSE option imapfs does not know fails with one line naming it.
+func TestUnknownFUSEOption(t *testing.T) {
+	for _, opt := range []string{"kernel_cache", "max_read=65536", "auto_cache"} {
+		_, err := Parse([]string{"-o", "noauto," + opt, "imaps://host", "m"})
+		var ue *UsageError
+		if !errors.As(err, &ue) || !strings.Contains(ue.Msg, opt) || strings.Contains(ue.Msg, "\n") {
+			t.Errorf("-o %s: %v, want one line naming it", opt, err)
+		}
+	}
+}
+
 func TestDefaults(t *testing.T) {
 	c, err := Parse([]string{"imap://[::1]:1143", "m"})
 	if err != nil {
