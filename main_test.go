@@ -460,3 +460,27 @@ func mountField(t *testing.T, dir string, i int) string {
 	t.Fatalf("%s is not in /proc/mounts", dir)
 	return ""
 }
+
+// The mount's source names the account, in /proc/mounts and for findmnt
+// and df, so that several mounts can be told apart.
+func TestMountSourceNamesAccount(t *testing.T) {
+	s := test.SharedDovecot(t)
+	u := s.NewUser(t)
+	m := test.Mount(t, s, u)
+	want := s.URL(u, true)
+	if got := mountField(t, m.Dir, 0); got != want {
+		t.Errorf("/proc/mounts source %q, want %q", got, want)
+	}
+	if got := mountField(t, m.Dir, 2); got != "fuse.imapfs" {
+		t.Errorf("/proc/mounts type %q, want fuse.imapfs", got)
+	}
+	test.RequireTool(t, "findmnt")
+	out, err := exec.Command("findmnt", "-n", "-o", "SOURCE", m.Dir).CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != want {
+		t.Errorf("findmnt: %v %q, want %q", err, out, want)
+	}
+	out, err = exec.Command("df", "--output=source", m.Dir).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), want) {
+		t.Errorf("df: %v %q, want %q", err, out, want)
+	}
+}

@@ -86,7 +86,7 @@ func serve(cfg *mountopts.Config, pass string, log *slog.Logger, ready func(erro
 	}
 
 	options := []fuse.MountOption{
-		fuse.FSName("imapfs"), fuse.Subtype("imapfs"),
+		fuse.FSName(cfg.Server.Source()), fuse.Subtype("imapfs"),
 		fuse.MaxReadahead(128 << 10), fuse.AsyncRead(),
 	}
 	if cfg.ReadOnly {

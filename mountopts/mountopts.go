@@ -79,6 +79,16 @@ func (s Server) String() string {
 	return scheme + "://" + user + s.Address()
 }
 
+// Source is the account as its URL, without the scheme's default port:
+// the mount's source in /proc/mounts, df and findmnt, so that several
+// mounts can be told apart.
+func (s Server) Source() string {
+	if (s.ImplicitTLS && s.Port == 993) || (!s.ImplicitTLS && s.Port == 143) {
+		return strings.TrimSuffix(s.String(), ":"+strconv.Itoa(s.Port))
+	}
+	return s.String()
+}
+
 // Defaults of the flags that have one.
 const (
 	DefaultCacheSize    = 256 << 20

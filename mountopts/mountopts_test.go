@@ -56,6 +56,21 @@ func TestUnknownFUSEOption(t *testing.T) {
 	}
 }
 
+func TestSource(t *testing.T) {
+	for in, want := range map[string]string{
+		"imaps://alice@imap.example.com":      "imaps://alice@imap.example.com",
+		"imaps://alice@imap.example.com:993":  "imaps://alice@imap.example.com",
+		"imap://bob@imap.example.com:993":     "imap://bob@imap.example.com:993",
+		"imap://a%2Cb@[::1]":                  "imap://a%2Cb@[::1]",
+		"imaps://me@example.com@mail.example": "imaps://me@example.com@mail.example",
+	} {
+		srv, err := ParseServer(in)
+		if err != nil || srv.Source() != want {
+			t.Errorf("%s: source %q, %v; want %q", in, srv.Source(), err, want)
+		}
+	}
+}
+
 func TestDefaults(t *testing.T) {
 	c, err := Parse([]string{"imap://[::1]:1143", "m"})
 	if err != nil {
