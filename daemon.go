@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -127,4 +128,22 @@ func newLogger(w io.Writer, cfg *mountopts.Config) *slog.Logger {
 		level = slog.LevelDebug
 	}
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+// notifySystemd tells systemd that the mount is live when it runs
+// imapfs -f as a Type=notify service: "READY=1" to $NOTIFY_SOCKET, as
+// sd_notify(3) does. Without the variable it does nothing.
+func notifySystemd() error {
+	path := os.Getenv("NOTIFY_SOCKET")
+	if path == "" {
+		return nil
+	}
+	// A name starting with @ is in the abstract namespace; net maps it.
+	conn, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	_, err = conn.Write([]byte("READY=1"))
+	return err
 }

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"imapfs/mountopts"
 	"imapfs/test"
 )
 
@@ -443,22 +444,25 @@ func TestSSHFSOptions(t *testing.T) {
 	}
 }
 
-// mountField is field i (0: source, 2: type, 3: options) of dir's line in
-// /proc/mounts, unescaped.
+// mountField is field i (0: source, 2: type, 3: options) of the line in
+// /proc/mounts of the topmost mount on dir, unescaped.
 func mountField(t *testing.T, dir string, i int) string {
 	t.Helper()
 	data, err := os.ReadFile("/proc/mounts")
 	if err != nil {
 		t.Fatal(err)
 	}
+	field := ""
 	for _, line := range strings.Split(string(data), "\n") {
 		fields := strings.Fields(line)
 		if len(fields) > 3 && unescapeOctal(fields[1]) == dir {
-			return unescapeOctal(fields[i])
+			field = unescapeOctal(fields[i])
 		}
 	}
-	t.Fatalf("%s is not in /proc/mounts", dir)
-	return ""
+	if field == "" {
+		t.Fatalf("%s is not in /proc/mounts", dir)
+	}
+	return field
 }
 
 // The mount's source names the account, in /proc/mounts and for findmnt
@@ -482,5 +486,173 @@ func TestMountSourceNamesAccount(t *testing.T) {
 	out, err = exec.Command("df", "--output=source", m.Dir).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), want) {
 		t.Errorf("df: %v %q, want %q", err, out, want)
+	}
+}
+
+// Run with -f as a systemd Type=notify service, imapfs says READY=1 on
+// $NOTIFY_SOCKET once the mount is live.
+func TestSystemdNotify(t *testing.T) {
+	s := test.SharedDovecot(t)
+	u := s.NewUser(t)
+	socket := filepath.Join(t.TempDir(), "notify")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: socket, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	home := t.TempDir()
+	test.MountCommand(t, []string{test.Imapfs(t), "-f", "--ca-file", s.TLS.CAFile, s.URL(u, true)},
+		[]string{"IMAPFS_PASSWORD=" + u.Password, "NOTIFY_SOCKET=" + socket,
+			"XDG_STATE_HOME=" + home, "XDG_CACHE_HOME=" + home})
+	conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	buf := make([]byte, 256)
+	n, err := conn.Read(buf)
+	if err != nil || string(buf[:n]) != "READY=1" {
+		t.Errorf("from $NOTIFY_SOCKET: %q, %v; want READY=1", buf[:n], err)
+	}
+}
+
+// docBlock returns the fenced block of docs/usage.md whose opening line
+// is fence (such as "```ini") and which holds want.
+func docBlock(t *testing.T, fence, want string) string {
+	t.Helper()
+	doc, err := os.ReadFile("docs/usage.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var block []string
+	opening, inBlock := "", false
+	for _, line := range strings.Split(string(doc), "\n") {
+		switch {
+		case !inBlock && strings.HasPrefix(line, "```"):
+			opening, inBlock, block = line, true, nil
+		case inBlock && line == "```":
+			inBlock = false
+			if text := strings.Join(block, "\n"); opening == fence && strings.Contains(text, want) {
+				return text + "\n"
+			}
+		case inBlock:
+			block = append(block, line)
+		}
+	}
+	t.Fatalf("docs/usage.md has no %s block with %q", fence, want)
+	return ""
+}
+
+// The systemd unit and the automount fstab line of docs/usage.md: systemd
+// takes them without a complaint, and imapfs takes the options they give
+// it.
+func TestSystemdExamples(t *testing.T) {
+	test.RequireTool(t, "systemd-analyze")
+	dir := t.TempDir()
+	verify := func(units ...string) {
+		t.Helper()
+		cmd := exec.Command("systemd-analyze", append([]string{"verify", "--man=no"}, units...)...)
+		if out, err := cmd.CombinedOutput(); err != nil || len(out) > 0 {
+			t.Errorf("systemd-analyze verify %s: %v\n%s", strings.Join(units, " "), err, out)
+		}
+	}
+
+	unit := docBlock(t, "```ini", "[Service]")
+	settings := map[string]string{}
+	for _, line := range strings.Split(unit, "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok {
+			settings[k] = v
+		}
+	}
+	if settings["Type"] != "notify" || !strings.Contains(settings["After"], "network-online.target") ||
+		!strings.Contains(settings["Wants"], "network-online.target") {
+		t.Errorf("the unit's Type=%s, After=%s, Wants=%s", settings["Type"], settings["After"], settings["Wants"])
+	}
+	argv := strings.Fields(settings["ExecStart"])
+	if cfg, err := mountopts.Parse(argv[1:]); err != nil || !cfg.Foreground {
+		t.Errorf("ExecStart=%s: %+v, %v; want imapfs -f", settings["ExecStart"], cfg, err)
+	}
+	// systemd checks that the program exists: the one built here.
+	unitFile := filepath.Join(dir, "imapfs-me.service")
+	os.WriteFile(unitFile, []byte(strings.Replace(unit, argv[0], test.Imapfs(t), 1)), 0o644)
+	verify(unitFile)
+
+	line := docBlock(t, "```", "x-systemd.automount")
+	fields := strings.Fields(line)
+	if len(fields) != 6 || fields[2] != "fuse.imapfs" {
+		t.Fatalf("fstab line %q", line)
+	}
+	if _, err := mountopts.Parse([]string{"-o", fields[3], fields[0], fields[1]}); err != nil {
+		t.Errorf("imapfs refuses the fstab line's options: %v", err)
+	}
+	generator := "/lib/systemd/system-generators/systemd-fstab-generator"
+	if _, err := os.Stat(generator); err != nil {
+		t.Fatalf("%s: %v", generator, err)
+	}
+	fstab := filepath.Join(dir, "fstab")
+	os.WriteFile(fstab, []byte(line), 0o644)
+	units := filepath.Join(dir, "units")
+	os.Mkdir(units, 0o755)
+	cmd := exec.Command(generator, units, units, units)
+	cmd.Env = append(os.Environ(), "SYSTEMD_FSTAB="+fstab)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("systemd-fstab-generator: %v\n%s", err, out)
+	}
+	automount := filepath.Join(units, "home-me-mail.automount")
+	mount := filepath.Join(units, "home-me-mail.mount")
+	for _, f := range []string{automount, mount, filepath.Join(units, "remote-fs.target.requires", "home-me-mail.automount")} {
+		if _, err := os.Stat(f); err != nil {
+			t.Errorf("systemd-fstab-generator made no %s", f)
+		}
+	}
+	verify(mount, automount)
+}
+
+// x-systemd.automount: systemd mounts autofs on the mountpoint and runs
+// the mount when the path is first used, so imapfs finds autofs there. It
+// must mount on top, without opening the path (which would wait for this
+// very mount). The test plays systemd's part: it holds the autofs pipe and
+// answers nothing.
+func TestAutomountPoint(t *testing.T) {
+	test.RequireFUSE(t)
+	s := test.SharedDovecot(t)
+	u := s.NewUser(t)
+	s.Seed(t, u, "INBOX", test.Message{Body: []byte("Subject: hi\r\n\r\nhello\r\n")})
+	dir := emptyDir(t)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	mount := exec.Command("mount", "-t", "autofs", "-o",
+		fmt.Sprintf("fd=3,pgrp=%d,minproto=5,maxproto=5,direct", syscall.Getpgrp()), "systemd-1", dir)
+	mount.ExtraFiles = []*os.File{w}
+	out, err := mount.CombinedOutput()
+	w.Close()
+	if err != nil {
+		t.Fatalf("mount -t autofs: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", dir).Run() })
+	// Without -f: imapfs returns once its own mount is live (the
+	// harness's Mount would take autofs for it).
+	_, errOut, status := runImapfsEnv(t, []string{"IMAPFS_PASSWORD=" + u.Password, "XDG_STATE_HOME=" + t.TempDir()},
+		"--ca-file", s.TLS.CAFile, s.URL(u, true), dir)
+	if status != 0 {
+		t.Fatalf("status %d: %s", status, errOut)
+	}
+	pid := daemonPID(t, dir)
+	defer func() {
+		if out, err := exec.Command("fusermount3", "-u", dir).CombinedOutput(); err != nil {
+			t.Errorf("fusermount3 -u: %v %s", err, out)
+		}
+		for deadline := time.Now().Add(10 * time.Second); syscall.Kill(pid, 0) == nil; time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Errorf("imapfs (pid %d) still running after fusermount3 -u", pid)
+				syscall.Kill(pid, syscall.SIGKILL)
+				break
+			}
+		}
+	}()
+	if got := mountField(t, dir, 2); got != "fuse.imapfs" {
+		t.Fatalf("the top mount on %s is %s", dir, got)
+	}
+	if out, err := exec.Command("cat", dir+"/INBOX/1.eml").CombinedOutput(); err != nil || !strings.Contains(string(out), "hello") {
+		t.Errorf("cat: %v %s", err, out)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -197,7 +198,13 @@ func checkMountpoint(path string) error {
 	case !info.IsDir():
 		return fmt.Errorf("mountpoint %s is not a directory", path)
 	}
-	if mounted, err := isMountpoint(path); err == nil && mounted {
+	switch fstype, _ := mountedType(path); fstype {
+	case "":
+	case "autofs":
+		// An automount point (x-systemd.automount): this is the mount it
+		// waits for, and opening it would wait for this very mount.
+		return nil
+	default:
 		return fmt.Errorf("mountpoint %s is already mounted", path)
 	}
 	d, err := os.Open(path)
@@ -222,25 +229,31 @@ func checkFUSE() error {
 	return f.Close()
 }
 
-// isMountpoint looks the path up in /proc/self/mountinfo.
-func isMountpoint(path string) (bool, error) {
+// mountedType is the filesystem type of the topmost mount on path, from
+// /proc/self/mountinfo; "" when nothing is mounted there.
+func mountedType(path string) (string, error) {
 	abs, err := realPath(path)
 	if err != nil {
-		return false, err
+		return "", err
 	}
 	f, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
-		return false, err
+		return "", err
 	}
 	defer f.Close()
+	fstype := ""
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
+		// ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - TYPE SOURCE SUPER
 		fields := strings.Fields(sc.Text())
-		if len(fields) > 4 && unescapeOctal(fields[4]) == abs {
-			return true, nil
+		if len(fields) < 5 || unescapeOctal(fields[4]) != abs {
+			continue
+		}
+		if i := slices.Index(fields, "-"); i > 0 && i+1 < len(fields) {
+			fstype = fields[i+1] // later lines are mounted on top
 		}
 	}
-	return false, sc.Err()
+	return fstype, sc.Err()
 }
 
 func realPath(path string) (string, error) {
