@@ -656,3 +656,49 @@ func TestAutomountPoint(t *testing.T) {
 		t.Errorf("cat: %v %s", err, out)
 	}
 }
+
+func TestShellQuote(t *testing.T) {
+	for in, want := range map[string]string{
+		"/home/me/mail": "/home/me/mail", "my mail": "'my mail'", "it's": `'it'\''s'`, "Büro": "'Büro'",
+	} {
+		if got := shellQuote(in); got != want {
+			t.Errorf("shellQuote(%q) = %s, want %s", in, got, want)
+		}
+	}
+}
+
+// A mount whose imapfs was killed (-9) is stale: mounting there again says
+// so, with the command that clears it, and that command works.
+func TestStaleMountpoint(t *testing.T) {
+	s := test.SharedDovecot(t)
+	u := s.NewUser(t)
+	m := test.Mount(t, s, u)
+	pid := daemonPID(t, m.Dir)
+	syscall.Kill(pid, syscall.SIGKILL)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat(m.Dir); err != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the mount still answers 10s after SIGKILL")
+		}
+	}
+	clear := "fusermount3 -u " + m.Dir
+	for _, mode := range []string{"foreground", "daemon"} {
+		args := []string{"--ca-file", s.TLS.CAFile, s.URL(u, true), m.Dir}
+		if mode == "foreground" {
+			args = append([]string{"-f"}, args...)
+		}
+		_, errOut, status := runImapfsEnv(t, []string{"IMAPFS_PASSWORD=" + u.Password, "XDG_STATE_HOME=" + t.TempDir()}, args...)
+		lines := strings.Split(strings.TrimSpace(errOut), "\n")
+		if last := lines[len(lines)-1]; status == 0 || !strings.HasPrefix(last, "imapfs: ") || !strings.HasSuffix(last, clear) {
+			t.Errorf("%s: status %d, stderr:\n%s\nwant a last line ending in %q", mode, status, errOut, clear)
+		}
+	}
+	if out, err := exec.Command("sh", "-c", clear).CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v %s", clear, err, out)
+	}
+	if test.IsMounted(m.Dir) {
+		t.Errorf("%s still mounted after %s", m.Dir, clear)
+	}
+}

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode"
 
 	"bazil.org/fuse"
 
@@ -191,6 +192,10 @@ func debugLevel(cfg *mountopts.Config) int {
 func checkMountpoint(path string) error {
 	info, err := os.Stat(path)
 	switch {
+	case errors.Is(err, syscall.ENOTCONN):
+		// The kernel still holds the mount of a process that is gone
+		// (killed, crashed).
+		return fmt.Errorf("mountpoint %s is a stale mount whose filesystem no longer runs; clear it with: fusermount3 -u %s", path, shellQuote(path))
 	case errors.Is(err, os.ErrNotExist):
 		return fmt.Errorf("mountpoint %s does not exist", path)
 	case err != nil:
@@ -216,6 +221,17 @@ func checkMountpoint(path string) error {
 		return fmt.Errorf("mountpoint %s is not empty", path)
 	}
 	return nil
+}
+
+// shellQuote quotes s for sh when it needs it, for a command to copy.
+func shellQuote(s string) string {
+	plain := func(r rune) bool {
+		return r < 128 && (unicode.IsLetter(r) || unicode.IsDigit(r) || strings.ContainsRune("/._-+,:@%=", r))
+	}
+	if s != "" && !strings.ContainsFunc(s, func(r rune) bool { return !plain(r) }) {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // checkFUSE tells, before logging in, whether this user may use FUSE:
