@@ -143,6 +143,8 @@ func TestMountFailures(t *testing.T) {
 		{"connection refused", pw, []string{"imaps://" + u.Name + "@" + closedPort, ""}, "connection refused"},
 		{"untrusted certificate", pw, []string{s.URL(u, true), ""}, "certificate"},
 		{"no STARTTLS", pw, []string{"imap://" + u.Name + "@" + plain.Addr(), ""}, "STARTTLS"},
+		{"imap:// to the implicit-TLS port", pw, []string{ca, "--timeout=30s", "imap://" + u.Name + "@" + s.TLSAddr(), ""}, "use imaps://" + u.Name + "@" + s.TLSAddr()},
+		{"imaps:// to the STARTTLS port", pw, []string{ca, "imaps://" + u.Name + "@" + s.Addr(), ""}, "use imap://"},
 		{"wrong password", []string{"IMAPFS_PASSWORD=wrong"}, []string{ca, s.URL(u, true), ""}, "refused"},
 		{"missing mountpoint", pw, []string{ca, s.URL(u, true), "/nonexistent/mail"}, "does not exist"},
 		{"not a directory", pw, []string{ca, s.URL(u, true), file}, "not a directory"},
@@ -700,5 +702,31 @@ func TestStaleMountpoint(t *testing.T) {
 	}
 	if test.IsMounted(m.Dir) {
 		t.Errorf("%s still mounted after %s", m.Dir, clear)
+	}
+}
+
+// imap:// upgrades with STARTTLS; with --plaintext a server without it
+// is used in the clear.
+func TestStartTLSAndPlaintext(t *testing.T) {
+	s := test.SharedDovecot(t)
+	u := s.NewUser(t)
+	plain := test.StartDovecotWith(t, test.DovecotOptions{NoTLS: true})
+	pu := plain.NewUser(t)
+	for _, tc := range []struct {
+		name string
+		argv []string
+		pass string
+	}{
+		{"starttls", []string{"--ca-file", s.TLS.CAFile, s.URL(u, false)}, u.Password},
+		{"plaintext", []string{"--plaintext", "imap://" + pu.Name + "@" + plain.Addr()}, pu.Password},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			home := t.TempDir()
+			m := test.MountCommand(t, append([]string{test.Imapfs(t), "-f"}, tc.argv...),
+				[]string{"IMAPFS_PASSWORD=" + tc.pass, "XDG_STATE_HOME=" + home, "XDG_CACHE_HOME=" + home})
+			if out, err := exec.Command("ls", m.Dir+"/INBOX").CombinedOutput(); err != nil {
+				t.Errorf("ls: %v %s", err, out)
+			}
+		})
 	}
 }

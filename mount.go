@@ -10,6 +10,7 @@ import (
 	"fmt"
 	stdlog "log"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -334,14 +335,19 @@ func dialAndLogin(ctx context.Context, cfg *mountopts.Config, tlsConfig *tls.Con
 	case cfg.Server.ImplicitTLS:
 		c, err = imapclient.DialTLS(ctx, addr, tlsConfig, opts)
 	default:
-		c, err = imapclient.DialStartTLS(ctx, addr, tlsConfig, opts)
-		if errors.Is(err, imapclient.ErrNotSupported) && cfg.Plaintext {
-			c, err = imapclient.DialPlain(ctx, addr, opts)
-			if err == nil {
-				c.AllowPlaintext()
-			}
-		} else if errors.Is(err, imapclient.ErrNotSupported) {
+		if c, err = dialGreeted(ctx, cfg, opts); err != nil {
+			break
+		}
+		err = c.StartTLS(ctx, tlsConfig)
+		switch {
+		case errors.Is(err, imapclient.ErrNotSupported) && cfg.Plaintext:
+			c.AllowPlaintext()
+			err = nil
+		case errors.Is(err, imapclient.ErrNotSupported):
+			c.Close()
 			err = fmt.Errorf("%s offers no STARTTLS; use imaps:// or, to send the password in clear, --plaintext", addr)
+		case err != nil:
+			c.Close()
 		}
 	}
 	if err != nil {
@@ -363,12 +369,42 @@ func dialAndLogin(ctx context.Context, cfg *mountopts.Config, tlsConfig *tls.Con
 	return c, nil
 }
 
+// greetingWait is how long a server may take to greet after the
+// connection is made. One that says nothing is most likely an
+// implicit-TLS port (993) waiting for the client's TLS handshake.
+const greetingWait = 10 * time.Second
+
+// dialGreeted connects in plaintext (imap://) and reads the greeting,
+// waiting greetingWait at most for it.
+func dialGreeted(ctx context.Context, cfg *mountopts.Config, opts imapclient.Options) (*imapclient.Client, error) {
+	conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", cfg.Server.Address())
+	if err != nil {
+		return nil, err
+	}
+	greetCtx, cancel := context.WithTimeout(ctx, greetingWait)
+	defer cancel()
+	c, err := imapclient.New(greetCtx, conn, opts)
+	if err != nil {
+		conn.Close()
+		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+			implicit := cfg.Server
+			implicit.ImplicitTLS = true
+			return nil, fmt.Errorf("no IMAP greeting within %v; if this port expects TLS at once (993 does), use %s", greetingWait, implicit.Source())
+		}
+		return nil, err
+	}
+	return c, nil
+}
+
 // explainDial turns network and TLS failures into one clear line.
 func explainDial(addr string, err error) error {
 	var certErr *tls.CertificateVerificationError
 	var unknownAuth x509.UnknownAuthorityError
 	var hostErr x509.HostnameError
+	var notTLS tls.RecordHeaderError
 	switch {
+	case errors.As(err, &notTLS):
+		return fmt.Errorf("%s does not answer in TLS (%v); for a port that starts in plaintext and upgrades with STARTTLS (143), use imap://", addr, err)
 	case errors.As(err, &certErr), errors.As(err, &unknownAuth), errors.As(err, &hostErr):
 		return fmt.Errorf("%s: TLS certificate not trusted (%v); see --ca-file", addr, err)
 	case errors.Is(err, syscall.ECONNREFUSED):
