@@ -730,3 +730,21 @@ func TestStartTLSAndPlaintext(t *testing.T) {
 		})
 	}
 }
+
+// A .netrc password in double quotes may hold spaces, quotes and
+// backslashes.
+func TestNetrcQuoted(t *testing.T) {
+	netrc := filepath.Join(t.TempDir(), "netrc")
+	os.WriteFile(netrc, []byte("machine other login x password y\n"+
+		"machine mail.example.com\n  login me\n  password \"correct horse \\\"battery\\\" \\\\ staple\"\n"+
+		"machine next.example.com login me password plain\n"), 0o600)
+	t.Setenv("NETRC", netrc)
+	for host, want := range map[string]string{
+		"mail.example.com": `correct horse "battery" \ staple`,
+		"next.example.com": "plain",
+	} {
+		if got, ok := netrcPassword(host, "me"); !ok || got != want {
+			t.Errorf("%s: %q, %v; want %q", host, got, ok, want)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"unicode"
 
 	"golang.org/x/sys/unix"
 
@@ -58,7 +59,7 @@ func netrcPassword(host, user string) (string, bool) {
 		return "", false
 	}
 	// Tokens: machine NAME | default, then login, password, account values.
-	fields := strings.Fields(string(data))
+	fields := netrcTokens(string(data))
 	var machine, login, pass string
 	match := func() (string, bool) {
 		if (machine == host || machine == "") && (login == user || user == "") && pass != "" {
@@ -126,4 +127,35 @@ func prompt(text string) (string, error) {
 		return "", errors.New("no password given")
 	}
 	return firstLine(line), nil
+}
+
+// netrcTokens splits a .netrc file into its tokens: words separated by
+// white space, or, as curl and GNU inetutils read them, a double-quoted
+// string in which \" is a quote and \\ a backslash (a password with
+// spaces: password "correct horse").
+func netrcTokens(text string) []string {
+	var tokens []string
+	for i := 0; i < len(text); {
+		switch {
+		case unicode.IsSpace(rune(text[i])):
+			i++
+		case text[i] == '"':
+			var tok strings.Builder
+			for i++; i < len(text) && text[i] != '"'; i++ {
+				if text[i] == '\\' && i+1 < len(text) {
+					i++
+				}
+				tok.WriteByte(text[i])
+			}
+			i++ // the closing quote
+			tokens = append(tokens, tok.String())
+		default:
+			start := i
+			for i < len(text) && !unicode.IsSpace(rune(text[i])) {
+				i++
+			}
+			tokens = append(tokens, text[start:i])
+		}
+	}
+	return tokens
 }

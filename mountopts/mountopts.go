@@ -260,7 +260,7 @@ func Parse(args []string) (*Config, error) {
 // applyOptions applies -o items after the flags, so they win over flags.
 func applyOptions(fs *pflag.FlagSet, c *Config, options []string) error {
 	for _, list := range options {
-		for _, item := range strings.Split(list, ",") {
+		for _, item := range splitOptions(list) {
 			if item == "" {
 				continue
 			}
@@ -309,6 +309,26 @@ func applyOptions(fs *pflag.FlagSet, c *Config, options []string) error {
 		}
 	}
 	return nil
+}
+
+// splitOptions splits a,b=c at its commas; as in libfuse, "\," is a comma
+// inside a value (password_command=cut -d\, -f1 f) and "\\" a backslash.
+func splitOptions(list string) []string {
+	var items []string
+	var item strings.Builder
+	for i := 0; i < len(list); i++ {
+		switch c := list[i]; {
+		case c == '\\' && i+1 < len(list) && (list[i+1] == ',' || list[i+1] == '\\'):
+			i++
+			item.WriteByte(list[i])
+		case c == ',':
+			items = append(items, item.String())
+			item.Reset()
+		default:
+			item.WriteByte(c)
+		}
+	}
+	return append(items, item.String())
 }
 
 // parseSeconds reads a time in seconds, as sshfs and libfuse take

@@ -71,6 +71,18 @@ func TestSource(t *testing.T) {
 	}
 }
 
+// "\," is a comma inside an option's value, as in libfuse; mount(8) and
+// mount.fuse3 pass it on as it is.
+func TestOptionComma(t *testing.T) {
+	c, err := Parse([]string{"-o", `noauto,password_command=cut -d\, -f2 ~/.pass,ca_file=a\\b`, "imaps://host", "m"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.PasswordCommand != "cut -d, -f2 ~/.pass" || c.CAFile != `a\b` {
+		t.Errorf("password_command %q, ca_file %q", c.PasswordCommand, c.CAFile)
+	}
+}
+
 func TestDefaults(t *testing.T) {
 	c, err := Parse([]string{"imap://[::1]:1143", "m"})
 	if err != nil {
