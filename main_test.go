@@ -748,3 +748,24 @@ func TestNetrcQuoted(t *testing.T) {
 		}
 	}
 }
+
+// The README says which Go go.mod requires.
+func TestReadmeGoVersion(t *testing.T) {
+	mod, err := os.ReadFile("go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(mod), "\n") {
+		if v, ok := strings.CutPrefix(line, "go "); ok {
+			if !strings.Contains(string(readme), "Go "+v+" or later") {
+				t.Errorf("README.md does not say Go %s or later, which go.mod requires", v)
+			}
+			return
+		}
+	}
+	t.Fatal("go.mod has no go line")
+}
