@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -36,9 +37,12 @@ func detach(cfg *mountopts.Config, args []string, pass string) error {
 	if err != nil {
 		return err
 	}
-	logPath, err := daemonLogPath()
+	logPath, err := logPath()
 	if err != nil {
 		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(logPath), 0o700); err != nil {
+		return fmt.Errorf("log file: %w", err)
 	}
 	logFile, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
@@ -117,24 +121,6 @@ func runDaemon(cfg *mountopts.Config) int {
 	return 0
 }
 
-// daemonLogPath is where the background process writes its log:
-// $XDG_STATE_HOME/imapfs/imapfs.log, by default ~/.local/state/imapfs/.
-func daemonLogPath() (string, error) {
-	dir := os.Getenv("XDG_STATE_HOME")
-	if dir == "" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			return "", err
-		}
-		dir = filepath.Join(home, ".local", "state")
-	}
-	dir = filepath.Join(dir, "imapfs")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", err
-	}
-	return filepath.Join(dir, "imapfs.log"), nil
-}
-
 // newLogger logs to w, at debug level with -d.
 func newLogger(w io.Writer, cfg *mountopts.Config) *slog.Logger {
 	level := slog.LevelInfo
@@ -142,4 +128,22 @@ func newLogger(w io.Writer, cfg *mountopts.Config) *slog.Logger {
 		level = slog.LevelDebug
 	}
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+// notifySystemd tells systemd that the mount is live when it runs
+// imapfs -f as a Type=notify service: "READY=1" to $NOTIFY_SOCKET, as
+// sd_notify(3) does. Without the variable it does nothing.
+func notifySystemd() error {
+	path := os.Getenv("NOTIFY_SOCKET")
+	if path == "" {
+		return nil
+	}
+	// A name starting with @ is in the abstract namespace; net maps it.
+	conn, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	_, err = conn.Write([]byte("READY=1"))
+	return err
 }

@@ -66,6 +66,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	err = serve(cfg, pass, log, func(err error) {
 		if err == nil {
 			log.Info("mounted", "server", cfg.Server.String(), "mountpoint", cfg.Mountpoint)
+			if err := notifySystemd(); err != nil {
+				log.Warn("cannot tell systemd the mount is live", "err", err)
+			}
 		}
 	})
 	if err != nil {

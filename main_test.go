@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"imapfs/mountopts"
 	"imapfs/test"
 )
 
@@ -118,6 +120,19 @@ func TestMountFailures(t *testing.T) {
 	mounted := test.MountCommand(t, []string{test.Build(t, "./test/hellofs")}, nil)
 	ca := "--ca-file=" + s.TLS.CAFile
 	pw := []string{"IMAPFS_PASSWORD=" + u.Password}
+	// A fusermount3 that fails as it does for a user without the right
+	// (the real one, run as nobody, who may not open /dev/fuse here): what
+	// it says must reach the terminal.
+	realFusermount, err := exec.LookPath("fusermount3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	failingFusermount := t.TempDir()
+	os.Chmod(failingFusermount, 0o755)
+	if err := os.WriteFile(filepath.Join(failingFusermount, "fusermount3"),
+		[]byte("#!/bin/sh\nexec setpriv --reuid=nobody --regid=nogroup --clear-groups "+realFusermount+" \"$@\"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name string
 		env  []string
@@ -128,11 +143,15 @@ func TestMountFailures(t *testing.T) {
 		{"connection refused", pw, []string{"imaps://" + u.Name + "@" + closedPort, ""}, "connection refused"},
 		{"untrusted certificate", pw, []string{s.URL(u, true), ""}, "certificate"},
 		{"no STARTTLS", pw, []string{"imap://" + u.Name + "@" + plain.Addr(), ""}, "STARTTLS"},
+		{"imap:// to the implicit-TLS port", pw, []string{ca, "--timeout=30s", "imap://" + u.Name + "@" + s.TLSAddr(), ""}, "use imaps://" + u.Name + "@" + s.TLSAddr()},
+		{"imaps:// to the STARTTLS port", pw, []string{ca, "imaps://" + u.Name + "@" + s.Addr(), ""}, "use imap://"},
 		{"wrong password", []string{"IMAPFS_PASSWORD=wrong"}, []string{ca, s.URL(u, true), ""}, "refused"},
 		{"missing mountpoint", pw, []string{ca, s.URL(u, true), "/nonexistent/mail"}, "does not exist"},
 		{"not a directory", pw, []string{ca, s.URL(u, true), file}, "not a directory"},
 		{"not empty", pw, []string{ca, s.URL(u, true), full}, "not empty"},
 		{"already mounted", pw, []string{ca, s.URL(u, true), mounted.Dir}, "already mounted"},
+		{"fusermount3 fails", append([]string{"PATH=" + failingFusermount + ":" + os.Getenv("PATH")}, pw...),
+			[]string{ca, s.URL(u, true), ""}, "fusermount3: failed to open /dev/fuse"},
 	} {
 		for _, mode := range []string{"foreground", "daemon"} {
 			t.Run(tc.name+"/"+mode, func(t *testing.T) {
@@ -245,7 +264,7 @@ func TestPasswordSources(t *testing.T) {
 	}{
 		{"password-file", nil, []string{"--password-file", passFile}},
 		{"password-command", nil, []string{"--password-command", "cat " + passFile}},
-		{"netrc", []string{"HOME=" + home}, nil},
+		{"netrc", []string{"NETRC=" + filepath.Join(home, ".netrc")}, nil},
 		{"environment", []string{"IMAPFS_PASSWORD=" + u.Password}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -347,4 +366,406 @@ func TestMountHelper(t *testing.T) {
 	if test.IsMounted(dir) {
 		t.Error("still mounted after umount")
 	}
+}
+
+// imapfs's files live in the home directory the user database gives the
+// real uid, whatever $HOME says (mount(8) runs an fstab "user" mount with
+// the user's uid and HOME=/root); $XDG_* and $NETRC still win.
+func TestPathsFromUserDatabase(t *testing.T) {
+	u, err := user.LookupId(strconv.Itoa(os.Getuid()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("HOME", t.TempDir())
+	for _, v := range []string{"XDG_STATE_HOME", "XDG_CACHE_HOME", "NETRC"} {
+		t.Setenv(v, "")
+	}
+	for _, tc := range []struct {
+		name string
+		path func() (string, error)
+		want string
+	}{
+		{"log", logPath, filepath.Join(u.HomeDir, ".local/state/imapfs/imapfs.log")},
+		{"spool", spoolPath, filepath.Join(u.HomeDir, ".cache/imapfs/spool")},
+		{"netrc", netrcPath, filepath.Join(u.HomeDir, ".netrc")},
+	} {
+		if got, err := tc.path(); err != nil || got != tc.want {
+			t.Errorf("%s: %q, %v; want %q", tc.name, got, err, tc.want)
+		}
+	}
+	t.Setenv("XDG_STATE_HOME", "/x/state")
+	t.Setenv("XDG_CACHE_HOME", "/x/cache")
+	t.Setenv("NETRC", "/x/netrc")
+	for _, tc := range []struct {
+		name string
+		path func() (string, error)
+		want string
+	}{
+		{"log", logPath, "/x/state/imapfs/imapfs.log"},
+		{"spool", spoolPath, "/x/cache/imapfs/spool"},
+		{"netrc", netrcPath, "/x/netrc"},
+	} {
+		if got, err := tc.path(); err != nil || got != tc.want {
+			t.Errorf("%s with $XDG_*/$NETRC: %q, %v; want %q", tc.name, got, err, tc.want)
+		}
+	}
+}
+
+// The same through the command, run as another user with root's HOME, as
+// mount(8) runs it: it must reach for that user's home (nobody's is
+// /nonexistent, so the log cannot be made there), never /root.
+func TestOtherUserWithRootsHome(t *testing.T) {
+	test.RequireTool(t, "setpriv")
+	dir := emptyDir(t)
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "XDG_") && !strings.HasPrefix(kv, "HOME=") {
+			env = append(env, kv)
+		}
+	}
+	cmd := exec.Command("setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+		test.Imapfs(t), "imaps://me@127.0.0.1:1", dir)
+	cmd.Env = append(env, "HOME=/root", "IMAPFS_PASSWORD=x")
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "/nonexistent") || strings.Contains(string(out), "/root") {
+		t.Errorf("imapfs as nobody with HOME=/root: %v\n%s\nwant a failure to make the log under /nonexistent", err, out)
+	}
+}
+
+// sshfs's options, as fstab lines copy them, mount.
+func TestSSHFSOptions(t *testing.T) {
+	s := test.SharedDovecot(t)
+	u := s.NewUser(t)
+	s.Seed(t, u, "INBOX", test.Message{Body: []byte("Subject: hi\r\n\r\nhello\r\n")})
+	m := test.Mount(t, s, u, "-o", "default_permissions,reconnect,attr_timeout=5,entry_timeout=5")
+	if out, err := exec.Command("cat", m.Dir+"/INBOX/1.eml").CombinedOutput(); err != nil || !strings.Contains(string(out), "hello") {
+		t.Errorf("cat: %v %s", err, out)
+	}
+	if opts := mountField(t, m.Dir, 3); !slices.Contains(strings.Split(opts, ","), "default_permissions") {
+		t.Errorf("mount options %q lack default_permissions", opts)
+	}
+}
+
+// mountField is field i (0: source, 2: type, 3: options) of the line in
+// /proc/mounts of the topmost mount on dir, unescaped.
+func mountField(t *testing.T, dir string, i int) string {
+	t.Helper()
+	data, err := os.ReadFile("/proc/mounts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	field := ""
+	for _, line := range strings.Split(string(data), "\n") {
+		fields := strings.Fields(line)
+		if len(fields) > 3 && unescapeOctal(fields[1]) == dir {
+			field = unescapeOctal(fields[i])
+		}
+	}
+	if field == "" {
+		t.Fatalf("%s is not in /proc/mounts", dir)
+	}
+	return field
+}
+
+// The mount's source names the account, in /proc/mounts and for findmnt
+// and df, so that several mounts can be told apart.
+func TestMountSourceNamesAccount(t *testing.T) {
+	s := test.SharedDovecot(t)
+	u := s.NewUser(t)
+	m := test.Mount(t, s, u)
+	want := s.URL(u, true)
+	if got := mountField(t, m.Dir, 0); got != want {
+		t.Errorf("/proc/mounts source %q, want %q", got, want)
+	}
+	if got := mountField(t, m.Dir, 2); got != "fuse.imapfs" {
+		t.Errorf("/proc/mounts type %q, want fuse.imapfs", got)
+	}
+	test.RequireTool(t, "findmnt")
+	out, err := exec.Command("findmnt", "-n", "-o", "SOURCE", m.Dir).CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != want {
+		t.Errorf("findmnt: %v %q, want %q", err, out, want)
+	}
+	out, err = exec.Command("df", "--output=source", m.Dir).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), want) {
+		t.Errorf("df: %v %q, want %q", err, out, want)
+	}
+}
+
+// Run with -f as a systemd Type=notify service, imapfs says READY=1 on
+// $NOTIFY_SOCKET once the mount is live.
+func TestSystemdNotify(t *testing.T) {
+	s := test.SharedDovecot(t)
+	u := s.NewUser(t)
+	socket := filepath.Join(t.TempDir(), "notify")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: socket, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	home := t.TempDir()
+	test.MountCommand(t, []string{test.Imapfs(t), "-f", "--ca-file", s.TLS.CAFile, s.URL(u, true)},
+		[]string{"IMAPFS_PASSWORD=" + u.Password, "NOTIFY_SOCKET=" + socket,
+			"XDG_STATE_HOME=" + home, "XDG_CACHE_HOME=" + home})
+	conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	buf := make([]byte, 256)
+	n, err := conn.Read(buf)
+	if err != nil || string(buf[:n]) != "READY=1" {
+		t.Errorf("from $NOTIFY_SOCKET: %q, %v; want READY=1", buf[:n], err)
+	}
+}
+
+// docBlock returns the fenced block of docs/usage.md whose opening line
+// is fence (such as "```ini") and which holds want.
+func docBlock(t *testing.T, fence, want string) string {
+	t.Helper()
+	doc, err := os.ReadFile("docs/usage.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var block []string
+	opening, inBlock := "", false
+	for _, line := range strings.Split(string(doc), "\n") {
+		switch {
+		case !inBlock && strings.HasPrefix(line, "```"):
+			opening, inBlock, block = line, true, nil
+		case inBlock && line == "```":
+			inBlock = false
+			if text := strings.Join(block, "\n"); opening == fence && strings.Contains(text, want) {
+				return text + "\n"
+			}
+		case inBlock:
+			block = append(block, line)
+		}
+	}
+	t.Fatalf("docs/usage.md has no %s block with %q", fence, want)
+	return ""
+}
+
+// The systemd unit and the automount fstab line of docs/usage.md: systemd
+// takes them without a complaint, and imapfs takes the options they give
+// it.
+func TestSystemdExamples(t *testing.T) {
+	test.RequireTool(t, "systemd-analyze")
+	dir := t.TempDir()
+	verify := func(units ...string) {
+		t.Helper()
+		cmd := exec.Command("systemd-analyze", append([]string{"verify", "--man=no"}, units...)...)
+		if out, err := cmd.CombinedOutput(); err != nil || len(out) > 0 {
+			t.Errorf("systemd-analyze verify %s: %v\n%s", strings.Join(units, " "), err, out)
+		}
+	}
+
+	unit := docBlock(t, "```ini", "[Service]")
+	settings := map[string]string{}
+	for _, line := range strings.Split(unit, "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok {
+			settings[k] = v
+		}
+	}
+	if settings["Type"] != "notify" || !strings.Contains(settings["After"], "network-online.target") ||
+		!strings.Contains(settings["Wants"], "network-online.target") {
+		t.Errorf("the unit's Type=%s, After=%s, Wants=%s", settings["Type"], settings["After"], settings["Wants"])
+	}
+	argv := strings.Fields(settings["ExecStart"])
+	if cfg, err := mountopts.Parse(argv[1:]); err != nil || !cfg.Foreground {
+		t.Errorf("ExecStart=%s: %+v, %v; want imapfs -f", settings["ExecStart"], cfg, err)
+	}
+	// systemd checks that the program exists: the one built here.
+	unitFile := filepath.Join(dir, "imapfs-me.service")
+	os.WriteFile(unitFile, []byte(strings.Replace(unit, argv[0], test.Imapfs(t), 1)), 0o644)
+	verify(unitFile)
+
+	line := docBlock(t, "```", "x-systemd.automount")
+	fields := strings.Fields(line)
+	if len(fields) != 6 || fields[2] != "fuse.imapfs" {
+		t.Fatalf("fstab line %q", line)
+	}
+	if _, err := mountopts.Parse([]string{"-o", fields[3], fields[0], fields[1]}); err != nil {
+		t.Errorf("imapfs refuses the fstab line's options: %v", err)
+	}
+	generator := "/lib/systemd/system-generators/systemd-fstab-generator"
+	if _, err := os.Stat(generator); err != nil {
+		t.Fatalf("%s: %v", generator, err)
+	}
+	fstab := filepath.Join(dir, "fstab")
+	os.WriteFile(fstab, []byte(line), 0o644)
+	units := filepath.Join(dir, "units")
+	os.Mkdir(units, 0o755)
+	cmd := exec.Command(generator, units, units, units)
+	cmd.Env = append(os.Environ(), "SYSTEMD_FSTAB="+fstab)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("systemd-fstab-generator: %v\n%s", err, out)
+	}
+	automount := filepath.Join(units, "home-me-mail.automount")
+	mount := filepath.Join(units, "home-me-mail.mount")
+	for _, f := range []string{automount, mount, filepath.Join(units, "remote-fs.target.requires", "home-me-mail.automount")} {
+		if _, err := os.Stat(f); err != nil {
+			t.Errorf("systemd-fstab-generator made no %s", f)
+		}
+	}
+	verify(mount, automount)
+}
+
+// x-systemd.automount: systemd mounts autofs on the mountpoint and runs
+// the mount when the path is first used, so imapfs finds autofs there. It
+// must mount on top, without opening the path (which would wait for this
+// very mount). The test plays systemd's part: it holds the autofs pipe and
+// answers nothing.
+func TestAutomountPoint(t *testing.T) {
+	test.RequireFUSE(t)
+	s := test.SharedDovecot(t)
+	u := s.NewUser(t)
+	s.Seed(t, u, "INBOX", test.Message{Body: []byte("Subject: hi\r\n\r\nhello\r\n")})
+	dir := emptyDir(t)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	mount := exec.Command("mount", "-t", "autofs", "-o",
+		fmt.Sprintf("fd=3,pgrp=%d,minproto=5,maxproto=5,direct", syscall.Getpgrp()), "systemd-1", dir)
+	mount.ExtraFiles = []*os.File{w}
+	out, err := mount.CombinedOutput()
+	w.Close()
+	if err != nil {
+		t.Fatalf("mount -t autofs: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", dir).Run() })
+	// Without -f: imapfs returns once its own mount is live (the
+	// harness's Mount would take autofs for it).
+	_, errOut, status := runImapfsEnv(t, []string{"IMAPFS_PASSWORD=" + u.Password, "XDG_STATE_HOME=" + t.TempDir()},
+		"--ca-file", s.TLS.CAFile, s.URL(u, true), dir)
+	if status != 0 {
+		t.Fatalf("status %d: %s", status, errOut)
+	}
+	pid := daemonPID(t, dir)
+	defer func() {
+		if out, err := exec.Command("fusermount3", "-u", dir).CombinedOutput(); err != nil {
+			t.Errorf("fusermount3 -u: %v %s", err, out)
+		}
+		for deadline := time.Now().Add(10 * time.Second); syscall.Kill(pid, 0) == nil; time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Errorf("imapfs (pid %d) still running after fusermount3 -u", pid)
+				syscall.Kill(pid, syscall.SIGKILL)
+				break
+			}
+		}
+	}()
+	if got := mountField(t, dir, 2); got != "fuse.imapfs" {
+		t.Fatalf("the top mount on %s is %s", dir, got)
+	}
+	if out, err := exec.Command("cat", dir+"/INBOX/1.eml").CombinedOutput(); err != nil || !strings.Contains(string(out), "hello") {
+		t.Errorf("cat: %v %s", err, out)
+	}
+}
+
+func TestShellQuote(t *testing.T) {
+	for in, want := range map[string]string{
+		"/home/me/mail": "/home/me/mail", "my mail": "'my mail'", "it's": `'it'\''s'`, "Büro": "'Büro'",
+	} {
+		if got := shellQuote(in); got != want {
+			t.Errorf("shellQuote(%q) = %s, want %s", in, got, want)
+		}
+	}
+}
+
+// A mount whose imapfs was killed (-9) is stale: mounting there again says
+// so, with the command that clears it, and that command works.
+func TestStaleMountpoint(t *testing.T) {
+	s := test.SharedDovecot(t)
+	u := s.NewUser(t)
+	m := test.Mount(t, s, u)
+	pid := daemonPID(t, m.Dir)
+	syscall.Kill(pid, syscall.SIGKILL)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat(m.Dir); err != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the mount still answers 10s after SIGKILL")
+		}
+	}
+	clear := "fusermount3 -u " + m.Dir
+	for _, mode := range []string{"foreground", "daemon"} {
+		args := []string{"--ca-file", s.TLS.CAFile, s.URL(u, true), m.Dir}
+		if mode == "foreground" {
+			args = append([]string{"-f"}, args...)
+		}
+		_, errOut, status := runImapfsEnv(t, []string{"IMAPFS_PASSWORD=" + u.Password, "XDG_STATE_HOME=" + t.TempDir()}, args...)
+		lines := strings.Split(strings.TrimSpace(errOut), "\n")
+		if last := lines[len(lines)-1]; status == 0 || !strings.HasPrefix(last, "imapfs: ") || !strings.HasSuffix(last, clear) {
+			t.Errorf("%s: status %d, stderr:\n%s\nwant a last line ending in %q", mode, status, errOut, clear)
+		}
+	}
+	if out, err := exec.Command("sh", "-c", clear).CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v %s", clear, err, out)
+	}
+	if test.IsMounted(m.Dir) {
+		t.Errorf("%s still mounted after %s", m.Dir, clear)
+	}
+}
+
+// imap:// upgrades with STARTTLS; with --plaintext a server without it
+// is used in the clear.
+func TestStartTLSAndPlaintext(t *testing.T) {
+	s := test.SharedDovecot(t)
+	u := s.NewUser(t)
+	plain := test.StartDovecotWith(t, test.DovecotOptions{NoTLS: true})
+	pu := plain.NewUser(t)
+	for _, tc := range []struct {
+		name string
+		argv []string
+		pass string
+	}{
+		{"starttls", []string{"--ca-file", s.TLS.CAFile, s.URL(u, false)}, u.Password},
+		{"plaintext", []string{"--plaintext", "imap://" + pu.Name + "@" + plain.Addr()}, pu.Password},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			home := t.TempDir()
+			m := test.MountCommand(t, append([]string{test.Imapfs(t), "-f"}, tc.argv...),
+				[]string{"IMAPFS_PASSWORD=" + tc.pass, "XDG_STATE_HOME=" + home, "XDG_CACHE_HOME=" + home})
+			if out, err := exec.Command("ls", m.Dir+"/INBOX").CombinedOutput(); err != nil {
+				t.Errorf("ls: %v %s", err, out)
+			}
+		})
+	}
+}
+
+// A .netrc password in double quotes may hold spaces, quotes and
+// backslashes.
+func TestNetrcQuoted(t *testing.T) {
+	netrc := filepath.Join(t.TempDir(), "netrc")
+	os.WriteFile(netrc, []byte("machine other login x password y\n"+
+		"machine mail.example.com\n  login me\n  password \"correct horse \\\"battery\\\" \\\\ staple\"\n"+
+		"machine next.example.com login me password plain\n"), 0o600)
+	t.Setenv("NETRC", netrc)
+	for host, want := range map[string]string{
+		"mail.example.com": `correct horse "battery" \ staple`,
+		"next.example.com": "plain",
+	} {
+		if got, ok := netrcPassword(host, "me"); !ok || got != want {
+			t.Errorf("%s: %q, %v; want %q", host, got, ok, want)
+		}
+	}
+}
+
+// The README says which Go go.mod requires.
+func TestReadmeGoVersion(t *testing.T) {
+	mod, err := os.ReadFile("go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(mod), "\n") {
+		if v, ok := strings.CutPrefix(line, "go "); ok {
+			if !strings.Contains(string(readme), "Go "+v+" or later") {
+				t.Errorf("README.md does not say Go %s or later, which go.mod requires", v)
+			}
+			return
+		}
+	}
+	t.Fatal("go.mod has no go line")
 }

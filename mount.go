@@ -2,19 +2,24 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
+	stdlog "log"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
+	"unicode"
 
 	"bazil.org/fuse"
 
@@ -84,18 +89,21 @@ func serve(cfg *mountopts.Config, pass string, log *slog.Logger, ready func(erro
 	}
 
 	options := []fuse.MountOption{
-		fuse.FSName("imapfs"), fuse.Subtype("imapfs"),
+		fuse.FSName(cfg.Server.Source()), fuse.Subtype("imapfs"),
 		fuse.MaxReadahead(128 << 10), fuse.AsyncRead(),
 	}
 	if cfg.ReadOnly {
 		options = append(options, fuse.ReadOnly())
 	}
 	if cfg.AllowOther {
-		options = append(options, fuse.AllowOther(), fuse.DefaultPermissions())
+		options = append(options, fuse.AllowOther())
 	}
-	conn, err := fuse.Mount(cfg.Mountpoint, options...)
+	if cfg.AllowOther || cfg.DefaultPermissions {
+		options = append(options, fuse.DefaultPermissions())
+	}
+	conn, err := mountFUSE(cfg.Mountpoint, log, options...)
 	if err != nil {
-		return fail(fmt.Errorf("mount %s: %w", cfg.Mountpoint, err))
+		return fail(err)
 	}
 	defer conn.Close()
 	ready(nil)
@@ -112,10 +120,16 @@ func serve(cfg *mountopts.Config, pass string, log *slog.Logger, ready func(erro
 	}()
 	spool := ""
 	if !cfg.ReadOnly {
-		if spool, err = spoolDir(); err != nil {
+		if spool, err = spoolPath(); err == nil {
+			err = os.MkdirAll(spool, 0o700)
+		}
+		if err != nil {
 			return err
 		}
 	}
+	// cfg.AttrTimeout and cfg.EntryTimeout (-o attr_timeout=, entry_timeout=)
+	// are not passed on yet: fs.Config has no field for them, and fs
+	// chooses its own attribute and entry validity.
 	filesystem := fs.New(fs.Config{
 		Store: store, Logger: log, ReadOnly: cfg.ReadOnly, Timeout: cfg.Timeout,
 		UID: uint32(os.Getuid()), GID: uint32(os.Getgid()), PrefetchBytes: cfg.CacheSize / 4,
@@ -129,6 +143,39 @@ func serve(cfg *mountopts.Config, pass string, log *slog.Logger, ready func(erro
 		"body_fetches", stats.BodyFetches.Load(), "body_bytes", stats.BodyBytes.Load(), "prefetches", stats.Prefetches.Load(),
 		"disk_hits", stats.DiskHits.Load(), "fuse_requests", filesystem.Requests())
 	return err
+}
+
+// mountFUSE is fuse.Mount, with what fusermount3 says in the error when
+// it fails ("option allow_other only allowed if 'user_allow_other' is set
+// in /etc/fuse.conf"): the FUSE library only logs it, through the
+// standard log package, and a background imapfs's log is not the
+// terminal.
+func mountFUSE(dir string, log *slog.Logger, options ...fuse.MountOption) (*fuse.Conn, error) {
+	var said bytes.Buffer
+	flags := stdlog.Flags()
+	stdlog.SetOutput(&said)
+	stdlog.SetFlags(0)
+	conn, err := fuse.Mount(dir, options...)
+	stdlog.SetOutput(os.Stderr)
+	stdlog.SetFlags(flags)
+	var lines []string
+	for _, line := range strings.Split(strings.TrimSpace(said.String()), "\n") {
+		// The library's prefixes for fusermount3's stdout and stderr.
+		line = strings.TrimPrefix(strings.TrimPrefix(line, "mount helper error: "), "mount helper output: ")
+		if line != "" {
+			lines = append(lines, line)
+		}
+	}
+	if err != nil && len(lines) > 0 {
+		return nil, fmt.Errorf("mount %s: %s (%v)", dir, strings.Join(lines, "; "), err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("mount %s: %w", dir, err)
+	}
+	for _, line := range lines {
+		log.Warn("fusermount3", "said", line)
+	}
+	return conn, nil
 }
 
 // memoryHeadroom is what imapfs may hold beyond its body cache: listings,
@@ -146,6 +193,10 @@ func debugLevel(cfg *mountopts.Config) int {
 func checkMountpoint(path string) error {
 	info, err := os.Stat(path)
 	switch {
+	case errors.Is(err, syscall.ENOTCONN):
+		// The kernel still holds the mount of a process that is gone
+		// (killed, crashed).
+		return fmt.Errorf("mountpoint %s is a stale mount whose filesystem no longer runs; clear it with: fusermount3 -u %s", path, shellQuote(path))
 	case errors.Is(err, os.ErrNotExist):
 		return fmt.Errorf("mountpoint %s does not exist", path)
 	case err != nil:
@@ -153,7 +204,13 @@ func checkMountpoint(path string) error {
 	case !info.IsDir():
 		return fmt.Errorf("mountpoint %s is not a directory", path)
 	}
-	if mounted, err := isMountpoint(path); err == nil && mounted {
+	switch fstype, _ := mountedType(path); fstype {
+	case "":
+	case "autofs":
+		// An automount point (x-systemd.automount): this is the mount it
+		// waits for, and opening it would wait for this very mount.
+		return nil
+	default:
 		return fmt.Errorf("mountpoint %s is already mounted", path)
 	}
 	d, err := os.Open(path)
@@ -167,6 +224,17 @@ func checkMountpoint(path string) error {
 	return nil
 }
 
+// shellQuote quotes s for sh when it needs it, for a command to copy.
+func shellQuote(s string) string {
+	plain := func(r rune) bool {
+		return r < 128 && (unicode.IsLetter(r) || unicode.IsDigit(r) || strings.ContainsRune("/._-+,:@%=", r))
+	}
+	if s != "" && !strings.ContainsFunc(s, func(r rune) bool { return !plain(r) }) {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
 // checkFUSE tells, before logging in, whether this user may use FUSE:
 // fusermount3 opens /dev/fuse as the user, and says only "exit status 1"
 // when it cannot.
@@ -178,25 +246,31 @@ func checkFUSE() error {
 	return f.Close()
 }
 
-// isMountpoint looks the path up in /proc/self/mountinfo.
-func isMountpoint(path string) (bool, error) {
+// mountedType is the filesystem type of the topmost mount on path, from
+// /proc/self/mountinfo; "" when nothing is mounted there.
+func mountedType(path string) (string, error) {
 	abs, err := realPath(path)
 	if err != nil {
-		return false, err
+		return "", err
 	}
 	f, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
-		return false, err
+		return "", err
 	}
 	defer f.Close()
+	fstype := ""
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
+		// ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - TYPE SOURCE SUPER
 		fields := strings.Fields(sc.Text())
-		if len(fields) > 4 && unescapeOctal(fields[4]) == abs {
-			return true, nil
+		if len(fields) < 5 || unescapeOctal(fields[4]) != abs {
+			continue
+		}
+		if i := slices.Index(fields, "-"); i > 0 && i+1 < len(fields) {
+			fstype = fields[i+1] // later lines are mounted on top
 		}
 	}
-	return false, sc.Err()
+	return fstype, sc.Err()
 }
 
 func realPath(path string) (string, error) {
@@ -261,14 +335,19 @@ func dialAndLogin(ctx context.Context, cfg *mountopts.Config, tlsConfig *tls.Con
 	case cfg.Server.ImplicitTLS:
 		c, err = imapclient.DialTLS(ctx, addr, tlsConfig, opts)
 	default:
-		c, err = imapclient.DialStartTLS(ctx, addr, tlsConfig, opts)
-		if errors.Is(err, imapclient.ErrNotSupported) && cfg.Plaintext {
-			c, err = imapclient.DialPlain(ctx, addr, opts)
-			if err == nil {
-				c.AllowPlaintext()
-			}
-		} else if errors.Is(err, imapclient.ErrNotSupported) {
+		if c, err = dialGreeted(ctx, cfg, opts); err != nil {
+			break
+		}
+		err = c.StartTLS(ctx, tlsConfig)
+		switch {
+		case errors.Is(err, imapclient.ErrNotSupported) && cfg.Plaintext:
+			c.AllowPlaintext()
+			err = nil
+		case errors.Is(err, imapclient.ErrNotSupported):
+			c.Close()
 			err = fmt.Errorf("%s offers no STARTTLS; use imaps:// or, to send the password in clear, --plaintext", addr)
+		case err != nil:
+			c.Close()
 		}
 	}
 	if err != nil {
@@ -290,32 +369,46 @@ func dialAndLogin(ctx context.Context, cfg *mountopts.Config, tlsConfig *tls.Con
 	return c, nil
 }
 
+// greetingWait is how long a server may take to greet after the
+// connection is made. One that says nothing is most likely an
+// implicit-TLS port (993) waiting for the client's TLS handshake.
+const greetingWait = 10 * time.Second
+
+// dialGreeted connects in plaintext (imap://) and reads the greeting,
+// waiting greetingWait at most for it.
+func dialGreeted(ctx context.Context, cfg *mountopts.Config, opts imapclient.Options) (*imapclient.Client, error) {
+	conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", cfg.Server.Address())
+	if err != nil {
+		return nil, err
+	}
+	greetCtx, cancel := context.WithTimeout(ctx, greetingWait)
+	defer cancel()
+	c, err := imapclient.New(greetCtx, conn, opts)
+	if err != nil {
+		conn.Close()
+		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+			implicit := cfg.Server
+			implicit.ImplicitTLS = true
+			return nil, fmt.Errorf("no IMAP greeting within %v; if this port expects TLS at once (993 does), use %s", greetingWait, implicit.Source())
+		}
+		return nil, err
+	}
+	return c, nil
+}
+
 // explainDial turns network and TLS failures into one clear line.
 func explainDial(addr string, err error) error {
 	var certErr *tls.CertificateVerificationError
 	var unknownAuth x509.UnknownAuthorityError
 	var hostErr x509.HostnameError
+	var notTLS tls.RecordHeaderError
 	switch {
+	case errors.As(err, &notTLS):
+		return fmt.Errorf("%s does not answer in TLS (%v); for a port that starts in plaintext and upgrades with STARTTLS (143), use imap://", addr, err)
 	case errors.As(err, &certErr), errors.As(err, &unknownAuth), errors.As(err, &hostErr):
 		return fmt.Errorf("%s: TLS certificate not trusted (%v); see --ca-file", addr, err)
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return fmt.Errorf("%s: connection refused", addr)
 	}
 	return fmt.Errorf("%s: %w", addr, err)
-}
-
-// spoolDir is where new messages wait for their upload:
-// $XDG_CACHE_HOME/imapfs/spool, by default ~/.cache/imapfs/spool. A
-// message whose upload failed stays there, and the log says where.
-func spoolDir() (string, error) {
-	dir := os.Getenv("XDG_CACHE_HOME")
-	if dir == "" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			return "", err
-		}
-		dir = filepath.Join(home, ".cache")
-	}
-	dir = filepath.Join(dir, "imapfs", "spool")
-	return dir, os.MkdirAll(dir, 0o700)
 }

@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
+	"unicode"
 
 	"golang.org/x/sys/unix"
 
@@ -50,20 +50,16 @@ func firstLine(s string) string {
 
 // netrcPassword reads ~/.netrc (or $NETRC) for machine host and login user.
 func netrcPassword(host, user string) (string, bool) {
-	path := os.Getenv("NETRC")
-	if path == "" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			return "", false
-		}
-		path = filepath.Join(home, ".netrc")
+	path, err := netrcPath()
+	if err != nil {
+		return "", false
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return "", false
 	}
 	// Tokens: machine NAME | default, then login, password, account values.
-	fields := strings.Fields(string(data))
+	fields := netrcTokens(string(data))
 	var machine, login, pass string
 	match := func() (string, bool) {
 		if (machine == host || machine == "") && (login == user || user == "") && pass != "" {
@@ -131,4 +127,35 @@ func prompt(text string) (string, error) {
 		return "", errors.New("no password given")
 	}
 	return firstLine(line), nil
+}
+
+// netrcTokens splits a .netrc file into its tokens: words separated by
+// white space, or, as curl and GNU inetutils read them, a double-quoted
+// string in which \" is a quote and \\ a backslash (a password with
+// spaces: password "correct horse").
+func netrcTokens(text string) []string {
+	var tokens []string
+	for i := 0; i < len(text); {
+		switch {
+		case unicode.IsSpace(rune(text[i])):
+			i++
+		case text[i] == '"':
+			var tok strings.Builder
+			for i++; i < len(text) && text[i] != '"'; i++ {
+				if text[i] == '\\' && i+1 < len(text) {
+					i++
+				}
+				tok.WriteByte(text[i])
+			}
+			i++ // the closing quote
+			tokens = append(tokens, tok.String())
+		default:
+			start := i
+			for i < len(text) && !unicode.IsSpace(rune(text[i])) {
+				i++
+			}
+			tokens = append(tokens, text[start:i])
+		}
+	}
+	return tokens
 }

@@ -42,6 +42,17 @@ type Config struct {
 	// with a plain EXPUNGE, which also removes every message another
 	// client marked \Deleted.
 	ExpungeAllDeleted bool
+
+	// Given only as -o options, in sshfs's words, as fstab lines copy them.
+
+	// DefaultPermissions makes the kernel check the mode bits
+	// (-o default_permissions; always so with AllowOther).
+	DefaultPermissions bool
+	// AttrTimeout and EntryTimeout are how long the kernel may cache
+	// attributes and names (-o attr_timeout=SECONDS, entry_timeout=);
+	// 0 when not given, for imapfs's own choice.
+	AttrTimeout  time.Duration
+	EntryTimeout time.Duration
 }
 
 // Server is the SERVER argument: imaps://[USER@]HOST[:PORT] or
@@ -66,6 +77,16 @@ func (s Server) String() string {
 		user = url.PathEscape(s.User) + "@"
 	}
 	return scheme + "://" + user + s.Address()
+}
+
+// Source is the account as its URL, without the scheme's default port:
+// the mount's source in /proc/mounts, df and findmnt, so that several
+// mounts can be told apart.
+func (s Server) Source() string {
+	if (s.ImplicitTLS && s.Port == 993) || (!s.ImplicitTLS && s.Port == 143) {
+		return strings.TrimSuffix(s.String(), ":"+strconv.Itoa(s.Port))
+	}
+	return s.String()
 }
 
 // Defaults of the flags that have one.
@@ -110,7 +131,7 @@ func newFlagSet(p *parsed) *pflag.FlagSet {
 	fs.SetOutput(discard{})
 	c := &p.cfg
 	fs.BoolVarP(&c.Foreground, "foreground", "f", false, "stay in the foreground instead of detaching once mounted")
-	fs.StringArrayVarP(&p.options, "options", "o", nil, "mount options `a,b=c`: any long flag as name=value (- or _), ro, rw, allow_other")
+	fs.StringArrayVarP(&p.options, "options", "o", nil, "mount options `a,b=c`: any long flag as name=value (- or _), ro, rw, allow_other, default_permissions, reconnect")
 	fs.StringVar(&p.user, "user", "", "IMAP user `NAME` (instead of USER@ in SERVER)")
 	fs.StringVar(&c.PasswordFile, "password-file", "", "read the password from the first line of `FILE`")
 	fs.StringVar(&c.PasswordCommand, "password-command", "", "run `CMD` with sh -c and use the first line it prints as the password")
@@ -184,7 +205,7 @@ func Parse(args []string) (*Config, error) {
 	if p.version {
 		return nil, ErrVersion
 	}
-	if err := applyOptions(fs, p.options); err != nil {
+	if err := applyOptions(fs, &p.cfg, p.options); err != nil {
 		return nil, err
 	}
 	if fs.NArg() != 2 {
@@ -237,15 +258,32 @@ func Parse(args []string) (*Config, error) {
 }
 
 // applyOptions applies -o items after the flags, so they win over flags.
-func applyOptions(fs *pflag.FlagSet, options []string) error {
+func applyOptions(fs *pflag.FlagSet, c *Config, options []string) error {
 	for _, list := range options {
-		for _, item := range strings.Split(list, ",") {
+		for _, item := range splitOptions(list) {
 			if item == "" {
 				continue
 			}
 			name, value, hasValue := strings.Cut(item, "=")
 			name = strings.ReplaceAll(name, "_", "-")
 			switch {
+			case name == "default-permissions" && !hasValue:
+				c.DefaultPermissions = true
+				continue
+			case name == "reconnect" && !hasValue:
+				// imapfs always reconnects.
+				continue
+			case name == "attr-timeout" || name == "entry-timeout":
+				d, err := parseSeconds(value)
+				if err != nil {
+					return usagef("mount option %q: %v", item, err)
+				}
+				if name == "attr-timeout" {
+					c.AttrTimeout = d
+				} else {
+					c.EntryTimeout = d
+				}
+				continue
 			case name == "ro" && !hasValue:
 				name, value, hasValue = "read-only", "true", true
 			case name == "rw" && !hasValue:
@@ -271,6 +309,36 @@ func applyOptions(fs *pflag.FlagSet, options []string) error {
 		}
 	}
 	return nil
+}
+
+// splitOptions splits a,b=c at its commas; as in libfuse, "\," is a comma
+// inside a value (password_command=cut -d\, -f1 f) and "\\" a backslash.
+func splitOptions(list string) []string {
+	var items []string
+	var item strings.Builder
+	for i := 0; i < len(list); i++ {
+		switch c := list[i]; {
+		case c == '\\' && i+1 < len(list) && (list[i+1] == ',' || list[i+1] == '\\'):
+			i++
+			item.WriteByte(list[i])
+		case c == ',':
+			items = append(items, item.String())
+			item.Reset()
+		default:
+			item.WriteByte(c)
+		}
+	}
+	return append(items, item.String())
+}
+
+// parseSeconds reads a time in seconds, as sshfs and libfuse take
+// attr_timeout and entry_timeout: "5", "0.5".
+func parseSeconds(s string) (time.Duration, error) {
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || f < 0 || f > 1e9 {
+		return 0, fmt.Errorf("%q is not a number of seconds", s)
+	}
+	return time.Duration(f * float64(time.Second)), nil
 }
 
 // ParseServer parses the SERVER argument.

@@ -29,6 +29,60 @@ func TestParseFlagsAndOptions(t *testing.T) {
 	}
 }
 
+// sshfs's options, as fstab lines copy them.
+func TestSSHFSOptions(t *testing.T) {
+	c, err := Parse([]string{"-o", "default_permissions,reconnect,attr_timeout=5,entry_timeout=0.5", "imaps://host", "m"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.DefaultPermissions || c.AttrTimeout != 5*time.Second || c.EntryTimeout != 500*time.Millisecond {
+		t.Errorf("default_permissions %v, attr_timeout %v, entry_timeout %v", c.DefaultPermissions, c.AttrTimeout, c.EntryTimeout)
+	}
+	for _, bad := range []string{"attr_timeout", "attr_timeout=soon", "entry_timeout=-1", "reconnect=yes"} {
+		if _, err := Parse([]string{"-o", bad, "imaps://host", "m"}); err == nil {
+			t.Errorf("-o %s accepted", bad)
+		}
+	}
+}
+
+// A FUSE option imapfs does not know fails with one line naming it.
+func TestUnknownFUSEOption(t *testing.T) {
+	for _, opt := range []string{"kernel_cache", "max_read=65536", "auto_cache"} {
+		_, err := Parse([]string{"-o", "noauto," + opt, "imaps://host", "m"})
+		var ue *UsageError
+		if !errors.As(err, &ue) || !strings.Contains(ue.Msg, opt) || strings.Contains(ue.Msg, "\n") {
+			t.Errorf("-o %s: %v, want one line naming it", opt, err)
+		}
+	}
+}
+
+func TestSource(t *testing.T) {
+	for in, want := range map[string]string{
+		"imaps://alice@imap.example.com":      "imaps://alice@imap.example.com",
+		"imaps://alice@imap.example.com:993":  "imaps://alice@imap.example.com",
+		"imap://bob@imap.example.com:993":     "imap://bob@imap.example.com:993",
+		"imap://a%2Cb@[::1]":                  "imap://a%2Cb@[::1]",
+		"imaps://me@example.com@mail.example": "imaps://me@example.com@mail.example",
+	} {
+		srv, err := ParseServer(in)
+		if err != nil || srv.Source() != want {
+			t.Errorf("%s: source %q, %v; want %q", in, srv.Source(), err, want)
+		}
+	}
+}
+
+// "\," is a comma inside an option's value, as in libfuse; mount(8) and
+// mount.fuse3 pass it on as it is.
+func TestOptionComma(t *testing.T) {
+	c, err := Parse([]string{"-o", `noauto,password_command=cut -d\, -f2 ~/.pass,ca_file=a\\b`, "imaps://host", "m"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.PasswordCommand != "cut -d, -f2 ~/.pass" || c.CAFile != `a\b` {
+		t.Errorf("password_command %q, ca_file %q", c.PasswordCommand, c.CAFile)
+	}
+}
+
 func TestDefaults(t *testing.T) {
 	c, err := Parse([]string{"imap://[::1]:1143", "m"})
 	if err != nil {

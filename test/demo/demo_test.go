@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -108,6 +109,22 @@ func TestDemo(t *testing.T) {
 			t.Errorf("guide lacks %q\n%s", want, guide)
 		}
 	}
+	for _, stale := range []string{"later", "once", "read-only"} {
+		if strings.Contains(guide, stale) {
+			t.Errorf("the guide still promises what is done (%q)\n%s", stale, guide)
+		}
+	}
+	// The guide's hints work.
+	if xattrs := run(t, "getfattr", "-d", dir+"/INBOX/1.eml"); !strings.Contains(xattrs, "user.imap.flags") {
+		t.Errorf("getfattr -d INBOX/1.eml:\n%s", xattrs)
+	}
+	if found := run(t, "ls", dir+"/INBOX/.search/SUBJECT invoice"); !strings.Contains(found, ".eml") {
+		t.Errorf("ls 'INBOX/.search/SUBJECT invoice' found nothing")
+	}
+	run(t, "sh", "-c", "mkdir "+dir+"/Saved && cp "+dir+"/INBOX/1.eml "+dir+"/Saved/")
+	if saved := run(t, "ls", dir+"/Saved"); !strings.Contains(saved, "1.eml") {
+		t.Errorf("ls Saved after cp: %q", saved)
+	}
 	m := serverLine.FindStringSubmatch(guide)
 	if m == nil {
 		t.Fatalf("guide names no server\n%s", guide)
@@ -196,4 +213,73 @@ func processesMentioning(words ...string) []string {
 		}
 	}
 	return found
+}
+
+// "make demo" installs only what the demo needs (test/setup demo), not
+// Cyrus, isync or vim, which only the tests and benchmarks use.
+func TestSetupForDemo(t *testing.T) {
+	root := test.ModuleRoot(t)
+	out, err := exec.Command(filepath.Join(root, "test/setup"), "--list", "demo").CombinedOutput()
+	if err != nil {
+		t.Fatalf("test/setup --list demo: %v\n%s", err, out)
+	}
+	packages := strings.Fields(string(out))
+	for _, want := range []string{"fuse3", "dovecot-imapd"} {
+		if !slices.Contains(packages, want) {
+			t.Errorf("test/setup demo would not install %s: %q", want, packages)
+		}
+	}
+	for _, unwanted := range []string{"cyrus-common", "cyrus-imapd", "isync", "vim"} {
+		if slices.Contains(packages, unwanted) || strings.Contains(string(out), unwanted) {
+			t.Errorf("test/setup demo would install %s: %q", unwanted, packages)
+		}
+	}
+	makefile, err := os.ReadFile(filepath.Join(root, "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(makefile), "\ttest/setup demo\n") {
+		t.Error("make demo does not run test/setup demo")
+	}
+}
+
+// Ctrl-C in the terminal (SIGINT to make and everything it started) ends
+// "make demo" cleanly: no "make: *** [demo] Error 1" after a clean stop.
+func TestMakeDemoInterrupted(t *testing.T) {
+	test.RequireFUSE(t)
+	test.RequireTool(t, "make")
+	dir := filepath.Join(t.TempDir(), "mail")
+	test.TrackMount(t, dir)
+	out := &output{seen: make(chan struct{}), want: "Press Ctrl-C"}
+	cmd := exec.Command("make", "--no-print-directory", "demo", "DEMO_FLAGS=-mountpoint "+dir)
+	cmd.Dir = test.ModuleRoot(t)
+	cmd.Stdout, cmd.Stderr = out, out
+	// A process group of its own, as a terminal's foreground job.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-out.seen:
+	case err := <-done:
+		t.Fatalf("make demo exited before the guide: %v\n%s", err, out)
+	case <-time.After(5 * time.Minute):
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		t.Fatalf("no guide after 5 minutes\n%s", out)
+	}
+	syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
+	select {
+	case <-done:
+	case <-time.After(60 * time.Second):
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		t.Fatalf("make demo still running 60s after SIGINT\n%s", out)
+	}
+	if strings.Contains(out.String(), "Error") || !strings.Contains(out.String(), "unmounting and stopping the server") {
+		t.Errorf("make demo after Ctrl-C:\n%s", out)
+	}
+	if test.IsMounted(dir) {
+		t.Errorf("%s still mounted after make demo ended", dir)
+	}
 }

@@ -69,9 +69,11 @@ Try:
   cat '%[1]s/Work/Projects 2025/'*.eml | less
   ls -l '%[1]s/Büro & Ämter'
   rsync -a %[1]s/ /tmp/backup/
-  getfattr -d %[1]s/INBOX/1.eml     (flags and dates, once xattrs land)
+  getfattr -d %[1]s/INBOX/1.eml              (flags and more: docs/xattrs.md)
+  ls '%[1]s/INBOX/.search/SUBJECT invoice'   (searched on the server)
+  mkdir %[1]s/Saved && cp %[1]s/INBOX/1.eml %[1]s/Saved/
 
-Messages are read-only for now; writes, xattrs and search come later.
+cp, mv, rm and mkdir change the mail on the server (docs/usage.md).
 Press Ctrl-C to unmount and stop the server.
 `, rel, s.Addr(), s.TLSAddr(), s.Dir, u.Name, u.Password, len(corpus), m.LogFile)
 	t.waitForSignal()
