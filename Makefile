@@ -3,7 +3,7 @@ GO ?= go
 
 PREFIX ?= /usr/local
 
-.PHONY: build install test setup vet clean demo bench
+.PHONY: build install test setup vet clean demo bench fuzz
 
 build:
 	$(GO) build -o imapfs .
@@ -41,6 +41,11 @@ demo:
 # The read-path benchmark (docs/performance.md): about 3 minutes, as root.
 bench: setup
 	$(GO) test -run '^$$' -bench ReadPath -benchtime 1x -timeout 30m ./test/bench/readpath/
+
+# Fuzz the whole client against arbitrary server bytes (docs/testing.md).
+FUZZTIME ?= 10m
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzClient$$' -fuzztime $(FUZZTIME) ./imapclient/
 
 clean:
 	rm -f imapfs imapfs-demo
