@@ -3,6 +3,7 @@ package cache
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -186,6 +187,12 @@ type mailbox struct {
 	listing   *Listing
 	checked   time.Time
 	dirty     bool // the server reported a change since
+	// changes counts the changes the server reported, so that one
+	// reported while a refresh runs is not forgotten when it ends.
+	changes uint64
+	// suspect: the last refresh found the server's answers disagreeing
+	// even when fetched whole; the next one fetches it whole again.
+	suspect bool
 }
 
 func (s *Store) box(name string) *mailbox {
@@ -270,13 +277,27 @@ func (s *Store) Listing(ctx context.Context, mailbox string) (*Listing, error) {
 	if l := b.current(s.ttl); l != nil {
 		return l, nil // refreshed while we waited
 	}
+	b.mu.Lock()
+	changes := b.changes
+	b.mu.Unlock()
 	var fresh *Listing
+	settled := false
 	err := s.readMailbox(ctx, mailbox, func(c *imapclient.Client, _ *imapclient.MailboxStatus) error {
 		var err error
 		fresh, err = s.refresh(ctx, c, b)
+		// A listing that counts other than the selection (a change that
+		// came in the meantime) is used, but not trusted for the TTL.
+		m := c.Mailbox()
+		settled = err == nil && m != nil && int(m.Exists) == len(fresh.Messages)
 		return err
 	})
 	if err != nil {
+		if errors.Is(err, errDisagree) {
+			s.log.Warn("the listing disagrees with the server even fetched whole; trying again at the next look", "mailbox", mailbox, "why", err)
+			b.mu.Lock()
+			b.suspect = true
+			b.mu.Unlock()
+		}
 		return nil, err
 	}
 	b.mu.Lock()
@@ -284,7 +305,8 @@ func (s *Store) Listing(ctx context.Context, mailbox string) (*Listing, error) {
 	if old != nil && old.UIDValidity != fresh.UIDValidity {
 		s.bodies.RemoveMailbox(mailbox, fresh.UIDValidity)
 	}
-	b.listing, b.checked, b.dirty = fresh, time.Now(), false
+	b.listing, b.checked, b.suspect = fresh, time.Now(), false
+	b.dirty = !settled || b.changes != changes
 	b.mu.Unlock()
 	s.pruneDisk(old, fresh)
 	return fresh, nil
@@ -315,6 +337,26 @@ func (s *Store) pruneDisk(old, fresh *Listing) {
 
 var metaItems = []string{imapclient.FetchUID, imapclient.FetchRFC822Size, imapclient.FetchInternalDate, imapclient.FetchFlags}
 
+// A refresh does not take the server's answers on trust: an answer can go
+// astray (two pipelined commands the server answers interleaved, one
+// taking what the other asked for) or describe a moment other than the
+// one assumed (another client expunging between two commands). Sequence
+// numbers tie every answer to the selection: the messages a refresh
+// learns must be numbered without a gap up to the highest one answered,
+// the messages it keeps must be exactly as many as the numbers below the
+// new ones, and "last+1:*" must answer at least the highest message (RFC
+// 3501 6.4.8, for last+1 above every UID). Any disagreement makes the
+// refresh fetch the whole listing again; one that disagrees even then is
+// published as suspect, so that the next look fetches it again instead
+// of building on it.
+
+// errDisagree: the server's answers do not fit together or with the
+// listing; the listing is fetched whole again.
+var errDisagree = errors.New("the server's answers disagree with the listing")
+
+// resyncAttempts bounds the whole fetches of one refresh.
+const resyncAttempts = 3
+
 // refresh brings b's listing up to date on a connection with the mailbox
 // selected.
 func (s *Store) refresh(ctx context.Context, c *imapclient.Client, b *mailbox) (*Listing, error) {
@@ -328,19 +370,57 @@ func (s *Store) refresh(ctx context.Context, c *imapclient.Client, b *mailbox) (
 		return nil, errors.New("mailbox not selected")
 	}
 	b.mu.Lock()
-	old := b.listing
+	old, suspect := b.listing, b.suspect
 	b.mu.Unlock()
-	if old == nil || old.UIDValidity != status.UIDValidity {
-		s.stats.ListingFetches.Add(1)
-		msgs, err := fetchMeta(ctx, c, imapclient.SeqSet{{Start: 1, Stop: imapclient.SeqStar}}, 0, status.Exists)
-		if err != nil {
-			return nil, err
+	if old != nil && old.UIDValidity == status.UIDValidity && !suspect {
+		s.stats.Refreshes.Add(1)
+		l, err := s.update(ctx, c, old)
+		if !errors.Is(err, errDisagree) {
+			return l, err
 		}
-		// The selection's HIGHESTMODSEQ, from before the FETCH: changes
-		// after it are asked for again, at worst some twice.
-		return &Listing{Mailbox: b.name, UIDValidity: status.UIDValidity, Messages: msgs, ModSeq: status.HighestModSeq}, nil
+		s.log.Warn("a listing refresh disagrees with the server; fetching the whole listing again", "mailbox", b.name, "why", err)
 	}
-	s.stats.Refreshes.Add(1)
+	var err error
+	for range resyncAttempts {
+		var l *Listing
+		if l, err = s.resync(ctx, c, b.name); !errors.Is(err, errDisagree) {
+			return l, err
+		}
+	}
+	return nil, err
+}
+
+// resync fetches the whole listing (UID FETCH 1:*).
+func (s *Store) resync(ctx context.Context, c *imapclient.Client, name string) (*Listing, error) {
+	s.stats.ListingFetches.Add(1)
+	status := c.Mailbox()
+	if status == nil {
+		return nil, errors.New("mailbox not selected")
+	}
+	// The selection's HIGHESTMODSEQ, from before the FETCH: changes after
+	// it are asked for again, at worst some twice.
+	l := &Listing{Mailbox: name, UIDValidity: status.UIDValidity, ModSeq: status.HighestModSeq}
+	if status.Exists == 0 {
+		return l, nil
+	}
+	msgs, err := fetchMeta(ctx, c, imapclient.SeqSet{{Start: 1, Stop: imapclient.SeqStar}})
+	if err != nil {
+		return nil, err
+	}
+	if len(msgs) == 0 {
+		return nil, fmt.Errorf("%w: no answer for 1:* with %d messages", errDisagree, status.Exists)
+	}
+	if err := numberedFrom(msgs, 1); err != nil {
+		return nil, err
+	}
+	l.Messages = messagesOf(msgs)
+	return l, nil
+}
+
+// update brings a listing that agreed with the server up to date: the
+// flags that changed, the messages above its highest UID, and, when the
+// numbers say some are gone, which.
+func (s *Store) update(ctx context.Context, c *imapclient.Client, old *Listing) (*Listing, error) {
 	msgs := old.Messages
 	var last uint32
 	if n := len(msgs); n > 0 {
@@ -351,33 +431,132 @@ func (s *Store) refresh(ctx context.Context, c *imapclient.Client, b *mailbox) (
 	if err != nil {
 		return nil, err
 	}
-	// "last+1:*" always answers at least the highest message, so only UIDs
-	// above last are new.
-	added, err := fetchMeta(ctx, c, imapclient.SeqSet{{Start: last + 1, Stop: imapclient.SeqStar}}, last, status.Exists)
-	if err != nil {
-		return nil, err
-	}
-	if len(added) > 0 {
-		msgs = append(slices.Clip(msgs), added...)
-	}
-	if uint32(len(msgs)) != status.Exists {
-		// Something was expunged: keep what the server still has.
-		uids, err := c.UIDSearch(ctx, allMessages)
+	if status := c.Mailbox(); status == nil || status.UIDValidity != old.UIDValidity {
+		return nil, fmt.Errorf("%w: the selection changed", errDisagree)
+	} else if status.Exists == 0 {
+		msgs = nil // everything was expunged
+	} else {
+		answered, err := fetchMeta(ctx, c, imapclient.SeqSet{{Start: last + 1, Stop: imapclient.SeqStar}})
 		if err != nil {
 			return nil, err
 		}
-		present := make(map[uint32]bool, len(uids))
-		for _, u := range uids {
-			present[u] = true
+		if len(answered) == 0 {
+			return nil, fmt.Errorf("%w: no answer for %d:* with %d messages", errDisagree, last+1, status.Exists)
 		}
-		msgs = slices.DeleteFunc(slices.Clone(msgs), func(m Message) bool { return !present[m.UID] })
+		// Above last, the new messages; otherwise the one answer is the
+		// highest message, which must be one known.
+		top := answered[len(answered)-1]
+		added := answered
+		if top.UID <= last {
+			if len(answered) > 1 {
+				return nil, fmt.Errorf("%w: %d answers for %d:* below UID %d", errDisagree, len(answered), last+1, last)
+			}
+			if _, known := old.Find(top.UID); !known {
+				return nil, fmt.Errorf("%w: the highest message, UID %d, is not listed", errDisagree, top.UID)
+			}
+			added = nil
+		} else if err := numberedFrom(answered, answered[0].Seq); err != nil {
+			return nil, err
+		}
+		// The messages numbered below the new ones are the known ones
+		// still there.
+		kept := int(top.Seq) - len(added)
+		switch {
+		case kept > len(msgs):
+			return nil, fmt.Errorf("%w: %d messages below UID %d, %d listed", errDisagree, kept, last+1, len(msgs))
+		case kept < len(msgs):
+			// Some were expunged. (More may go between the two commands:
+			// the listing then counts fewer than the selection's, and the
+			// next look looks again.)
+			if msgs, err = keepPresent(ctx, c, msgs, last); err != nil {
+				return nil, err
+			}
+		}
+		if len(added) > 0 {
+			msgs = append(slices.Clip(msgs), messagesOf(added)...)
+		}
 	}
 	if len(msgs) == len(old.Messages) && (len(msgs) == 0 || &msgs[0] == &old.Messages[0]) && modseq == old.ModSeq {
 		// Nothing changed: the same listing, so that those who hold it
 		// (a walk's prefetch) need not start over.
 		return old, nil
 	}
-	return &Listing{Mailbox: b.name, UIDValidity: old.UIDValidity, Messages: msgs, ModSeq: modseq}, nil
+	return &Listing{Mailbox: old.Mailbox, UIDValidity: old.UIDValidity, Messages: msgs, ModSeq: modseq}, nil
+}
+
+// keepPresent drops from msgs (UIDs up to last) those the server no longer
+// has, by UID SEARCH ALL. The answer must hold every message the
+// selection counts, and no UID up to last that msgs lacks.
+func keepPresent(ctx context.Context, c *imapclient.Client, msgs []Message, last uint32) ([]Message, error) {
+	uids, err := c.UIDSearch(ctx, allMessages)
+	if err != nil {
+		return nil, err
+	}
+	if status := c.Mailbox(); status == nil || int(status.Exists) != len(uids) {
+		exists := -1
+		if status != nil {
+			exists = int(status.Exists)
+		}
+		return nil, fmt.Errorf("%w: UID SEARCH ALL answered %d UIDs, the mailbox has %d messages", errDisagree, len(uids), exists)
+	}
+	present := make(map[uint32]bool, len(uids))
+	for _, u := range uids {
+		present[u] = true
+	}
+	kept := slices.DeleteFunc(slices.Clone(msgs), func(m Message) bool { return !present[m.UID] })
+	below := 0
+	for _, u := range uids {
+		if u <= last {
+			below++
+		}
+	}
+	if below != len(kept) {
+		return nil, fmt.Errorf("%w: the server has %d messages up to UID %d, %d of them listed", errDisagree, below, last, len(kept))
+	}
+	return kept, nil
+}
+
+// numberedFrom checks that answers, sorted by UID, carry the sequence
+// numbers first, first+1, ... without a gap: what a range of UIDs up to
+// "*" must answer.
+func numberedFrom(answers []*imapclient.FetchMessage, first uint32) error {
+	for i, f := range answers {
+		if f.Seq != first+uint32(i) {
+			return fmt.Errorf("%w: UID %d is message %d, expected %d (answers missing or out of step)", errDisagree, f.UID, f.Seq, first+uint32(i))
+		}
+	}
+	return nil
+}
+
+// fetchMeta fetches the metadata of the messages in set (UIDs), sorted by
+// UID. An answer without every item asked for (one meant for another
+// command) or a UID answered twice is a disagreement.
+func fetchMeta(ctx context.Context, c *imapclient.Client, set imapclient.SeqSet) ([]*imapclient.FetchMessage, error) {
+	fetched, err := c.UIDFetch(ctx, set, metaItems, nil)
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(fetched, func(a, b *imapclient.FetchMessage) int { return int(int64(a.UID) - int64(b.UID)) })
+	for i, f := range fetched {
+		for _, item := range metaItems {
+			if !f.Has(item) {
+				return nil, fmt.Errorf("%w: the answer for UID %d lacks %s", errDisagree, f.UID, item)
+			}
+		}
+		if f.Seq == 0 || (i > 0 && fetched[i-1].UID == f.UID) {
+			return nil, fmt.Errorf("%w: UID %d answered twice or unnumbered", errDisagree, f.UID)
+		}
+	}
+	return fetched, nil
+}
+
+// messagesOf makes listing entries of FETCH answers.
+func messagesOf(fetched []*imapclient.FetchMessage) []Message {
+	msgs := make([]Message, len(fetched))
+	for i, f := range fetched {
+		msgs[i] = Message{UID: f.UID, Size: f.Size, Date: f.InternalDate, Flags: f.Flags}
+	}
+	return msgs
 }
 
 // refreshFlags brings the flags of msgs (a published listing's, not to be
@@ -418,27 +597,6 @@ func refreshFlags(ctx context.Context, c *imapclient.Client, msgs []Message, mod
 	return msgs, modseq, nil
 }
 
-// fetchMeta fetches the metadata of the messages in set whose UID is above
-// after, sorted by UID.
-func fetchMeta(ctx context.Context, c *imapclient.Client, set imapclient.SeqSet, after, exists uint32) ([]Message, error) {
-	if exists == 0 {
-		return nil, nil
-	}
-	fetched, err := c.UIDFetch(ctx, set, metaItems, nil)
-	if err != nil {
-		return nil, err
-	}
-	msgs := make([]Message, 0, len(fetched))
-	for _, f := range fetched {
-		if f.UID <= after {
-			continue
-		}
-		msgs = append(msgs, Message{UID: f.UID, Size: f.Size, Date: f.InternalDate, Flags: f.Flags})
-	}
-	slices.SortFunc(msgs, func(a, b Message) int { return int(int64(a.UID) - int64(b.UID)) })
-	return msgs, nil
-}
-
 // CorrectSize records a message's real size when reading it showed that
 // the server's RFC822.SIZE was wrong.
 func (s *Store) CorrectSize(mailbox string, uidValidity, uid uint32, size int64) {
@@ -476,6 +634,7 @@ func (s *Store) markDirty(mailbox string) {
 	b := s.box(mailbox)
 	b.mu.Lock()
 	b.dirty = true
+	b.changes++
 	b.mu.Unlock()
 }
 
