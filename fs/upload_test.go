@@ -345,3 +345,76 @@ func TestUploadSurvivesServerLoss(t *testing.T) {
 		t.Fatalf("server holds %d messages after the retry\n%s", len(stored), m.Log())
 	}
 }
+
+// Dovecot refuses a login beyond its per-account connection limit (NO
+// [LIMIT]); three mounts of one account that each want more connections
+// than they may have then work with those they have: no copy fails with
+// EDQUOT or any other error, and every message copied is stored once.
+func TestConnectionLimit(t *testing.T) {
+	s := test.StartDovecotWith(t, test.DovecotOptions{MaxUserIPConnections: 4})
+	u := s.NewUser(t)
+	boxes := []string{"A", "B", "C", "D"}
+	for _, b := range boxes {
+		s.CreateMailbox(t, u, b)
+		seedSome(t, s, u, b, 3)
+	}
+	var mounts []*test.Mounted
+	for range 3 {
+		mounts = append(mounts, test.Mount(t, s, u))
+	}
+	src := t.TempDir()
+	type copied struct {
+		box  string
+		body []byte
+		err  error
+	}
+	var mu sync.Mutex
+	var copies []copied
+	var wg sync.WaitGroup
+	for mi, m := range mounts {
+		for _, b := range boxes {
+			wg.Go(func() {
+				for i := range 6 {
+					name := fmt.Sprintf("m%d-%s-%d.eml", mi, b, i)
+					body := writeMessage(t, src, name, mi*1000+i)
+					out, err := exec.Command("cp", filepath.Join(src, name), filepath.Join(m.Dir, b)+"/").CombinedOutput()
+					if err != nil {
+						err = fmt.Errorf("%v: %s", err, out)
+					}
+					mu.Lock()
+					copies = append(copies, copied{b, body, err})
+					mu.Unlock()
+				}
+			})
+			wg.Go(func() {
+				for range 3 {
+					exec.Command("grep", "-r", "-c", "Subject", filepath.Join(m.Dir, b)).Run()
+				}
+			})
+		}
+	}
+	wg.Wait()
+	stored := map[string]int{}
+	for _, b := range boxes {
+		for _, body := range s.Bodies(t, u, b) {
+			stored[b+"\x00"+string(body)]++
+		}
+	}
+	for _, c := range copies {
+		n := stored[c.box+"\x00"+string(c.body)]
+		switch {
+		case c.err != nil && n > 0:
+			t.Errorf("a copy to %s reported failed (%v) is stored %d times", c.box, c.err, n)
+		case c.err != nil:
+			t.Errorf("a copy to %s failed: %v", c.box, c.err)
+		case n != 1:
+			t.Errorf("a copy to %s that succeeded is stored %d times", c.box, n)
+		}
+	}
+	for _, m := range mounts {
+		t.Logf("refused logins: %d", strings.Count(m.Log(), "LIMIT"))
+	}
+	if t.Failed() {
+		t.Log(mounts[0].Log())
+	}
+}

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"imapfs/imapclient/imapwire"
 )
 
 // ErrPoolClosed: the Pool was closed.
@@ -29,6 +31,10 @@ const (
 	poolDialTimeout = 30 * time.Second
 	// poolLogoutTimeout bounds the LOGOUT of each connection in Close.
 	poolLogoutTimeout = 2 * time.Second
+	// poolLimitWait is how long the pool makes do with the connections it
+	// has after the server refused one more (see poolLimited) before it
+	// tries one more again: other clients of the account may have left.
+	poolLimitWait = 30 * time.Second
 )
 
 // PoolConfig configures a Pool.
@@ -89,6 +95,11 @@ type Pool struct {
 	lastDialAt  time.Time
 	caps        Capabilities
 	stats       PoolStats
+
+	// limit is the most connections the server allows now, learnt from a
+	// refused login (0: no limit known); it holds until limitUntil.
+	limit      int
+	limitUntil time.Time
 }
 
 // poolConn is one connection and what the pool knows of its use.
@@ -408,6 +419,9 @@ func (p *Pool) canDialLocked() bool {
 	if len(p.conns)+p.dialing >= p.cfg.Size {
 		return false
 	}
+	if p.limit > 0 && len(p.conns)+p.dialing >= p.limit && time.Now().Before(p.limitUntil) {
+		return false
+	}
 	if p.lastDialErr != nil {
 		return p.dialing == 0
 	}
@@ -448,6 +462,15 @@ func (p *Pool) dial() {
 		}
 		return
 	}
+	if err != nil && poolLimited(err) && len(p.conns) > 0 {
+		// Not a failure: the server allows no more connections than those
+		// open. Callers share them and wait for them, which needs no
+		// error and no backoff.
+		p.stats.FailedDials++
+		p.limit, p.limitUntil = len(p.conns), time.Now().Add(poolLimitWait)
+		p.log.Info("imap pool: the server allows no more connections; using those open", "open", len(p.conns), "err", err, "retry_after", poolLimitWait)
+		return
+	}
 	if err != nil {
 		p.stats.FailedDials++
 		p.backoff = min(max(2*p.backoff, poolBackoffMin), poolBackoffMax)
@@ -460,6 +483,7 @@ func (p *Pool) dial() {
 		p.log.Info("imap pool: reconnected")
 	}
 	p.backoff, p.nextDial, p.lastDialErr = 0, time.Time{}, nil
+	p.limit = 0
 	if p.caps == nil {
 		p.caps = c.Capabilities()
 	}
@@ -469,9 +493,18 @@ func (p *Pool) dial() {
 }
 
 // poolPermanent tells a refusal by the server (a NO or BAD to the login,
-// say) from a failure to reach it.
+// say) from a failure to reach it, or to be let in now.
 func poolPermanent(err error) bool {
-	return errors.Is(err, ErrNo) || errors.Is(err, ErrBad)
+	return (errors.Is(err, ErrNo) || errors.Is(err, ErrBad)) && !poolLimited(err)
+}
+
+// poolLimited: the server refused a login because the account has as many
+// connections as it allows (RFC 5530 LIMIT, or UNAVAILABLE; Dovecot's
+// mail_max_userip_connections), which says "fewer connections", not
+// "cannot connect".
+func poolLimited(err error) bool {
+	var st *StatusError
+	return errors.As(err, &st) && (st.HasCode(imapwire.CodeLimit) || st.HasCode(imapwire.CodeUnavailable))
 }
 
 // waitErrLocked is the error of a caller whose context ended while it

@@ -98,6 +98,9 @@ protocol imap {
 {{- if .Options.Capabilities}}
   imap_capability = {{.Options.Capabilities}}
 {{- end}}
+{{- if .Options.MaxUserIPConnections}}
+  mail_max_userip_connections = {{.Options.MaxUserIPConnections}}
+{{- end}}
 }
 {{- if .Options.RequireClientCert}}
 ssl_ca = <{{.TLS.CAFile}}
@@ -132,6 +135,10 @@ type DovecotOptions struct {
 	// after login (imap_capability; plugins add theirs), to play a server
 	// that lacks, say, UIDPLUS or MOVE.
 	Capabilities string
+	// MaxUserIPConnections, if set, is how many IMAP sessions one account
+	// may have from one address (mail_max_userip_connections; Dovecot's
+	// default is 10); a login beyond it is refused.
+	MaxUserIPConnections int
 }
 
 // StartDovecot starts a private Dovecot for this test alone; it is stopped
