@@ -308,3 +308,44 @@ func TestEscapedNamesAndStableInodes(t *testing.T) {
 		}
 	})
 }
+
+// Mailbox names that cannot all be file names: Dovecot refuses to create
+// names with an empty component ("/lead", "a//b", "x/") but lists those
+// it finds on disk. They are left out (and logged), and the rest of the
+// tree lists and opens: readdir fails nowhere, and every entry listed can
+// be looked up.
+func TestUnmappableMailboxNames(t *testing.T) {
+	s := test.SharedDovecot(t)
+	u := s.NewUser(t)
+	seedSome(t, s, u, "INBOX", 1)
+	s.CreateMailbox(t, u, "ok")
+	seedSome(t, s, u, "ok", 2)
+	// Maildir++ folders, "." the separator on disk: ".a..b" is "a//b".
+	home := filepath.Join(s.Dir, "mail", u.Name)
+	for _, folder := range []string{".a..b", "..lead", ".x.", ".a.c"} {
+		for _, sub := range []string{"cur", "new", "tmp"} {
+			if err := os.MkdirAll(filepath.Join(home, folder, sub), 0o700); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	run(t, "chown", "-R", "dovecot:dovecot", home)
+	m := test.Mount(t, s, u)
+	root := strings.Fields(run(t, "ls", m.Dir))
+	for _, want := range []string{"INBOX", "ok", "a", "x"} {
+		if !slices.Contains(root, want) {
+			t.Errorf("ls lists %v, without %s\n%s", root, want, m.Log())
+		}
+	}
+	// find stats every entry it lists: it fails on one that cannot be
+	// opened or a directory that cannot be read.
+	out := run(t, "find", m.Dir)
+	for _, want := range []string{"/a/c", "/ok/"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("find does not show %s:\n%s", want, out)
+		}
+	}
+	if !strings.Contains(m.Log(), "cannot be a file name") {
+		t.Errorf("the names left out are not logged:\n%s", m.Log())
+	}
+}
