@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"imapfs/imapclient"
+	"imapfs/imapclient/imapwire"
 )
 
 // BlockSize is the unit in which bodies are fetched and cached: a message
@@ -193,6 +194,9 @@ type mailbox struct {
 	// suspect: the last refresh found the server's answers disagreeing
 	// even when fetched whole; the next one fetches it whole again.
 	suspect bool
+	// refusals counts the NOs the server gave on connections with the
+	// mailbox selected; heeded is the count last acted on (see noop).
+	refusals, heeded uint64
 }
 
 func (s *Store) box(name string) *mailbox {
@@ -229,10 +233,11 @@ func (s *Store) LastArrival(ctx context.Context, mailbox string) (time.Time, err
 		return time.Time{}, nil
 	}
 	var last time.Time
+	b := s.box(mailbox)
 	err := s.readMailbox(ctx, mailbox, func(c *imapclient.Client, _ *imapclient.MailboxStatus) error {
 		last = time.Time{}
 		// NOOP: the connection may have selected the mailbox long ago.
-		if err := c.Noop(ctx); err != nil {
+		if err := s.noop(ctx, c, b); err != nil {
 			return err
 		}
 		if m := c.Mailbox(); m == nil || m.Exists == 0 {
@@ -285,6 +290,11 @@ func (s *Store) Listing(ctx context.Context, mailbox string) (*Listing, error) {
 	err := s.readMailbox(ctx, mailbox, func(c *imapclient.Client, _ *imapclient.MailboxStatus) error {
 		var err error
 		fresh, err = s.refresh(ctx, c, b)
+		if refusedSelection(err) {
+			s.log.Warn("the server refuses a listing command on the selected mailbox; selecting it anew on a fresh connection", "mailbox", b.name, "err", err)
+			c.Close()
+			return errSelectionRefused
+		}
 		// A listing that counts other than the selection (a change that
 		// came in the meantime) is used, but not trusted for the TTL.
 		m := c.Mailbox()
@@ -362,7 +372,7 @@ const resyncAttempts = 3
 func (s *Store) refresh(ctx context.Context, c *imapclient.Client, b *mailbox) (*Listing, error) {
 	// NOOP lets the server report what changed since the connection last
 	// looked (EXISTS, EXPUNGE, VANISHED).
-	if err := c.Noop(ctx); err != nil {
+	if err := s.noop(ctx, c, b); err != nil {
 		return nil, err
 	}
 	status := c.Mailbox()
@@ -559,6 +569,41 @@ func messagesOf(fetched []*imapclient.FetchMessage) []Message {
 	return msgs
 }
 
+// errSelectionRefused: the server answered NO on a connection with the
+// mailbox selected. Dovecot does so, and goes on serving the old listing
+// from its index, once another client deleted the mailbox (and maybe made
+// it again) under the selection; nothing on that connection can be
+// trusted. It matches imapclient.ErrAbort, so that the read is tried once
+// more on a fresh connection, which selects the mailbox anew.
+var errSelectionRefused = fmt.Errorf("%w: the server refuses commands on the selected mailbox", imapclient.ErrAbort)
+
+// refusedSelection: a NO to a command that reads the selected mailbox's
+// listing, which has no other cause than a selection gone bad (an expunge
+// under a FETCH is OK [EXPUNGEISSUED], or NO with that code on some
+// servers, and is no reason to select again).
+func refusedSelection(err error) bool {
+	var st *imapclient.StatusError
+	return errors.As(err, &st) && st.Type == "NO" && !st.HasCode(imapwire.CodeExpungeIssued)
+}
+
+// noop sends NOOP, through which the server reports what changed since
+// the connection last looked, and checks the selection still holds: after
+// a NO on it (to the NOOP, or unasked, on any connection with the mailbox
+// selected) the connection is closed and errSelectionRefused returned.
+func (s *Store) noop(ctx context.Context, c *imapclient.Client, b *mailbox) error {
+	err := c.Noop(ctx)
+	b.mu.Lock()
+	refused := b.refusals != b.heeded || errors.Is(err, imapclient.ErrNo)
+	b.heeded = b.refusals
+	b.mu.Unlock()
+	if refused {
+		s.log.Warn("the server refuses commands on the selected mailbox; selecting it anew on a fresh connection", "mailbox", b.name, "err", err)
+		c.Close()
+		return errSelectionRefused
+	}
+	return err
+}
+
 // refreshFlags brings the flags of msgs (a published listing's, not to be
 // modified) up to date: with CONDSTORE, those changed since modseq (UID
 // FETCH ... (CHANGEDSINCE modseq)); without, all of them. It returns the
@@ -619,11 +664,21 @@ func (s *Store) CorrectSize(mailbox string, uidValidity, uid uint32, size int64)
 }
 
 // Update takes the server's unilateral data for a mailbox (the pool's
-// Updates hook): a change makes the next Listing ask the server.
+// Updates hook): a change makes the next Listing ask the server; a NO
+// makes it select the mailbox anew first (see noop).
 func (s *Store) Update(mailbox string, u imapclient.Update) {
-	switch u.(type) {
+	if mailbox == "" {
+		return
+	}
+	switch u := u.(type) {
 	case imapclient.ExistsUpdate, imapclient.ExpungeUpdate, imapclient.VanishedUpdate:
-		if mailbox != "" {
+		s.markDirty(mailbox)
+	case imapclient.StatusUpdate:
+		if u.Type == "NO" {
+			b := s.box(mailbox)
+			b.mu.Lock()
+			b.refusals++
+			b.mu.Unlock()
 			s.markDirty(mailbox)
 		}
 	}
