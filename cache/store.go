@@ -356,9 +356,9 @@ var metaItems = []string{imapclient.FetchUID, imapclient.FetchRFC822Size, imapcl
 // the messages it keeps must be exactly as many as the numbers below the
 // new ones, and "last+1:*" must answer at least the highest message (RFC
 // 3501 6.4.8, for last+1 above every UID). Any disagreement makes the
-// refresh fetch the whole listing again; one that disagrees even then is
-// published as suspect, so that the next look fetches it again instead
-// of building on it.
+// refresh fetch the whole listing again, checked the same way; when that
+// disagrees every time too, the look fails (EIO) and the next one starts
+// from the whole listing rather than build on what it has.
 
 // errDisagree: the server's answers do not fit together or with the
 // listing; the listing is fetched whole again.
