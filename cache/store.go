@@ -430,6 +430,12 @@ func (s *Store) resync(ctx context.Context, c *imapclient.Client, name string) (
 // update brings a listing that agreed with the server up to date: the
 // flags that changed, the messages above its highest UID, and, when the
 // numbers say some are gone, which.
+//
+// It asks for "last:*", last the listing's highest UID: the answer for
+// last itself (the anchor) numbers the known messages still there, and
+// the new ones must follow it without a gap. Without the anchor (last was
+// expunged, or its answer went astray), or when the messages do not add
+// up to the selection's count, UID SEARCH ALL decides (see reconcile).
 func (s *Store) update(ctx context.Context, c *imapclient.Client, old *Listing) (*Listing, error) {
 	msgs := old.Messages
 	var last uint32
@@ -441,44 +447,60 @@ func (s *Store) update(ctx context.Context, c *imapclient.Client, old *Listing) 
 	if err != nil {
 		return nil, err
 	}
-	if status := c.Mailbox(); status == nil || status.UIDValidity != old.UIDValidity {
+	status := c.Mailbox()
+	switch {
+	case status == nil || status.UIDValidity != old.UIDValidity:
 		return nil, fmt.Errorf("%w: the selection changed", errDisagree)
-	} else if status.Exists == 0 {
+	case status.Exists == 0:
 		msgs = nil // everything was expunged
-	} else {
-		answered, err := fetchMeta(ctx, c, imapclient.SeqSet{{Start: last + 1, Stop: imapclient.SeqStar}})
+	default:
+		answered, err := fetchMeta(ctx, c, imapclient.SeqSet{{Start: max(last, 1), Stop: imapclient.SeqStar}})
 		if err != nil {
 			return nil, err
 		}
-		if len(answered) == 0 {
-			return nil, fmt.Errorf("%w: no answer for %d:* with %d messages", errDisagree, last+1, status.Exists)
+		var anchor, below *imapclient.FetchMessage
+		var added []*imapclient.FetchMessage
+		for _, f := range answered {
+			switch {
+			case f.UID > last:
+				added = append(added, f)
+			case f.UID == last:
+				anchor = f
+			default:
+				below = f
+			}
 		}
-		// Above last, the new messages; otherwise the one answer is the
-		// highest message, which must be one known.
-		top := answered[len(answered)-1]
-		added := answered
-		if top.UID <= last {
+		if below != nil {
+			// Only when last is gone, as the one answer: the highest
+			// message left, which must be one known.
 			if len(answered) > 1 {
-				return nil, fmt.Errorf("%w: %d answers for %d:* below UID %d", errDisagree, len(answered), last+1, last)
+				return nil, fmt.Errorf("%w: %d answers for %d:*, one of them UID %d", errDisagree, len(answered), last, below.UID)
 			}
-			if _, known := old.Find(top.UID); !known {
-				return nil, fmt.Errorf("%w: the highest message, UID %d, is not listed", errDisagree, top.UID)
+			if _, known := old.Find(below.UID); !known {
+				return nil, fmt.Errorf("%w: the highest message, UID %d, is not listed", errDisagree, below.UID)
 			}
-			added = nil
-		} else if err := numberedFrom(answered, answered[0].Seq); err != nil {
+		}
+		if err := numberedFrom(added, 0); err != nil {
 			return nil, err
 		}
-		// The messages numbered below the new ones are the known ones
-		// still there.
-		kept := int(top.Seq) - len(added)
+		kept := -1 // the known messages still there; -1: not known
 		switch {
-		case kept > len(msgs):
-			return nil, fmt.Errorf("%w: %d messages below UID %d, %d listed", errDisagree, kept, last+1, len(msgs))
-		case kept < len(msgs):
-			// Some were expunged. (More may go between the two commands:
-			// the listing then counts fewer than the selection's, and the
-			// next look looks again.)
-			if msgs, err = keepPresent(ctx, c, msgs, last); err != nil {
+		case last == 0:
+			kept = 0
+		case anchor != nil:
+			kept = int(anchor.Seq)
+		}
+		if kept >= 0 && len(added) > 0 && int(added[0].Seq) != kept+1 {
+			return nil, fmt.Errorf("%w: %d known messages kept, yet the first new one, UID %d, is message %d", errDisagree, kept, added[0].UID, added[0].Seq)
+		}
+		if kept > len(msgs) {
+			return nil, fmt.Errorf("%w: %d messages up to UID %d, %d listed", errDisagree, kept, last, len(msgs))
+		}
+		if now := c.Mailbox(); kept < len(msgs) || now == nil || int(now.Exists) != len(msgs)+len(added) {
+			// Some were expunged, the anchor is missing, or not every
+			// message was answered (or more arrived meanwhile): the
+			// server says which are there.
+			if msgs, added, err = reconcile(ctx, c, msgs, last, added); err != nil {
 				return nil, err
 			}
 		}
@@ -494,42 +516,68 @@ func (s *Store) update(ctx context.Context, c *imapclient.Client, old *Listing) 
 	return &Listing{Mailbox: old.Mailbox, UIDValidity: old.UIDValidity, Messages: msgs, ModSeq: modseq}, nil
 }
 
-// keepPresent drops from msgs (UIDs up to last) those the server no longer
-// has, by UID SEARCH ALL. The answer must hold every message the
+// reconcile makes msgs (UIDs up to last) and added (above last) what
+// UID SEARCH ALL says the mailbox holds: it drops the messages gone and
+// fetches those not answered. The answer must hold as many UIDs as the
 // selection counts, and no UID up to last that msgs lacks.
-func keepPresent(ctx context.Context, c *imapclient.Client, msgs []Message, last uint32) ([]Message, error) {
+func reconcile(ctx context.Context, c *imapclient.Client, msgs []Message, last uint32, added []*imapclient.FetchMessage) ([]Message, []*imapclient.FetchMessage, error) {
 	uids, err := c.UIDSearch(ctx, allMessages)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if status := c.Mailbox(); status == nil || int(status.Exists) != len(uids) {
 		exists := -1
 		if status != nil {
 			exists = int(status.Exists)
 		}
-		return nil, fmt.Errorf("%w: UID SEARCH ALL answered %d UIDs, the mailbox has %d messages", errDisagree, len(uids), exists)
+		return nil, nil, fmt.Errorf("%w: UID SEARCH ALL answered %d UIDs, the mailbox has %d messages", errDisagree, len(uids), exists)
 	}
 	present := make(map[uint32]bool, len(uids))
 	for _, u := range uids {
 		present[u] = true
 	}
 	kept := slices.DeleteFunc(slices.Clone(msgs), func(m Message) bool { return !present[m.UID] })
+	answered := make(map[uint32]bool, len(added))
+	for _, f := range added {
+		answered[f.UID] = true
+	}
 	below := 0
+	var missing imapclient.SeqSet
+	wanted := 0
 	for _, u := range uids {
-		if u <= last {
+		switch {
+		case u <= last:
 			below++
+		case !answered[u]:
+			missing.AddNum(u)
+			wanted++
 		}
 	}
 	if below != len(kept) {
-		return nil, fmt.Errorf("%w: the server has %d messages up to UID %d, %d of them listed", errDisagree, below, last, len(kept))
+		return nil, nil, fmt.Errorf("%w: the server has %d messages up to UID %d, %d of them listed", errDisagree, below, last, len(kept))
 	}
-	return kept, nil
+	added = slices.DeleteFunc(slices.Clone(added), func(f *imapclient.FetchMessage) bool { return !present[f.UID] })
+	if wanted > 0 {
+		got, err := fetchMeta(ctx, c, missing)
+		if err != nil {
+			return nil, nil, err
+		}
+		if len(got) != wanted {
+			return nil, nil, fmt.Errorf("%w: %d of %d messages not answered, asked for by UID", errDisagree, wanted-len(got), wanted)
+		}
+		added = append(added, got...)
+		slices.SortFunc(added, func(a, b *imapclient.FetchMessage) int { return int(int64(a.UID) - int64(b.UID)) })
+	}
+	return kept, added, nil
 }
 
 // numberedFrom checks that answers, sorted by UID, carry the sequence
-// numbers first, first+1, ... without a gap: what a range of UIDs up to
-// "*" must answer.
+// numbers first, first+1, ... without a gap (first 0: from the first
+// answer's): what a range of UIDs up to "*" must answer.
 func numberedFrom(answers []*imapclient.FetchMessage, first uint32) error {
+	if first == 0 && len(answers) > 0 {
+		first = answers[0].Seq
+	}
 	for i, f := range answers {
 		if f.Seq != first+uint32(i) {
 			return fmt.Errorf("%w: UID %d is message %d, expected %d (answers missing or out of step)", errDisagree, f.UID, f.Seq, first+uint32(i))
