@@ -351,11 +351,12 @@ var metaItems = []string{imapclient.FetchUID, imapclient.FetchRFC822Size, imapcl
 // astray (two pipelined commands the server answers interleaved, one
 // taking what the other asked for) or describe a moment other than the
 // one assumed (another client expunging between two commands). Sequence
-// numbers tie every answer to the selection: the messages a refresh
-// learns must be numbered without a gap up to the highest one answered,
-// the messages it keeps must be exactly as many as the numbers below the
-// new ones, and "last+1:*" must answer at least the highest message (RFC
-// 3501 6.4.8, for last+1 above every UID). Any disagreement makes the
+// numbers tie the answers to the selection (see update): the known
+// messages still there, numbered by the answer for the highest of them,
+// and the new ones after them without a gap, must add up to the
+// selection's count; where they do not, UID SEARCH ALL says which
+// messages are there, and those not answered are asked for by UID. Any
+// other disagreement (an answer incomplete, out of step, twice) makes the
 // refresh fetch the whole listing again, checked the same way; when that
 // disagrees every time too, the look fails (EIO) and the next one starts
 // from the whole listing rather than build on what it has.
