@@ -88,6 +88,7 @@ type Pool struct {
 	conns       []*poolConn
 	dialing     int
 	waiting     int           // callers waiting for a connection
+	starving    int           // of those, callers of a mailbox waiting for an idle connection
 	changed     chan struct{} // closed (and replaced) whenever a connection frees up
 	backoff     time.Duration // wait after the last failed dial; 0 after a success
 	nextDial    time.Time     // no dial before then
@@ -327,12 +328,23 @@ func (p *Pool) acquire(ctx context.Context, mailbox string, forMailbox bool) (pc
 			return nil, false, p.lastDialErr
 		}
 		var retry *time.Timer
-		if !wait && p.canDialLocked() {
+		switch {
+		case !wait && p.canDialLocked():
 			if d := time.Until(p.nextDial); d > 0 {
 				retry = time.NewTimer(d) // the backoff ends: dial then
 			} else {
 				p.startDialLocked()
 			}
+		case forMailbox && !wait:
+			// Every connection is busy and no more may be made (the
+			// pool is full, or the server allows no more): this caller
+			// needs one to become idle, which it would never do while
+			// others kept joining its callers (see pickForMailboxLocked
+			// and pickAnyLocked).
+			p.starving++
+			p.waitLocked(ctx, nil)
+			p.starving--
+			continue
 		}
 		p.waitLocked(ctx, retry)
 	}
@@ -368,7 +380,7 @@ func (p *Pool) pickForMailboxLocked(mailbox string) (pc *poolConn, needSelect, w
 		switch {
 		case c.mailbox == mailbox && c.selecting && c.users < poolMaxShare:
 			wait = true
-		case c.mailbox == mailbox && !c.selecting && c.users < poolMaxShare:
+		case c.mailbox == mailbox && !c.selecting && c.users < poolMaxShare && (c.users == 0 || p.starving == 0):
 			return c, false, false
 		case c.users == 0 && !c.selecting && (idle == nil || poolBetterIdle(c, idle)):
 			idle = c
@@ -397,8 +409,8 @@ func poolBetterIdle(a, b *poolConn) bool {
 func (p *Pool) pickAnyLocked() *poolConn {
 	var best *poolConn
 	for _, c := range p.conns {
-		if c.selecting || c.users >= poolMaxShare {
-			continue
+		if c.selecting || c.users >= poolMaxShare || (c.users > 0 && p.starving > 0) {
+			continue // a busy one is left to empty for a starving caller
 		}
 		if c.users == 0 {
 			return c
