@@ -195,8 +195,8 @@ type mailbox struct {
 	// even when fetched whole; the next one fetches it whole again.
 	suspect bool
 	// refusals counts the NOs the server gave on connections with the
-	// mailbox selected; heeded is the count last acted on (see noop).
-	refusals, heeded uint64
+	// mailbox selected (see noop).
+	refusals uint64
 }
 
 func (s *Store) box(name string) *mailbox {
@@ -637,13 +637,16 @@ func refusedSelection(err error) bool {
 
 // noop sends NOOP, through which the server reports what changed since
 // the connection last looked, and checks the selection still holds: after
-// a NO on it (to the NOOP, or unasked, on any connection with the mailbox
-// selected) the connection is closed and errSelectionRefused returned.
+// a NO to it, or an unasked NO while it ran, the connection is closed and
+// errSelectionRefused returned. (A NO that comes with SELECT is no sign:
+// Cyrus warns so of a mailbox over quota.)
 func (s *Store) noop(ctx context.Context, c *imapclient.Client, b *mailbox) error {
+	b.mu.Lock()
+	before := b.refusals
+	b.mu.Unlock()
 	err := c.Noop(ctx)
 	b.mu.Lock()
-	refused := b.refusals != b.heeded || errors.Is(err, imapclient.ErrNo)
-	b.heeded = b.refusals
+	refused := b.refusals != before || errors.Is(err, imapclient.ErrNo)
 	b.mu.Unlock()
 	if refused {
 		s.log.Warn("the server refuses commands on the selected mailbox; selecting it anew on a fresh connection", "mailbox", b.name, "err", err)
@@ -723,7 +726,9 @@ func (s *Store) Update(mailbox string, u imapclient.Update) {
 	case imapclient.ExistsUpdate, imapclient.ExpungeUpdate, imapclient.VanishedUpdate:
 		s.markDirty(mailbox)
 	case imapclient.StatusUpdate:
-		if u.Type == "NO" {
+		// Warnings meant for the user (ALERT, OVERQUOTA) are not about
+		// the selection.
+		if u.Type == "NO" && (u.Code == nil || u.Code.Name != imapwire.CodeAlert && u.Code.Name != imapwire.CodeOverQuota) {
 			b := s.box(mailbox)
 			b.mu.Lock()
 			b.refusals++

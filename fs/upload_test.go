@@ -2,6 +2,7 @@ package fs_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -211,7 +212,7 @@ func TestUploadOverQuota(t *testing.T) {
 		writeMessage(t, src, "over.eml", 9)
 		out, err := exec.Command("cp", filepath.Join(src, "over.eml"), mailboxDir(m, s, "INBOX")+"/").CombinedOutput()
 		if err == nil || !strings.Contains(string(out), "quota") {
-			t.Fatalf("cp over quota: %v %s", err, out)
+			t.Fatalf("cp over quota: %v %s\n%s", err, out, m.Log())
 		}
 		if n := len(s.Messages(t, u, "INBOX")); n != 1 {
 			t.Errorf("%d messages on the server", n)
@@ -350,6 +351,9 @@ func TestUploadSurvivesServerLoss(t *testing.T) {
 // [LIMIT]); three mounts of one account that each want more connections
 // than they may have then work with those they have: no copy fails with
 // EDQUOT or any other error, and every message copied is stored once.
+// (Each mount is used once first, so that each has a connection: a pool
+// keeps its connections, and one that has none while the others hold
+// every one the server allows waits until they are closed.)
 func TestConnectionLimit(t *testing.T) {
 	s := test.StartDovecotWith(t, test.DovecotOptions{MaxUserIPConnections: 4})
 	u := s.NewUser(t)
@@ -360,8 +364,14 @@ func TestConnectionLimit(t *testing.T) {
 	}
 	var mounts []*test.Mounted
 	for range 3 {
-		mounts = append(mounts, test.Mount(t, s, u))
+		m := test.Mount(t, s, u)
+		run(t, "ls", m.Dir)
+		mounts = append(mounts, m)
 	}
+	// Bounded, so that a mount left without a connection fails the test
+	// rather than hang it.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
 	src := t.TempDir()
 	type copied struct {
 		box  string
@@ -377,7 +387,7 @@ func TestConnectionLimit(t *testing.T) {
 				for i := range 6 {
 					name := fmt.Sprintf("m%d-%s-%d.eml", mi, b, i)
 					body := writeMessage(t, src, name, mi*1000+i)
-					out, err := exec.Command("cp", filepath.Join(src, name), filepath.Join(m.Dir, b)+"/").CombinedOutput()
+					out, err := exec.CommandContext(ctx, "cp", filepath.Join(src, name), filepath.Join(m.Dir, b)+"/").CombinedOutput()
 					if err != nil {
 						err = fmt.Errorf("%v: %s", err, out)
 					}
@@ -388,7 +398,7 @@ func TestConnectionLimit(t *testing.T) {
 			})
 			wg.Go(func() {
 				for range 3 {
-					exec.Command("grep", "-r", "-c", "Subject", filepath.Join(m.Dir, b)).Run()
+					exec.CommandContext(ctx, "grep", "-r", "-c", "Subject", filepath.Join(m.Dir, b)).Run()
 				}
 			})
 		}
@@ -415,6 +425,8 @@ func TestConnectionLimit(t *testing.T) {
 		t.Logf("refused logins: %d", strings.Count(m.Log(), "LIMIT"))
 	}
 	if t.Failed() {
-		t.Log(mounts[0].Log())
+		for _, m := range mounts {
+			t.Log(m.Log())
+		}
 	}
 }
