@@ -87,10 +87,15 @@ func (s *Store) Append(ctx context.Context, mailbox string, up *Upload) (Copied,
 			}
 			up.uncertain = false
 		}
-		copied, err := s.appendOnce(ctx, mailbox, *up, form)
+		copied, sent, err := s.appendOnce(ctx, mailbox, *up, form)
 		if err == nil {
 			s.markDirty(mailbox)
 			return copied, nil
+		}
+		if sent && ctx.Err() != nil {
+			// Cut off by the caller's deadline after it was sent: the
+			// message may be stored, so it is looked for before failing.
+			return s.appendCutOff(ctx, mailbox, up, form, err)
 		}
 		if !errors.Is(err, imapclient.ErrAbort) || ctx.Err() != nil {
 			return Copied{}, err
@@ -101,20 +106,43 @@ func (s *Store) Append(ctx context.Context, mailbox string, up *Upload) (Copied,
 	return Copied{}, errors.New("APPEND lost its connection twice")
 }
 
-func (s *Store) appendOnce(ctx context.Context, mailbox string, up Upload, form wireForm) (Copied, error) {
+// cutOffCheckTimeout bounds the look for an APPEND cut off by its
+// caller's deadline.
+const cutOffCheckTimeout = 10 * time.Second
+
+// appendCutOff ends an Append whose APPEND was sent but cut off by the
+// caller's context: found in the mailbox, it succeeded after all; else it
+// failed, and stays uncertain, so that the next attempt looks first.
+func (s *Store) appendCutOff(ctx context.Context, mailbox string, up *Upload, form wireForm, err error) (Copied, error) {
+	up.uncertain = true
+	checkCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cutOffCheckTimeout)
+	defer cancel()
+	found, ferr := s.findArrived(checkCtx, mailbox, *up, form, up.since)
+	if ferr == nil && found.UID != 0 {
+		s.log.Info("the APPEND cut off by the deadline had arrived", "mailbox", mailbox, "uid", found.UID)
+		s.markDirty(mailbox)
+		up.uncertain = false
+		return found, nil
+	}
+	return Copied{}, err
+}
+
+// appendOnce sends one APPEND; sent tells whether it got as far as a
+// connection (and so may have arrived).
+func (s *Store) appendOnce(ctx context.Context, mailbox string, up Upload, form wireForm) (copied Copied, sent bool, err error) {
 	f, err := os.Open(up.Spool)
 	if err != nil {
-		return Copied{}, err
+		return Copied{}, false, err
 	}
 	defer f.Close()
-	var copied Copied
 	err = s.pool.Any(ctx, func(c *imapclient.Client) error {
+		sent = true
 		uid, err := c.Append(ctx, mailbox, imapclient.AppendMessage{Flags: up.Flags, Date: up.Date,
 			Size: form.size, Body: form.reader(f), Binary: form.binary})
 		copied = Copied{UIDValidity: uid.UIDValidity, UID: uid.UID}
 		return err
 	})
-	return copied, err
+	return copied, sent, err
 }
 
 // findArrived looks for the uploaded message among those with a UID of at

@@ -65,21 +65,30 @@ func (s *Store) runPrefetch(mailbox string, uidValidity uint32, order []uint32, 
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), prefetchTimeout)
 	defer cancel()
+	// Only the first block of a message asked for, no larger than a
+	// block, and as long as announced, is taken: anything else (an answer
+	// that went astray, a NIL for a message expunged meanwhile) is left to
+	// the reader, who fetches and checks it alone.
 	buffers := map[uint32]*bytes.Buffer{}
+	announced := map[uint32]int64{}
+	section := blockSection(0)
 	err := s.pool.Mailbox(ctx, mailbox, func(c *imapclient.Client, m *imapclient.MailboxStatus) error {
 		if m.UIDValidity != uidValidity {
 			return ErrStale
 		}
 		_, err := c.UIDFetch(ctx, set, []string{"BODY.PEEK[]<0." + itoa(BlockSize) + ">"}, &imapclient.FetchOptions{
-			Body: func(msg *imapclient.FetchMessage, _ string, size int64) io.Writer {
-				if fetches[msg.UID] == nil || buffers[msg.UID] != nil {
-					return nil // UID not (yet) known: that reader fetches itself
+			Body: func(msg *imapclient.FetchMessage, name string, size int64) io.Writer {
+				if fetches[msg.UID] == nil || buffers[msg.UID] != nil || name != section || size > BlockSize {
+					return nil // not a block asked for: that reader fetches itself
 				}
 				b := bytes.NewBuffer(make([]byte, 0, size))
-				buffers[msg.UID] = b
+				buffers[msg.UID], announced[msg.UID] = b, size
 				return b
 			},
 		})
+		if now := c.Mailbox(); err == nil && (now == nil || now.UIDValidity != uidValidity) {
+			err = ErrStale // selected anew meanwhile: the UIDs may name other messages
+		}
 		return err
 	})
 	if err != nil {
@@ -87,7 +96,7 @@ func (s *Store) runPrefetch(mailbox string, uidValidity uint32, order []uint32, 
 	}
 	for _, uid := range missing {
 		key := BodyKey{Mailbox: mailbox, UIDValidity: uidValidity, UID: uid}
-		if b := buffers[uid]; err == nil && b != nil {
+		if b := buffers[uid]; err == nil && b != nil && int64(b.Len()) == announced[uid] && b.Len() > 0 {
 			s.stats.BodyFetches.Add(1)
 			s.stats.BodyBytes.Add(int64(b.Len()))
 			s.disk.Add(key, b.Bytes())

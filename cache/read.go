@@ -3,6 +3,9 @@ package cache
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
+	"io"
 	"strconv"
 
 	"imapfs/imapclient"
@@ -104,30 +107,94 @@ func (s *Store) blockOnce(ctx context.Context, key BodyKey) ([]byte, error) {
 // Like every read it is tried once more after a lost connection: a server
 // that finds its own size information wrong (Dovecot's "Broken virtual
 // size") drops the connection, repairs it, and answers the next time.
+//
+// Only an answer that names the message and the block counts: a body that
+// ends early is the server's word for where it ends (RFC822.SIZE can be
+// wrong), but no body at all, or NIL (Dovecot's answer for a message
+// expunged under it), says the message is gone, not that it is shorter.
+// That is checked against a fresh listing before it is believed, since an
+// answer can also have gone astray.
 func (s *Store) fetchBlock(ctx context.Context, key BodyKey) ([]byte, error) {
-	var buf bytes.Buffer
-	var n int64
+	data, err := s.fetchBlockOnce(ctx, key)
+	if !errors.Is(err, errNoBody) {
+		return data, err
+	}
+	s.markDirty(key.Mailbox)
+	l, lerr := s.Listing(ctx, key.Mailbox)
+	switch {
+	case lerr != nil:
+		return nil, lerr
+	case l.UIDValidity != key.UIDValidity:
+		return nil, ErrStale
+	}
+	if _, listed := l.Find(key.UID); !listed {
+		return nil, ErrGone
+	}
+	if data, err = s.fetchBlockOnce(ctx, key); errors.Is(err, errNoBody) {
+		s.markDirty(key.Mailbox)
+		return nil, fmt.Errorf("UID %d of %q is listed, yet the server sends no body for it: %w", key.UID, key.Mailbox, err)
+	}
+	return data, err
+}
+
+// errNoBody: the server answered a body fetch without the body asked for.
+var errNoBody = errors.New("the server sent no body")
+
+// blockSection is how the server names a block in its answer: BODY[]<off>.
+func blockSection(block uint32) string {
+	return "BODY[]<" + strconv.FormatInt(int64(block)*BlockSize, 10) + ">"
+}
+
+// fetchBlockOnce fetches one block and checks the answer: it must carry
+// this UID and this block, no more than a block, and as many bytes as
+// announced (the literal's size).
+func (s *Store) fetchBlockOnce(ctx context.Context, key BodyKey) ([]byte, error) {
+	section := blockSection(key.Block)
+	var data []byte
+	var found bool
 	err := s.readMailbox(ctx, key.Mailbox, func(c *imapclient.Client, m *imapclient.MailboxStatus) error {
 		if m.UIDValidity != key.UIDValidity {
 			return ErrStale
 		}
-		buf.Reset()
-		var err error
-		n, err = c.UIDFetchBody(ctx, key.UID, "", int64(key.Block)*BlockSize, BlockSize, &buf)
-		return err
+		data, found = nil, false
+		// Bodies that arrive before their UID are held apart and sorted
+		// out by UID once the command is done.
+		bodies := map[*imapclient.FetchMessage]*bytes.Buffer{}
+		announced := map[*imapclient.FetchMessage]int64{}
+		var set imapclient.SeqSet
+		set.AddNum(key.UID)
+		item := "BODY.PEEK[]<" + strconv.FormatInt(int64(key.Block)*BlockSize, 10) + "." + itoa(BlockSize) + ">"
+		fetched, err := c.UIDFetch(ctx, set, []string{imapclient.FetchUID, item}, &imapclient.FetchOptions{
+			Body: func(msg *imapclient.FetchMessage, name string, size int64) io.Writer {
+				if (msg.UID != 0 && msg.UID != key.UID) || name != section || size > BlockSize || bodies[msg] != nil {
+					return nil
+				}
+				b := bytes.NewBuffer(make([]byte, 0, size))
+				bodies[msg], announced[msg] = b, size
+				return b
+			},
+		})
+		if err != nil {
+			return err
+		}
+		if now := c.Mailbox(); now == nil || now.UIDValidity != key.UIDValidity {
+			return ErrStale // selected anew meanwhile: the UID may name another message
+		}
+		for _, msg := range fetched {
+			if b := bodies[msg]; b != nil && msg.UID == key.UID && int64(b.Len()) == announced[msg] {
+				data, found = b.Bytes(), true
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	if n == 0 && key.Block == 0 {
-		// Gone, or renumbered (Dovecot gives a message it found damaged a
-		// new UID): the listing must be asked for again.
-		s.markDirty(key.Mailbox)
-		return nil, ErrGone
+	if !found {
+		return nil, errNoBody
 	}
 	s.stats.BodyFetches.Add(1)
-	s.stats.BodyBytes.Add(n)
-	data := buf.Bytes()
+	s.stats.BodyBytes.Add(int64(len(data)))
 	if cap(data) > len(data)+len(data)/8 {
 		data = bytes.Clone(data) // the cache holds what it is given: no slack
 	}

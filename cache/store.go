@@ -3,6 +3,7 @@ package cache
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"imapfs/imapclient"
+	"imapfs/imapclient/imapwire"
 )
 
 // BlockSize is the unit in which bodies are fetched and cached: a message
@@ -186,6 +188,15 @@ type mailbox struct {
 	listing   *Listing
 	checked   time.Time
 	dirty     bool // the server reported a change since
+	// changes counts the changes the server reported, so that one
+	// reported while a refresh runs is not forgotten when it ends.
+	changes uint64
+	// suspect: the last refresh found the server's answers disagreeing
+	// even when fetched whole; the next one fetches it whole again.
+	suspect bool
+	// refusals counts the NOs the server gave on connections with the
+	// mailbox selected (see noop).
+	refusals uint64
 }
 
 func (s *Store) box(name string) *mailbox {
@@ -222,10 +233,11 @@ func (s *Store) LastArrival(ctx context.Context, mailbox string) (time.Time, err
 		return time.Time{}, nil
 	}
 	var last time.Time
+	b := s.box(mailbox)
 	err := s.readMailbox(ctx, mailbox, func(c *imapclient.Client, _ *imapclient.MailboxStatus) error {
 		last = time.Time{}
 		// NOOP: the connection may have selected the mailbox long ago.
-		if err := c.Noop(ctx); err != nil {
+		if err := s.noop(ctx, c, b); err != nil {
 			return err
 		}
 		if m := c.Mailbox(); m == nil || m.Exists == 0 {
@@ -270,13 +282,32 @@ func (s *Store) Listing(ctx context.Context, mailbox string) (*Listing, error) {
 	if l := b.current(s.ttl); l != nil {
 		return l, nil // refreshed while we waited
 	}
+	b.mu.Lock()
+	changes := b.changes
+	b.mu.Unlock()
 	var fresh *Listing
+	settled := false
 	err := s.readMailbox(ctx, mailbox, func(c *imapclient.Client, _ *imapclient.MailboxStatus) error {
 		var err error
 		fresh, err = s.refresh(ctx, c, b)
+		if refusedSelection(err) {
+			s.log.Warn("the server refuses a listing command on the selected mailbox; selecting it anew on a fresh connection", "mailbox", b.name, "err", err)
+			c.Close()
+			return errSelectionRefused
+		}
+		// A listing that counts other than the selection (a change that
+		// came in the meantime) is used, but not trusted for the TTL.
+		m := c.Mailbox()
+		settled = err == nil && m != nil && int(m.Exists) == len(fresh.Messages)
 		return err
 	})
 	if err != nil {
+		if errors.Is(err, errDisagree) {
+			s.log.Warn("the listing disagrees with the server even fetched whole; trying again at the next look", "mailbox", mailbox, "why", err)
+			b.mu.Lock()
+			b.suspect = true
+			b.mu.Unlock()
+		}
 		return nil, err
 	}
 	b.mu.Lock()
@@ -284,7 +315,8 @@ func (s *Store) Listing(ctx context.Context, mailbox string) (*Listing, error) {
 	if old != nil && old.UIDValidity != fresh.UIDValidity {
 		s.bodies.RemoveMailbox(mailbox, fresh.UIDValidity)
 	}
-	b.listing, b.checked, b.dirty = fresh, time.Now(), false
+	b.listing, b.checked, b.suspect = fresh, time.Now(), false
+	b.dirty = !settled || b.changes != changes
 	b.mu.Unlock()
 	s.pruneDisk(old, fresh)
 	return fresh, nil
@@ -315,12 +347,33 @@ func (s *Store) pruneDisk(old, fresh *Listing) {
 
 var metaItems = []string{imapclient.FetchUID, imapclient.FetchRFC822Size, imapclient.FetchInternalDate, imapclient.FetchFlags}
 
+// A refresh does not take the server's answers on trust: an answer can go
+// astray (two pipelined commands the server answers interleaved, one
+// taking what the other asked for) or describe a moment other than the
+// one assumed (another client expunging between two commands). Sequence
+// numbers tie the answers to the selection (see update): the known
+// messages still there, numbered by the answer for the highest of them,
+// and the new ones after them without a gap, must add up to the
+// selection's count; where they do not, UID SEARCH ALL says which
+// messages are there, and those not answered are asked for by UID. Any
+// other disagreement (an answer incomplete, out of step, twice) makes the
+// refresh fetch the whole listing again, checked the same way; when that
+// disagrees every time too, the look fails (EIO) and the next one starts
+// from the whole listing rather than build on what it has.
+
+// errDisagree: the server's answers do not fit together or with the
+// listing; the listing is fetched whole again.
+var errDisagree = errors.New("the server's answers disagree with the listing")
+
+// resyncAttempts bounds the whole fetches of one refresh.
+const resyncAttempts = 3
+
 // refresh brings b's listing up to date on a connection with the mailbox
 // selected.
 func (s *Store) refresh(ctx context.Context, c *imapclient.Client, b *mailbox) (*Listing, error) {
 	// NOOP lets the server report what changed since the connection last
 	// looked (EXISTS, EXPUNGE, VANISHED).
-	if err := c.Noop(ctx); err != nil {
+	if err := s.noop(ctx, c, b); err != nil {
 		return nil, err
 	}
 	status := c.Mailbox()
@@ -328,19 +381,63 @@ func (s *Store) refresh(ctx context.Context, c *imapclient.Client, b *mailbox) (
 		return nil, errors.New("mailbox not selected")
 	}
 	b.mu.Lock()
-	old := b.listing
+	old, suspect := b.listing, b.suspect
 	b.mu.Unlock()
-	if old == nil || old.UIDValidity != status.UIDValidity {
-		s.stats.ListingFetches.Add(1)
-		msgs, err := fetchMeta(ctx, c, imapclient.SeqSet{{Start: 1, Stop: imapclient.SeqStar}}, 0, status.Exists)
-		if err != nil {
-			return nil, err
+	if old != nil && old.UIDValidity == status.UIDValidity && !suspect {
+		s.stats.Refreshes.Add(1)
+		l, err := s.update(ctx, c, old)
+		if !errors.Is(err, errDisagree) {
+			return l, err
 		}
-		// The selection's HIGHESTMODSEQ, from before the FETCH: changes
-		// after it are asked for again, at worst some twice.
-		return &Listing{Mailbox: b.name, UIDValidity: status.UIDValidity, Messages: msgs, ModSeq: status.HighestModSeq}, nil
+		s.log.Warn("a listing refresh disagrees with the server; fetching the whole listing again", "mailbox", b.name, "why", err)
 	}
-	s.stats.Refreshes.Add(1)
+	var err error
+	for range resyncAttempts {
+		var l *Listing
+		if l, err = s.resync(ctx, c, b.name); !errors.Is(err, errDisagree) {
+			return l, err
+		}
+	}
+	return nil, err
+}
+
+// resync fetches the whole listing (UID FETCH 1:*).
+func (s *Store) resync(ctx context.Context, c *imapclient.Client, name string) (*Listing, error) {
+	s.stats.ListingFetches.Add(1)
+	status := c.Mailbox()
+	if status == nil {
+		return nil, errors.New("mailbox not selected")
+	}
+	// The selection's HIGHESTMODSEQ, from before the FETCH: changes after
+	// it are asked for again, at worst some twice.
+	l := &Listing{Mailbox: name, UIDValidity: status.UIDValidity, ModSeq: status.HighestModSeq}
+	if status.Exists == 0 {
+		return l, nil
+	}
+	msgs, err := fetchMeta(ctx, c, imapclient.SeqSet{{Start: 1, Stop: imapclient.SeqStar}})
+	if err != nil {
+		return nil, err
+	}
+	if len(msgs) == 0 {
+		return nil, fmt.Errorf("%w: no answer for 1:* with %d messages", errDisagree, status.Exists)
+	}
+	if err := numberedFrom(msgs, 1); err != nil {
+		return nil, err
+	}
+	l.Messages = messagesOf(msgs)
+	return l, nil
+}
+
+// update brings a listing that agreed with the server up to date: the
+// flags that changed, the messages above its highest UID, and, when the
+// numbers say some are gone, which.
+//
+// It asks for "last:*", last the listing's highest UID: the answer for
+// last itself (the anchor) numbers the known messages still there, and
+// the new ones must follow it without a gap. Without the anchor (last was
+// expunged, or its answer went astray), or when the messages do not add
+// up to the selection's count, UID SEARCH ALL decides (see reconcile).
+func (s *Store) update(ctx context.Context, c *imapclient.Client, old *Listing) (*Listing, error) {
 	msgs := old.Messages
 	var last uint32
 	if n := len(msgs); n > 0 {
@@ -351,33 +448,212 @@ func (s *Store) refresh(ctx context.Context, c *imapclient.Client, b *mailbox) (
 	if err != nil {
 		return nil, err
 	}
-	// "last+1:*" always answers at least the highest message, so only UIDs
-	// above last are new.
-	added, err := fetchMeta(ctx, c, imapclient.SeqSet{{Start: last + 1, Stop: imapclient.SeqStar}}, last, status.Exists)
-	if err != nil {
-		return nil, err
-	}
-	if len(added) > 0 {
-		msgs = append(slices.Clip(msgs), added...)
-	}
-	if uint32(len(msgs)) != status.Exists {
-		// Something was expunged: keep what the server still has.
-		uids, err := c.UIDSearch(ctx, allMessages)
+	status := c.Mailbox()
+	switch {
+	case status == nil || status.UIDValidity != old.UIDValidity:
+		return nil, fmt.Errorf("%w: the selection changed", errDisagree)
+	case status.Exists == 0:
+		msgs = nil // everything was expunged
+	default:
+		answered, err := fetchMeta(ctx, c, imapclient.SeqSet{{Start: max(last, 1), Stop: imapclient.SeqStar}})
 		if err != nil {
 			return nil, err
 		}
-		present := make(map[uint32]bool, len(uids))
-		for _, u := range uids {
-			present[u] = true
+		var anchor, below *imapclient.FetchMessage
+		var added []*imapclient.FetchMessage
+		for _, f := range answered {
+			switch {
+			case f.UID > last:
+				added = append(added, f)
+			case f.UID == last:
+				anchor = f
+			default:
+				below = f
+			}
 		}
-		msgs = slices.DeleteFunc(slices.Clone(msgs), func(m Message) bool { return !present[m.UID] })
+		if below != nil {
+			// Only when last is gone, as the one answer: the highest
+			// message left, which must be one known.
+			if len(answered) > 1 {
+				return nil, fmt.Errorf("%w: %d answers for %d:*, one of them UID %d", errDisagree, len(answered), last, below.UID)
+			}
+			if _, known := old.Find(below.UID); !known {
+				return nil, fmt.Errorf("%w: the highest message, UID %d, is not listed", errDisagree, below.UID)
+			}
+		}
+		if err := numberedFrom(added, 0); err != nil {
+			return nil, err
+		}
+		kept := -1 // the known messages still there; -1: not known
+		switch {
+		case last == 0:
+			kept = 0
+		case anchor != nil:
+			kept = int(anchor.Seq)
+		}
+		if kept >= 0 && len(added) > 0 && int(added[0].Seq) != kept+1 {
+			return nil, fmt.Errorf("%w: %d known messages kept, yet the first new one, UID %d, is message %d", errDisagree, kept, added[0].UID, added[0].Seq)
+		}
+		if kept > len(msgs) {
+			return nil, fmt.Errorf("%w: %d messages up to UID %d, %d listed", errDisagree, kept, last, len(msgs))
+		}
+		if now := c.Mailbox(); kept < len(msgs) || now == nil || int(now.Exists) != len(msgs)+len(added) {
+			// Some were expunged, the anchor is missing, or not every
+			// message was answered (or more arrived meanwhile): the
+			// server says which are there.
+			if msgs, added, err = reconcile(ctx, c, msgs, last, added); err != nil {
+				return nil, err
+			}
+		}
+		if len(added) > 0 {
+			msgs = append(slices.Clip(msgs), messagesOf(added)...)
+		}
 	}
 	if len(msgs) == len(old.Messages) && (len(msgs) == 0 || &msgs[0] == &old.Messages[0]) && modseq == old.ModSeq {
 		// Nothing changed: the same listing, so that those who hold it
 		// (a walk's prefetch) need not start over.
 		return old, nil
 	}
-	return &Listing{Mailbox: b.name, UIDValidity: old.UIDValidity, Messages: msgs, ModSeq: modseq}, nil
+	return &Listing{Mailbox: old.Mailbox, UIDValidity: old.UIDValidity, Messages: msgs, ModSeq: modseq}, nil
+}
+
+// reconcile makes msgs (UIDs up to last) and added (above last) what
+// UID SEARCH ALL says the mailbox holds: it drops the messages gone and
+// fetches those not answered. The answer must hold as many UIDs as the
+// selection counts, and no UID up to last that msgs lacks.
+func reconcile(ctx context.Context, c *imapclient.Client, msgs []Message, last uint32, added []*imapclient.FetchMessage) ([]Message, []*imapclient.FetchMessage, error) {
+	uids, err := c.UIDSearch(ctx, allMessages)
+	if err != nil {
+		return nil, nil, err
+	}
+	if status := c.Mailbox(); status == nil || int(status.Exists) != len(uids) {
+		exists := -1
+		if status != nil {
+			exists = int(status.Exists)
+		}
+		return nil, nil, fmt.Errorf("%w: UID SEARCH ALL answered %d UIDs, the mailbox has %d messages", errDisagree, len(uids), exists)
+	}
+	present := make(map[uint32]bool, len(uids))
+	for _, u := range uids {
+		present[u] = true
+	}
+	kept := slices.DeleteFunc(slices.Clone(msgs), func(m Message) bool { return !present[m.UID] })
+	answered := make(map[uint32]bool, len(added))
+	for _, f := range added {
+		answered[f.UID] = true
+	}
+	below := 0
+	var missing imapclient.SeqSet
+	wanted := 0
+	for _, u := range uids {
+		switch {
+		case u <= last:
+			below++
+		case !answered[u]:
+			missing.AddNum(u)
+			wanted++
+		}
+	}
+	if below != len(kept) {
+		return nil, nil, fmt.Errorf("%w: the server has %d messages up to UID %d, %d of them listed", errDisagree, below, last, len(kept))
+	}
+	added = slices.DeleteFunc(slices.Clone(added), func(f *imapclient.FetchMessage) bool { return !present[f.UID] })
+	if wanted > 0 {
+		got, err := fetchMeta(ctx, c, missing)
+		if err != nil {
+			return nil, nil, err
+		}
+		if len(got) != wanted {
+			return nil, nil, fmt.Errorf("%w: %d of %d messages not answered, asked for by UID", errDisagree, wanted-len(got), wanted)
+		}
+		added = append(added, got...)
+		slices.SortFunc(added, func(a, b *imapclient.FetchMessage) int { return int(int64(a.UID) - int64(b.UID)) })
+	}
+	return kept, added, nil
+}
+
+// numberedFrom checks that answers, sorted by UID, carry the sequence
+// numbers first, first+1, ... without a gap (first 0: from the first
+// answer's): what a range of UIDs up to "*" must answer.
+func numberedFrom(answers []*imapclient.FetchMessage, first uint32) error {
+	if first == 0 && len(answers) > 0 {
+		first = answers[0].Seq
+	}
+	for i, f := range answers {
+		if f.Seq != first+uint32(i) {
+			return fmt.Errorf("%w: UID %d is message %d, expected %d (answers missing or out of step)", errDisagree, f.UID, f.Seq, first+uint32(i))
+		}
+	}
+	return nil
+}
+
+// fetchMeta fetches the metadata of the messages in set (UIDs), sorted by
+// UID. An answer without every item asked for (one meant for another
+// command) or a UID answered twice is a disagreement.
+func fetchMeta(ctx context.Context, c *imapclient.Client, set imapclient.SeqSet) ([]*imapclient.FetchMessage, error) {
+	fetched, err := c.UIDFetch(ctx, set, metaItems, nil)
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(fetched, func(a, b *imapclient.FetchMessage) int { return int(int64(a.UID) - int64(b.UID)) })
+	for i, f := range fetched {
+		for _, item := range metaItems {
+			if !f.Has(item) {
+				return nil, fmt.Errorf("%w: the answer for UID %d lacks %s", errDisagree, f.UID, item)
+			}
+		}
+		if f.Seq == 0 || (i > 0 && fetched[i-1].UID == f.UID) {
+			return nil, fmt.Errorf("%w: UID %d answered twice or unnumbered", errDisagree, f.UID)
+		}
+	}
+	return fetched, nil
+}
+
+// messagesOf makes listing entries of FETCH answers.
+func messagesOf(fetched []*imapclient.FetchMessage) []Message {
+	msgs := make([]Message, len(fetched))
+	for i, f := range fetched {
+		msgs[i] = Message{UID: f.UID, Size: f.Size, Date: f.InternalDate, Flags: f.Flags}
+	}
+	return msgs
+}
+
+// errSelectionRefused: the server answered NO on a connection with the
+// mailbox selected. Dovecot does so, and goes on serving the old listing
+// from its index, once another client deleted the mailbox (and maybe made
+// it again) under the selection; nothing on that connection can be
+// trusted. It matches imapclient.ErrAbort, so that the read is tried once
+// more on a fresh connection, which selects the mailbox anew.
+var errSelectionRefused = fmt.Errorf("%w: the server refuses commands on the selected mailbox", imapclient.ErrAbort)
+
+// refusedSelection: a NO to a command that reads the selected mailbox's
+// listing, which has no other cause than a selection gone bad (an expunge
+// under a FETCH is OK [EXPUNGEISSUED], or NO with that code on some
+// servers, and is no reason to select again).
+func refusedSelection(err error) bool {
+	var st *imapclient.StatusError
+	return errors.As(err, &st) && st.Type == "NO" && !st.HasCode(imapwire.CodeExpungeIssued)
+}
+
+// noop sends NOOP, through which the server reports what changed since
+// the connection last looked, and checks the selection still holds: after
+// a NO to it, or an unasked NO while it ran, the connection is closed and
+// errSelectionRefused returned. (A NO that comes with SELECT is no sign:
+// Cyrus warns so of a mailbox over quota.)
+func (s *Store) noop(ctx context.Context, c *imapclient.Client, b *mailbox) error {
+	b.mu.Lock()
+	before := b.refusals
+	b.mu.Unlock()
+	err := c.Noop(ctx)
+	b.mu.Lock()
+	refused := b.refusals != before || errors.Is(err, imapclient.ErrNo)
+	b.mu.Unlock()
+	if refused {
+		s.log.Warn("the server refuses commands on the selected mailbox; selecting it anew on a fresh connection", "mailbox", b.name, "err", err)
+		c.Close()
+		return errSelectionRefused
+	}
+	return err
 }
 
 // refreshFlags brings the flags of msgs (a published listing's, not to be
@@ -418,27 +694,6 @@ func refreshFlags(ctx context.Context, c *imapclient.Client, msgs []Message, mod
 	return msgs, modseq, nil
 }
 
-// fetchMeta fetches the metadata of the messages in set whose UID is above
-// after, sorted by UID.
-func fetchMeta(ctx context.Context, c *imapclient.Client, set imapclient.SeqSet, after, exists uint32) ([]Message, error) {
-	if exists == 0 {
-		return nil, nil
-	}
-	fetched, err := c.UIDFetch(ctx, set, metaItems, nil)
-	if err != nil {
-		return nil, err
-	}
-	msgs := make([]Message, 0, len(fetched))
-	for _, f := range fetched {
-		if f.UID <= after {
-			continue
-		}
-		msgs = append(msgs, Message{UID: f.UID, Size: f.Size, Date: f.InternalDate, Flags: f.Flags})
-	}
-	slices.SortFunc(msgs, func(a, b Message) int { return int(int64(a.UID) - int64(b.UID)) })
-	return msgs, nil
-}
-
 // CorrectSize records a message's real size when reading it showed that
 // the server's RFC822.SIZE was wrong.
 func (s *Store) CorrectSize(mailbox string, uidValidity, uid uint32, size int64) {
@@ -461,11 +716,23 @@ func (s *Store) CorrectSize(mailbox string, uidValidity, uid uint32, size int64)
 }
 
 // Update takes the server's unilateral data for a mailbox (the pool's
-// Updates hook): a change makes the next Listing ask the server.
+// Updates hook): a change makes the next Listing ask the server; a NO
+// makes it select the mailbox anew first (see noop).
 func (s *Store) Update(mailbox string, u imapclient.Update) {
-	switch u.(type) {
+	if mailbox == "" {
+		return
+	}
+	switch u := u.(type) {
 	case imapclient.ExistsUpdate, imapclient.ExpungeUpdate, imapclient.VanishedUpdate:
-		if mailbox != "" {
+		s.markDirty(mailbox)
+	case imapclient.StatusUpdate:
+		// Warnings meant for the user (ALERT, OVERQUOTA) are not about
+		// the selection.
+		if u.Type == "NO" && (u.Code == nil || u.Code.Name != imapwire.CodeAlert && u.Code.Name != imapwire.CodeOverQuota) {
+			b := s.box(mailbox)
+			b.mu.Lock()
+			b.refusals++
+			b.mu.Unlock()
 			s.markDirty(mailbox)
 		}
 	}
@@ -476,6 +743,7 @@ func (s *Store) markDirty(mailbox string) {
 	b := s.box(mailbox)
 	b.mu.Lock()
 	b.dirty = true
+	b.changes++
 	b.mu.Unlock()
 }
 

@@ -49,7 +49,7 @@ func (d *dir) serverName(ctx context.Context) (name, delimiter string, err error
 		return "", "", err
 	}
 	for _, f := range folders {
-		if names := fileNames(f.Path); hasPrefix(names, d.p()) && f.Delimiter != "" {
+		if names, ok := fileNames(f.Path); ok && hasPrefix(names, d.p()) && f.Delimiter != "" {
 			return strings.Join(f.Path[:len(d.p())], f.Delimiter), f.Delimiter, nil
 		}
 	}

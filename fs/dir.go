@@ -41,7 +41,7 @@ func (d *dir) folder(ctx context.Context) (self *cache.Folder, children []string
 	for i := range folders {
 		f := &folders[i]
 		names := allNames[i]
-		if !hasPrefix(names, path) {
+		if names == nil || !hasPrefix(names, path) {
 			continue
 		}
 		found = true
@@ -186,13 +186,16 @@ func (d *dir) ReadDirAll(ctx context.Context) ([]fuse.Dirent, error) {
 	return out, nil
 }
 
-// fileNames maps a mailbox's name components to file names.
-func fileNames(path []string) []string {
-	names := make([]string, len(path))
+// fileNames maps a mailbox's name components to file names; ok is false
+// when one of them has none (see componentToName).
+func fileNames(path []string) (names []string, ok bool) {
+	names = make([]string, len(path))
 	for i, p := range path {
-		names[i] = componentToName(p)
+		if names[i], ok = componentToName(p); !ok {
+			return nil, false
+		}
 	}
-	return names
+	return names, true
 }
 
 func hasPrefix(names, prefix []string) bool {

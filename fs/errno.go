@@ -78,6 +78,13 @@ func statusErrno(e *imapclient.StatusError) syscall.Errno {
 		}
 		return syscall.EIO
 	}
+	if e.Command == "LOGIN" || e.Command == "AUTHENTICATE" {
+		// At login, LIMIT and UNAVAILABLE say the account has all the
+		// connections it may have: try again, not a full disk.
+		if e.Code.Name == imapwire.CodeLimit || e.Code.Name == imapwire.CodeUnavailable {
+			return syscall.EAGAIN
+		}
+	}
 	switch e.Code.Name {
 	case imapwire.CodeAlreadyExists:
 		return syscall.EEXIST

@@ -39,6 +39,8 @@ func TestClassify(t *testing.T) {
 		{&imapclient.StatusError{Command: "APPEND", Type: "NO", Text: "Message contains invalid header"}, syscall.EINVAL},
 		{&imapclient.StatusError{Command: "FETCH", Type: "BAD", Text: "Error in IMAP command FETCH: Invalid messageset"}, syscall.EIO},
 		{&imapclient.StatusError{Command: "LOGIN", Type: "NO", Text: "Invalid credentials"}, syscall.EIO},
+		{fmt.Errorf("cannot connect: %w", &imapclient.StatusError{Command: "LOGIN", Type: "NO", Code: &imapwire.RespCode{Name: imapwire.CodeLimit}}), syscall.EAGAIN},
+		{&imapclient.StatusError{Command: "APPEND", Type: "NO", Code: &imapwire.RespCode{Name: imapwire.CodeLimit}}, syscall.EDQUOT},
 		{&imapclient.NotSupportedError{Capability: "UIDPLUS"}, syscall.EOPNOTSUPP},
 		{&imapwire.ArgumentError{What: "mailbox", Reason: "CR"}, syscall.EINVAL},
 		{errBadName, syscall.EINVAL},

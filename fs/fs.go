@@ -55,9 +55,12 @@ type folderNamesMemo struct {
 	mu      sync.Mutex
 	folders []cache.Folder
 	names   [][]string
+	skipped map[string]bool // mailboxes left out, logged once each
 }
 
-// folderNames returns fileNames of each folder's path.
+// folderNames returns fileNames of each folder's path; nil for a mailbox
+// whose name cannot be a path of file names, which is left out of the
+// tree (and logged) so that the rest of it lists.
 func (f *FS) folderNames(folders []cache.Folder) [][]string {
 	m := &f.names
 	m.mu.Lock()
@@ -67,7 +70,15 @@ func (f *FS) folderNames(folders []cache.Folder) [][]string {
 	}
 	names := make([][]string, len(folders))
 	for i, folder := range folders {
-		names[i] = fileNames(folder.Path)
+		var ok bool
+		if names[i], ok = fileNames(folder.Path); !ok && !m.skipped[folder.Name] {
+			if m.skipped == nil {
+				m.skipped = map[string]bool{}
+			}
+			m.skipped[folder.Name] = true
+			f.log.Warn("a mailbox is left out: its name cannot be a file name (an empty part, or NUL, CR or LF)",
+				"mailbox", folder.Name, "delimiter", folder.Delimiter)
+		}
 	}
 	m.folders, m.names = folders, names
 	return names

@@ -7,21 +7,36 @@ import (
 
 // A mailbox name component becomes a file name: "/" inside a component
 // cannot appear in a file name, so it is shown as %2F, and "%" itself as
-// %25 so that the mapping can be undone. Nothing else is escaped.
+// %25 so that the mapping can be undone; a leading "." is shown as %2E
+// where the name would otherwise be "." or ".." or one of the virtual
+// directories. A component no file name can stand for (empty, or holding
+// NUL, CR or LF, which no request could send back) has no name.
 
 // componentToName maps one component of a mailbox name (already decoded
-// to UTF-8, between two server delimiters) to a file name.
-func componentToName(component string) string {
-	name := component
+// to UTF-8, between two server delimiters) to a file name; ok is false
+// when there is none.
+func componentToName(component string) (name string, ok bool) {
+	if component == "" || strings.ContainsAny(component, "\x00\r\n") {
+		return "", false
+	}
+	name = component
 	if strings.ContainsAny(component, "%/") {
 		name = strings.NewReplacer("%", "%25", "/", "%2F").Replace(component)
 	}
-	if name == searchDirName || name == sortDirName || name == threadDirName {
-		// The names of the virtual directories: a real mailbox called so
-		// is shown as %2Esearch, %2Esort, %2Ethread.
+	if dotName(component) {
 		name = "%2E" + name[1:]
 	}
-	return name
+	return name, true
+}
+
+// dotName: a component that, as it is, would be shown as "." or "..", or
+// take the name of a virtual directory.
+func dotName(component string) bool {
+	switch component {
+	case ".", "..", searchDirName, sortDirName, threadDirName:
+		return true
+	}
+	return false
 }
 
 // errBadName: a file name that cannot name a mailbox component.
@@ -49,7 +64,7 @@ func nameToComponent(name string) (string, error) {
 			b.WriteByte('%')
 		case strings.HasPrefix(name[i:], "%2F"):
 			b.WriteByte('/')
-		case i == 0 && (name == "%2E"+searchDirName[1:] || name == "%2E"+sortDirName[1:] || name == "%2E"+threadDirName[1:]):
+		case i == 0 && strings.HasPrefix(name, "%2E") && dotName("."+name[3:]):
 			b.WriteByte('.')
 		default:
 			return "", errBadName

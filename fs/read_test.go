@@ -183,3 +183,85 @@ func TestLargeMessage(t *testing.T) {
 		}
 	})
 }
+
+// A message another client expunges while it is being read is never
+// returned short as if it were whole: the read fails (ESTALE or EIO), and
+// no short or empty block is kept, in memory or on disk, to be served
+// later as the message's end.
+func TestReadOfExpungedMessage(t *testing.T) {
+	s := test.SharedDovecot(t)
+	u := s.NewUser(t)
+	// Lines that differ, so that a block served at the wrong offset shows.
+	var b bytes.Buffer
+	b.WriteString("Subject: large\r\n\r\n")
+	for i := 0; b.Len() < 3_400_000; i++ {
+		fmt.Fprintf(&b, "line %07d of a message another client expunges while it is read\r\n", i)
+	}
+	body := b.Bytes()
+	uid := s.Seed(t, u, "INBOX", test.Message{Body: body})[0]
+	cacheDir := t.TempDir()
+	m := test.Mount(t, s, u, "--cache-dir", cacheDir)
+	file := filepath.Join(m.Dir, "INBOX", fmt.Sprintf("%d.eml", uid))
+	out, ready, goOn := filepath.Join(t.TempDir(), "out"), filepath.Join(t.TempDir(), "ready"), filepath.Join(t.TempDir(), "go")
+
+	// One open file: the first MiB is read, then the message is expunged,
+	// then cat reads the rest.
+	script := `exec 3<"$1"; dd bs=1048576 count=1 status=none <&3 >"$2" || exit 9; touch "$3"
+		while [ ! -e "$4" ]; do sleep 0.05; done; exec cat <&3 >>"$2"`
+	reader := exec.Command("sh", "-c", script, "sh", file, out, ready, goOn)
+	var stderr bytes.Buffer
+	reader.Stderr = &stderr
+	if err := reader.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat(ready); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			reader.Process.Kill()
+			reader.Wait()
+			t.Fatalf("the first MiB was never read: %s\n%s", stderr.String(), m.Log())
+		}
+	}
+	c := s.Session(t, u)
+	for _, cmd := range []string{"SELECT INBOX", fmt.Sprintf(`UID STORE %d +FLAGS.SILENT (\Deleted)`, uid), fmt.Sprintf("UID EXPUNGE %d", uid)} {
+		if _, _, err := c.Run(cmd); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(s.Messages(t, u, "INBOX")) != 0 {
+		t.Fatal("the message is still on the server")
+	}
+	if err := os.WriteFile(goOn, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := reader.Wait()
+	got, _ := os.ReadFile(out)
+	if err == nil && !bytes.Equal(got, body) {
+		t.Errorf("the read of an expunged message succeeded with %d of its %d bytes\n%s", len(got), len(body), m.Log())
+	}
+	t.Logf("reader: %v, %d bytes, %s", err, len(got), strings.TrimSpace(stderr.String()))
+
+	// A second read does not find a short copy kept by the first.
+	if again, err := exec.Command("cat", file).Output(); err == nil && !bytes.Equal(again, body) {
+		t.Errorf("a second read succeeded with %d of %d bytes", len(again), len(body))
+	}
+	// Whatever the disk cache kept is exact.
+	files, _ := cacheFiles(t, cacheDir)
+	for _, f := range files {
+		var block int
+		if _, err := fmt.Sscanf(filepath.Base(f), fmt.Sprintf("%d.%%d", uid), &block); err != nil {
+			continue
+		}
+		data, err := os.ReadFile(f)
+		if err != nil || len(data) < 8 {
+			continue
+		}
+		data = data[8:] // magic and CRC
+		start := block << 20
+		if want := body[min(start, len(body)):min(start+1<<20, len(body))]; !bytes.Equal(data, want) {
+			t.Errorf("the disk cache holds %d bytes for block %d, not its %d", len(data), block, len(want))
+		}
+	}
+}

@@ -308,3 +308,109 @@ func TestEscapedNamesAndStableInodes(t *testing.T) {
 		}
 	})
 }
+
+// Mailbox names that cannot all be file names: Dovecot refuses to create
+// names with an empty component ("/lead", "a//b", "x/") but lists those
+// it finds on disk. They are left out (and logged), and the rest of the
+// tree lists and opens: readdir fails nowhere, and every entry listed can
+// be looked up.
+func TestUnmappableMailboxNames(t *testing.T) {
+	s := test.SharedDovecot(t)
+	u := s.NewUser(t)
+	seedSome(t, s, u, "INBOX", 1)
+	s.CreateMailbox(t, u, "ok")
+	seedSome(t, s, u, "ok", 2)
+	// Maildir++ folders, "." the separator on disk: ".a..b" is "a//b".
+	home := filepath.Join(s.Dir, "mail", u.Name)
+	for _, folder := range []string{".a..b", "..lead", ".x.", ".a.c"} {
+		for _, sub := range []string{"cur", "new", "tmp"} {
+			if err := os.MkdirAll(filepath.Join(home, folder, sub), 0o700); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	run(t, "chown", "-R", "dovecot:dovecot", home)
+	m := test.Mount(t, s, u)
+	root := strings.Fields(run(t, "ls", m.Dir))
+	for _, want := range []string{"INBOX", "ok", "a", "x"} {
+		if !slices.Contains(root, want) {
+			t.Errorf("ls lists %v, without %s\n%s", root, want, m.Log())
+		}
+	}
+	// find stats every entry it lists: it fails on one that cannot be
+	// opened or a directory that cannot be read.
+	out := run(t, "find", m.Dir)
+	for _, want := range []string{"/a/c", "/ok/"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("find does not show %s:\n%s", want, out)
+		}
+	}
+	if !strings.Contains(m.Log(), "cannot be a file name") {
+		t.Errorf("the names left out are not logged:\n%s", m.Log())
+	}
+}
+
+// Another client deletes a mailbox the mount has open and creates it
+// again, with other messages under the same UIDs. Dovecot keeps the old
+// selection: it answers NOOP with "* NO Internal error" and serves the
+// old listing from its index, unless a command needs what the index lost
+// (MODSEQ, with CONDSTORE) and it says BYE. The mount notices the NO,
+// selects the mailbox anew, and shows the new messages within the
+// documented delay (with a margin for a slow machine), never the old ones.
+func TestMailboxDeletedAndCreatedAgain(t *testing.T) {
+	for _, server := range []struct{ name, capabilities string }{
+		{"condstore", ""},
+		{"no-condstore", "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT CHILDREN UIDPLUS MOVE ESEARCH"},
+	} {
+		t.Run(server.name, func(t *testing.T) {
+			s := test.StartDovecotWith(t, test.DovecotOptions{Capabilities: server.capabilities})
+			u := s.NewUser(t)
+			s.CreateMailbox(t, u, "D")
+			old := seedSome(t, s, u, "D", 2)
+			m := test.Mount(t, s, u)
+			dir := mailboxDir(m, s, "D")
+			if entries, err := os.ReadDir(dir); err != nil || len(entries) != len(old) {
+				t.Fatalf("%s lists %d entries (%v), want %d", dir, len(entries), err, len(old))
+			}
+			c := s.Session(t, u)
+			for _, cmd := range []string{"DELETE D", "CREATE D"} {
+				if _, _, err := c.Run(cmd); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var fresh []test.Message
+			for i := range 3 {
+				fresh = append(fresh, test.Message{Body: []byte(fmt.Sprintf("Subject: new %d\r\n\r\nthe mailbox made again, message %d\r\n", i, i))})
+			}
+			uids := s.Seed(t, u, "D", fresh...)
+			if uids[0] != old[0] {
+				t.Fatalf("the new mailbox's UIDs %v do not reuse the old ones %v", uids, old)
+			}
+			check := func() string {
+				entries, err := os.ReadDir(dir)
+				if err != nil {
+					return err.Error()
+				}
+				if len(entries) != len(uids) {
+					return fmt.Sprintf("%d entries, want %d", len(entries), len(uids))
+				}
+				for i, uid := range uids {
+					data, err := os.ReadFile(filepath.Join(dir, fmt.Sprintf("%d.eml", uid)))
+					if err != nil || !bytes.Equal(data, fresh[i].Body) {
+						return fmt.Sprintf("%d.eml reads %.40q, %v", uid, data, err)
+					}
+				}
+				return ""
+			}
+			for deadline := time.Now().Add(settleDelay); ; time.Sleep(200 * time.Millisecond) {
+				diff := check()
+				if diff == "" {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("%v after the mailbox was made again: %s\n%s", settleDelay, diff, m.Log())
+				}
+			}
+		})
+	}
+}

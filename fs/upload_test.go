@@ -2,6 +2,7 @@ package fs_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -211,7 +212,7 @@ func TestUploadOverQuota(t *testing.T) {
 		writeMessage(t, src, "over.eml", 9)
 		out, err := exec.Command("cp", filepath.Join(src, "over.eml"), mailboxDir(m, s, "INBOX")+"/").CombinedOutput()
 		if err == nil || !strings.Contains(string(out), "quota") {
-			t.Fatalf("cp over quota: %v %s", err, out)
+			t.Fatalf("cp over quota: %v %s\n%s", err, out, m.Log())
 		}
 		if n := len(s.Messages(t, u, "INBOX")); n != 1 {
 			t.Errorf("%d messages on the server", n)
@@ -343,5 +344,89 @@ func TestUploadSurvivesServerLoss(t *testing.T) {
 	stored := s.Messages(t, u, "INBOX")
 	if len(stored) != 1 || !bytes.Equal(s.Body(t, u, "INBOX", stored[0].UID), body) {
 		t.Fatalf("server holds %d messages after the retry\n%s", len(stored), m.Log())
+	}
+}
+
+// Dovecot refuses a login beyond its per-account connection limit (NO
+// [LIMIT]); three mounts of one account that each want more connections
+// than they may have then work with those they have: no copy fails with
+// EDQUOT or any other error, and every message copied is stored once.
+// (Each mount is used once first, so that each has a connection: a pool
+// keeps its connections, and one that has none while the others hold
+// every one the server allows waits until they are closed.)
+func TestConnectionLimit(t *testing.T) {
+	s := test.StartDovecotWith(t, test.DovecotOptions{MaxUserIPConnections: 4})
+	u := s.NewUser(t)
+	boxes := []string{"A", "B", "C", "D"}
+	for _, b := range boxes {
+		s.CreateMailbox(t, u, b)
+		seedSome(t, s, u, b, 3)
+	}
+	var mounts []*test.Mounted
+	for range 3 {
+		m := test.Mount(t, s, u)
+		run(t, "ls", m.Dir)
+		mounts = append(mounts, m)
+	}
+	// Bounded, so that a mount left without a connection fails the test
+	// rather than hang it.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	src := t.TempDir()
+	type copied struct {
+		box  string
+		body []byte
+		err  error
+	}
+	var mu sync.Mutex
+	var copies []copied
+	var wg sync.WaitGroup
+	for mi, m := range mounts {
+		for _, b := range boxes {
+			wg.Go(func() {
+				for i := range 6 {
+					name := fmt.Sprintf("m%d-%s-%d.eml", mi, b, i)
+					body := writeMessage(t, src, name, mi*1000+i)
+					out, err := exec.CommandContext(ctx, "cp", filepath.Join(src, name), filepath.Join(m.Dir, b)+"/").CombinedOutput()
+					if err != nil {
+						err = fmt.Errorf("%v: %s", err, out)
+					}
+					mu.Lock()
+					copies = append(copies, copied{b, body, err})
+					mu.Unlock()
+				}
+			})
+			wg.Go(func() {
+				for range 3 {
+					exec.CommandContext(ctx, "grep", "-r", "-c", "Subject", filepath.Join(m.Dir, b)).Run()
+				}
+			})
+		}
+	}
+	wg.Wait()
+	stored := map[string]int{}
+	for _, b := range boxes {
+		for _, body := range s.Bodies(t, u, b) {
+			stored[b+"\x00"+string(body)]++
+		}
+	}
+	for _, c := range copies {
+		n := stored[c.box+"\x00"+string(c.body)]
+		switch {
+		case c.err != nil && n > 0:
+			t.Errorf("a copy to %s reported failed (%v) is stored %d times", c.box, c.err, n)
+		case c.err != nil:
+			t.Errorf("a copy to %s failed: %v", c.box, c.err)
+		case n != 1:
+			t.Errorf("a copy to %s that succeeded is stored %d times", c.box, n)
+		}
+	}
+	for _, m := range mounts {
+		t.Logf("refused logins: %d", strings.Count(m.Log(), "LIMIT"))
+	}
+	if t.Failed() {
+		for _, m := range mounts {
+			t.Log(m.Log())
+		}
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"imapfs/imapclient/imapwire"
 )
 
 // ErrPoolClosed: the Pool was closed.
@@ -29,6 +31,10 @@ const (
 	poolDialTimeout = 30 * time.Second
 	// poolLogoutTimeout bounds the LOGOUT of each connection in Close.
 	poolLogoutTimeout = 2 * time.Second
+	// poolLimitWait is how long the pool makes do with the connections it
+	// has after the server refused one more (see poolLimited) before it
+	// tries one more again: other clients of the account may have left.
+	poolLimitWait = 30 * time.Second
 )
 
 // PoolConfig configures a Pool.
@@ -82,6 +88,7 @@ type Pool struct {
 	conns       []*poolConn
 	dialing     int
 	waiting     int           // callers waiting for a connection
+	starving    int           // of those, callers of a mailbox waiting for an idle connection
 	changed     chan struct{} // closed (and replaced) whenever a connection frees up
 	backoff     time.Duration // wait after the last failed dial; 0 after a success
 	nextDial    time.Time     // no dial before then
@@ -89,6 +96,11 @@ type Pool struct {
 	lastDialAt  time.Time
 	caps        Capabilities
 	stats       PoolStats
+
+	// limit is the most connections the server allows now, learnt from a
+	// refused login (0: no limit known); it holds until limitUntil.
+	limit      int
+	limitUntil time.Time
 }
 
 // poolConn is one connection and what the pool knows of its use.
@@ -336,12 +348,23 @@ func (p *Pool) acquire(ctx context.Context, mailbox string, forMailbox bool) (pc
 			return nil, false, p.lastDialErr
 		}
 		var retry *time.Timer
-		if !wait && p.canDialLocked() {
+		switch {
+		case !wait && p.canDialLocked():
 			if d := time.Until(p.nextDial); d > 0 {
 				retry = time.NewTimer(d) // the backoff ends: dial then
 			} else {
 				p.startDialLocked()
 			}
+		case forMailbox && !wait:
+			// Every connection is busy and no more may be made (the
+			// pool is full, or the server allows no more): this caller
+			// needs one to become idle, which it would never do while
+			// others kept joining its callers (see pickForMailboxLocked
+			// and pickAnyLocked).
+			p.starving++
+			p.waitLocked(ctx, nil)
+			p.starving--
+			continue
 		}
 		p.waitLocked(ctx, retry)
 	}
@@ -377,7 +400,7 @@ func (p *Pool) pickForMailboxLocked(mailbox string) (pc *poolConn, needSelect, w
 		switch {
 		case c.mailbox == mailbox && c.selecting && c.users < poolMaxShare:
 			wait = true
-		case c.mailbox == mailbox && !c.selecting && c.users < poolMaxShare:
+		case c.mailbox == mailbox && !c.selecting && c.users < poolMaxShare && (c.users == 0 || p.starving == 0):
 			return c, false, false
 		case c.users == 0 && !c.selecting && (idle == nil || poolBetterIdle(c, idle)):
 			idle = c
@@ -406,8 +429,8 @@ func poolBetterIdle(a, b *poolConn) bool {
 func (p *Pool) pickAnyLocked() *poolConn {
 	var best *poolConn
 	for _, c := range p.conns {
-		if c.selecting || c.users >= poolMaxShare {
-			continue
+		if c.selecting || c.users >= poolMaxShare || (c.users > 0 && p.starving > 0) {
+			continue // a busy one is left to empty for a starving caller
 		}
 		if c.users == 0 {
 			return c
@@ -426,6 +449,9 @@ func (p *Pool) pickAnyLocked() *poolConn {
 // no dial under way for it. While the server fails, one dial at a time.
 func (p *Pool) canDialLocked() bool {
 	if len(p.conns)+p.dialing >= p.cfg.Size {
+		return false
+	}
+	if p.limit > 0 && len(p.conns)+p.dialing >= p.limit && time.Now().Before(p.limitUntil) {
 		return false
 	}
 	if p.lastDialErr != nil {
@@ -468,6 +494,15 @@ func (p *Pool) dial() {
 		}
 		return
 	}
+	if err != nil && poolLimited(err) && len(p.conns) > 0 {
+		// Not a failure: the server allows no more connections than those
+		// open. Callers share them and wait for them, which needs no
+		// error and no backoff.
+		p.stats.FailedDials++
+		p.limit, p.limitUntil = len(p.conns), time.Now().Add(poolLimitWait)
+		p.log.Info("imap pool: the server allows no more connections; using those open", "open", len(p.conns), "err", err, "retry_after", poolLimitWait)
+		return
+	}
 	if err != nil {
 		p.stats.FailedDials++
 		p.backoff = min(max(2*p.backoff, poolBackoffMin), poolBackoffMax)
@@ -480,6 +515,7 @@ func (p *Pool) dial() {
 		p.log.Info("imap pool: reconnected")
 	}
 	p.backoff, p.nextDial, p.lastDialErr = 0, time.Time{}, nil
+	p.limit = 0
 	if p.caps == nil {
 		p.caps = c.Capabilities()
 	}
@@ -489,9 +525,18 @@ func (p *Pool) dial() {
 }
 
 // poolPermanent tells a refusal by the server (a NO or BAD to the login,
-// say) from a failure to reach it.
+// say) from a failure to reach it, or to be let in now.
 func poolPermanent(err error) bool {
-	return errors.Is(err, ErrNo) || errors.Is(err, ErrBad)
+	return (errors.Is(err, ErrNo) || errors.Is(err, ErrBad)) && !poolLimited(err)
+}
+
+// poolLimited: the server refused a login because the account has as many
+// connections as it allows (RFC 5530 LIMIT, or UNAVAILABLE; Dovecot's
+// mail_max_userip_connections), which says "fewer connections", not
+// "cannot connect".
+func poolLimited(err error) bool {
+	var st *StatusError
+	return errors.As(err, &st) && (st.HasCode(imapwire.CodeLimit) || st.HasCode(imapwire.CodeUnavailable))
 }
 
 // waitErrLocked is the error of a caller whose context ended while it

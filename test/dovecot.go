@@ -98,6 +98,9 @@ protocol imap {
 {{- if .Options.Capabilities}}
   imap_capability = {{.Options.Capabilities}}
 {{- end}}
+{{- if .Options.MaxUserIPConnections}}
+  mail_max_userip_connections = {{.Options.MaxUserIPConnections}}
+{{- end}}
 }
 {{- if .Options.RequireClientCert}}
 ssl_ca = <{{.TLS.CAFile}}
@@ -132,6 +135,10 @@ type DovecotOptions struct {
 	// after login (imap_capability; plugins add theirs), to play a server
 	// that lacks, say, UIDPLUS or MOVE.
 	Capabilities string
+	// MaxUserIPConnections, if set, is how many IMAP sessions one account
+	// may have from one address (mail_max_userip_connections; Dovecot's
+	// default is 10); a login beyond it is refused.
+	MaxUserIPConnections int
 }
 
 // StartDovecot starts a private Dovecot for this test alone; it is stopped
@@ -324,6 +331,33 @@ func (b *dovecot) body(u User, mailbox string, uid uint32) ([]byte, error) {
 		return nil, fmt.Errorf("no message with UID %d", uid)
 	}
 	return body, nil
+}
+
+// Bodies returns the exact bytes of every message of u's mailbox, by UID,
+// read with one doveadm command (Dovecot only; the bodies must be UTF-8).
+func (s *Server) Bodies(t T, u User, mailbox string) map[uint32][]byte {
+	t.Helper()
+	b, ok := s.backend.(*dovecot)
+	if !ok {
+		t.Fatalf("Bodies on a %s server", s.Kind)
+	}
+	out, err := b.doveadm("-f", "json", "fetch", "-u", u.Name, "uid text", "mailbox", mailbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []map[string]string
+	if err := json.Unmarshal(out, &rows); err != nil {
+		t.Fatalf("doveadm fetch output: %v", err)
+	}
+	bodies := make(map[uint32][]byte, len(rows))
+	for _, r := range rows {
+		uid, err := strconv.ParseUint(r["uid"], 10, 32)
+		if err != nil {
+			t.Fatalf("doveadm fetch row %v", r)
+		}
+		bodies[uint32(uid)] = []byte(r["text"])
+	}
+	return bodies
 }
 
 // Doveadm runs doveadm against a Dovecot test server and returns its output.

@@ -115,6 +115,8 @@ func (c *Raw) runLiteral(command string, literal []byte) (untagged []string, don
 	c.tag++
 	tag := fmt.Sprintf("H%d", c.tag)
 	line := tag + " " + command
+	// Each command has its time: a session may live as long as its test.
+	c.conn.SetDeadline(time.Now().Add(60 * time.Second))
 	if literal != nil {
 		line += fmt.Sprintf(" {%d}", len(literal))
 	}
@@ -176,6 +178,12 @@ func (c *Raw) Login(u User) error {
 }
 
 var appendUID = regexp.MustCompile(`\[APPENDUID \d+ (\d+)\]`)
+
+// Append stores a message in mailbox (UTF-8 name) and returns its UID
+// (APPENDUID), as another client of the account would.
+func (c *Raw) Append(mailbox string, m Message) (uint32, error) {
+	return c.appendMessage(mailbox, m)
+}
 
 // appendMessage stores a message and returns its UID (APPENDUID).
 func (c *Raw) appendMessage(mailbox string, m Message) (uint32, error) {
