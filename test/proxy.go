@@ -214,9 +214,11 @@ type Fault struct {
 	Nth          int
 	AfterCommand bool
 
-	// NextOnly limits the fault to the next connection accepted; else it
-	// covers every connection open now or later.
+	// NextOnly limits the fault to the next connection accepted, OpenOnly
+	// to the connections open when it is armed; else it covers every
+	// connection open now or later.
 	NextOnly bool
+	OpenOnly bool
 }
 
 // Armed is a fault armed on a Proxy.
@@ -297,6 +299,10 @@ func (a *Armed) covers(c *proxyConn) bool {
 	if a.NextOnly {
 		return a.covered == c
 	}
+	if a.OpenOnly {
+		_, open := a.armedAt[c]
+		return open
+	}
 	return true
 }
 
@@ -336,6 +342,9 @@ func (p *Proxy) acceptLoop() {
 		p.conns[c] = true
 		cut := false
 		for _, a := range p.faults {
+			if a.OpenOnly {
+				continue
+			}
 			if a.NextOnly {
 				if a.covered != nil {
 					continue

@@ -234,6 +234,19 @@ func TestProxyStall(t *testing.T) {
 	if _, err := io.ReadFull(c2, make([]byte, 5)); err != nil {
 		t.Fatal(err)
 	}
+
+	// One for the connections open now leaves later ones alone.
+	open := p.Arm(Fault{Stall: true, OpenOnly: true})
+	defer open.Release()
+	c3 := dialProxy(t, p)
+	c3.Write([]byte("new\n"))
+	if _, err := io.ReadFull(c3, make([]byte, 4)); err != nil {
+		t.Fatal(err)
+	}
+	c.Write([]byte("old\n"))
+	if got, err := readFor(c, 200*time.Millisecond); !isTimeout(err) {
+		t.Fatalf("open connection: read %q, %v; want it stalled", got, err)
+	}
 }
 
 func isTimeout(err error) bool {
