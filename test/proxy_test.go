@@ -9,8 +9,10 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -412,4 +414,40 @@ func TestProxyImapclientAndMount(t *testing.T) {
 			t.Error("the mount did not connect through the proxy")
 		}
 	})
+}
+
+// When the server stops answering, a read on the mount fails with EIO once
+// --timeout passes, and the next read gets a new connection instead of
+// waiting behind the stalled one.
+func TestProxyStalledMount(t *testing.T) {
+	RequireFUSE(t)
+	s := SharedDovecot(t)
+	u := s.NewUser(t)
+	bodies := [][]byte{
+		[]byte("Subject: first\r\n\r\nread during the stall\r\n"),
+		[]byte("Subject: second\r\n\r\nread after it\r\n"),
+	}
+	uids := s.Seed(t, u, "INBOX", Message{Body: bodies[0]}, Message{Body: bodies[1]})
+	p := StartProxy(t, s.TLSAddr(), ProxyOptions{})
+	m := Mount(t, s.Via(p), u, "--timeout", "2s")
+	path := func(uid uint32) string { return filepath.Join(m.Dir, "INBOX", strconv.Itoa(int(uid))+".eml") }
+	if _, err := os.ReadDir(filepath.Join(m.Dir, "INBOX")); err != nil {
+		t.Fatal(err)
+	}
+
+	stall := p.Arm(Fault{Stall: true, Dir: ToClient, OpenOnly: true})
+	defer stall.Release()
+	out, err := exec.Command("cat", path(uids[0])).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "Input/output error") {
+		t.Fatalf("cat during the stall: %v, %q; want EIO", err, out)
+	}
+	for i, uid := range uids {
+		out, err := exec.Command("cat", path(uid)).CombinedOutput()
+		if err != nil || !bytes.Equal(out, bodies[i]) {
+			t.Errorf("cat %d.eml with the stalled connection still open: %v, %q", uid, err, out)
+		}
+	}
+	if p.Accepted() < 2 {
+		t.Errorf("%d connections made; the reads after the stall needed a new one", p.Accepted())
+	}
 }
