@@ -511,12 +511,13 @@ func (c *proxyConn) forward(i int, data []byte) bool {
 			}
 			m, cut := c.byteFaults(i, len(piece))
 			if m > 0 {
+				// Counted first, so that whoever received them sees them counted.
+				c.sent[i].Add(int64(m))
+				c.p.bytes[i].Add(int64(m))
 				if _, err := c.conns[i].Write(piece[:m]); err != nil {
 					c.cut()
 					return false
 				}
-				c.sent[i].Add(int64(m))
-				c.p.bytes[i].Add(int64(m))
 				piece = piece[m:]
 			}
 			if cut {
