@@ -142,8 +142,9 @@ func (p *Pool) Any(ctx context.Context, f func(c *Client) error) error {
 	if err != nil {
 		return err
 	}
-	defer p.release(pc)
-	return f(pc.c)
+	err = f(pc.c)
+	p.releaseAfter(ctx, pc, err)
+	return err
 }
 
 // Mailbox runs f on a connection that has mailbox selected (SELECT, or
@@ -167,15 +168,17 @@ func (p *Pool) Mailbox(ctx context.Context, mailbox string, f func(c *Client, m 
 			return err
 		}
 	}
-	defer p.release(pc)
 	m := pc.c.Mailbox()
 	if m == nil {
+		p.release(pc)
 		if err := pc.c.Err(); err != nil {
 			return err
 		}
 		return fmt.Errorf("imap: pool: %q is no longer selected", mailbox)
 	}
-	return f(pc.c, m)
+	err = f(pc.c, m)
+	p.releaseAfter(ctx, pc, err)
+	return err
 }
 
 // Unselect makes the idle connections that have mailbox selected leave
@@ -559,6 +562,9 @@ func (p *Pool) selectOn(ctx context.Context, pc *poolConn, mailbox string) error
 	defer p.broadcastLocked()
 	if err != nil {
 		pc.setMailbox("")
+		if poolTimedOut(ctx, err) {
+			p.dropLocked(pc, fmt.Errorf("no answer before the caller's deadline: %w", err))
+		}
 		p.releaseLocked(pc)
 		return err
 	}
@@ -570,6 +576,30 @@ func (p *Pool) release(pc *poolConn) {
 	defer p.mu.Unlock()
 	p.releaseLocked(pc)
 	p.broadcastLocked()
+}
+
+// releaseAfter ends a caller's use of pc after its call returned err. A
+// call that ran out of time because the server did not answer (it stalls,
+// or the link does) leaves the connection behind: every caller queued on
+// it would wait as long, so it is dropped and the next callers get a new
+// one. Callers still using it fail with ErrAbort rather than wait for
+// their own deadline. (The Client itself would stay in step, dropping the
+// late answers, if they ever came.)
+func (p *Pool) releaseAfter(ctx context.Context, pc *poolConn, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if poolTimedOut(ctx, err) {
+		p.dropLocked(pc, fmt.Errorf("no answer before the caller's deadline: %w", err))
+	}
+	p.releaseLocked(pc)
+	p.broadcastLocked()
+}
+
+// poolTimedOut: the call failed because its context's deadline passed.
+// A caller that cancels (an interrupted read) says nothing about the
+// connection and keeps it.
+func poolTimedOut(ctx context.Context, err error) bool {
+	return errors.Is(err, context.DeadlineExceeded) && errors.Is(ctx.Err(), context.DeadlineExceeded)
 }
 
 // releaseLocked ends one caller's use of pc, dropping it if it broke and
