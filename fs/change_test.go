@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 
 	"imapfs/test"
@@ -247,8 +246,7 @@ func TestMessagesImmutableAndRmR(t *testing.T) {
 		// What changes nothing succeeds: the access time, the same mode.
 		run(t, "touch", "-a", file)
 		run(t, "chmod", "444", file)
-		var st syscall.Stat_t
-		if err := syscall.Stat(file, &st); err != nil || st.Mode&0o777 != 0o444 || st.Mtim.Sec != s.Messages(t, u, box)[0].InternalDate.Unix() {
+		if st, err := statT(file); err != nil || st.Mode&0o777 != 0o444 || st.Mtim.Sec != s.Messages(t, u, box)[0].InternalDate.Unix() {
 			t.Errorf("stat after the refusals: %v mode %o mtime %d", err, st.Mode&0o777, st.Mtim.Sec)
 		}
 		run(t, "rm", "-r", dir)

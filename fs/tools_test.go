@@ -295,8 +295,8 @@ func TestEscapedNamesAndStableInodes(t *testing.T) {
 			}
 			for _, w := range want {
 				path := filepath.Join(parent, w, "1.eml")
-				var st syscall.Stat_t
-				if err := syscall.Stat(path, &st); err != nil {
+				st, err := statT(path)
+				if err != nil {
 					t.Fatalf("%s: %v\n%s", path, err, run(t, "find", m.Dir))
 				}
 				if round == 1 && inodes[w] != st.Ino {
@@ -412,5 +412,18 @@ func TestMailboxDeletedAndCreatedAgain(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// statT is stat(2) as a user's tool sees it: retried when a signal
+// interrupts it (Go's runtime signals its threads all the time, and a FUSE
+// request cut short by one answers EINTR), as os.Stat does.
+func statT(path string) (syscall.Stat_t, error) {
+	var st syscall.Stat_t
+	for {
+		err := syscall.Stat(path, &st)
+		if err != syscall.EINTR {
+			return st, err
+		}
 	}
 }
