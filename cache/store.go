@@ -389,7 +389,9 @@ func (s *Store) refresh(ctx context.Context, c *imapclient.Client, b *mailbox) (
 		if !errors.Is(err, errDisagree) {
 			return l, err
 		}
-		s.log.Warn("a listing refresh disagrees with the server; fetching the whole listing again", "mailbox", b.name, "why", err)
+		// Common while other clients change the mailbox (an expunge between
+		// two answers); only a whole listing that disagrees too is a warning.
+		s.log.Info("a listing refresh disagrees with the server; fetching the whole listing again", "mailbox", b.name, "why", err)
 	}
 	var err error
 	for range resyncAttempts {
