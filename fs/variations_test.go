@@ -279,3 +279,47 @@ func TestRmdirWithoutUnselect(t *testing.T) {
 		}
 	}
 }
+
+// Names no real server here will hold, listed by a server that does: an
+// mUTF-7 NUL, "." and ".." components, empty components. Those that cannot
+// be file names are left out (and logged), "." and ".." are escaped, and
+// everything else lists, opens and reads.
+func TestUnmappableMailboxNamesListed(t *testing.T) {
+	s := test.StartScripted(t, test.Variation{})
+	s.Seed(t, "INBOX", scriptedMessages(1)...)
+	for _, name := range []string{"ok", "x&AAA-y", "..", "a/./b", "a/../c", "/lead", "e//f", "g/"} {
+		s.CreateMailbox(t, name)
+	}
+	s.Seed(t, "..", scriptedMessages(1)...)
+	s.Seed(t, "a/../c", scriptedMessages(2)...)
+	m := s.Mount(t)
+	root, err := exec.Command("ls", m.Dir).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ls of the root: %v %s\n%s", err, root, m.Log())
+	}
+	for _, want := range []string{"INBOX", "ok", "%2E.", "a"} {
+		if !slices.Contains(strings.Fields(string(root)), want) {
+			t.Errorf("ls lists %q, without %s", root, want)
+		}
+	}
+	if strings.Contains(string(root), "x") {
+		t.Errorf("ls lists the name with a NUL: %q", root)
+	}
+	// find stats every entry and reads every directory it lists.
+	out, err := exec.Command("find", m.Dir).CombinedOutput()
+	if err != nil {
+		t.Fatalf("find: %v\n%s", err, out)
+	}
+	for _, want := range []string{"/%2E./1.eml", "/a/%2E/b", "/a/%2E./c/2.eml"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("find does not show %s:\n%s", want, out)
+		}
+	}
+	got, err := os.ReadFile(filepath.Join(m.Dir, "a", "%2E.", "c", "1.eml"))
+	if want := s.Body(t, "a/../c", 1); err != nil || !bytes.Equal(got, want) {
+		t.Errorf("reading a/%%2E./c/1.eml: %v, %d bytes, want %d", err, len(got), len(want))
+	}
+	if !strings.Contains(m.Log(), "cannot be a file name") {
+		t.Errorf("the names left out are not logged:\n%s", m.Log())
+	}
+}
