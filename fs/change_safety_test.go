@@ -1,0 +1,95 @@
+package fs_test
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"imapfs/test"
+)
+
+var statusUIDValidity = regexp.MustCompile(`UIDVALIDITY (\d+)`)
+
+// uidValidityOf asks the server, through a raw session, for a mailbox's
+// UIDVALIDITY.
+func uidValidityOf(t *testing.T, c *test.Raw, mailbox string) string {
+	t.Helper()
+	untagged, _, err := c.Run(`STATUS "` + mailbox + `" (UIDVALIDITY)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range untagged {
+		if m := statusUIDValidity.FindStringSubmatch(line); m != nil {
+			return m[1]
+		}
+	}
+	t.Fatalf("STATUS gave no UIDVALIDITY: %q", untagged)
+	return ""
+}
+
+// rm and mv act on the message the kernel's node stands for: once another
+// client has deleted and recreated the mailbox (a new UIDVALIDITY) with
+// messages of the same UIDs, a name the kernel still holds from before
+// names a message that is gone (ENOENT; not ESTALE, on which the kernel
+// would look the name up again and repeat the change on the new message),
+// and the new messages of those UIDs stay.
+func TestRemoveMoveAfterMailboxRecreated(t *testing.T) {
+	test.EachServer(t, func(t *testing.T, s *test.Server) {
+		u := s.NewUser(t)
+		box, other := s.Personal("Box"), s.Personal("Other")
+		s.CreateMailbox(t, u, box)
+		s.CreateMailbox(t, u, other)
+		old := seedSome(t, s, u, box, 2)
+		// One connection, so that it leaves the old mailbox for another.
+		m := test.Mount(t, s, u, "--connections=1")
+		dir, otherDir := mailboxDir(m, s, box), mailboxDir(m, s, other)
+		// The kernel now holds both names (entries valid for a minute).
+		for _, uid := range old {
+			if _, err := os.Stat(filepath.Join(dir, fmt.Sprintf("%d.eml", uid))); err != nil {
+				t.Fatal(err)
+			}
+		}
+
+		c := s.Session(t, u)
+		before := uidValidityOf(t, c, box)
+		if _, _, err := c.Run(`DELETE "` + box + `"`); err != nil {
+			t.Fatal(err)
+		}
+		s.CreateMailbox(t, u, box)
+		var fresh []test.Message
+		for i := range old {
+			fresh = append(fresh, test.Message{
+				Body: []byte(fmt.Sprintf("From: new@example.com\r\nSubject: new %d\r\n\r\nnew %d\r\n", i, i)),
+				Date: time.Date(2025, 1, 1+i, 12, 0, 0, 0, time.UTC),
+			})
+		}
+		uids := s.Seed(t, u, box, fresh...)
+		if after := uidValidityOf(t, c, box); after == before || fmt.Sprint(uids) != fmt.Sprint(old) {
+			t.Fatalf("recreated mailbox: UIDVALIDITY %s → %s, UIDs %v → %v; the test needs the same UIDs under a new UIDVALIDITY", before, after, old, uids)
+		}
+
+		// The mount's connection leaves the old mailbox: what it selects
+		// next is the new one.
+		run(t, "ls", otherDir)
+
+		rm := exec.Command("rm", filepath.Join(dir, fmt.Sprintf("%d.eml", old[0])))
+		if out, err := rm.CombinedOutput(); err == nil || !strings.Contains(string(out), "No such file") {
+			t.Errorf("rm of a message whose mailbox was recreated: %v %s, want ENOENT", err, out)
+		}
+		mv := exec.Command("mv", filepath.Join(dir, fmt.Sprintf("%d.eml", old[1])), otherDir+"/")
+		if out, err := mv.CombinedOutput(); err == nil || !strings.Contains(string(out), "No such file") {
+			t.Errorf("mv of a message whose mailbox was recreated: %v %s, want ENOENT", err, out)
+		}
+		if left := s.Messages(t, u, box); len(left) != len(fresh) {
+			t.Errorf("the recreated mailbox holds %+v, want its %d new messages", left, len(fresh))
+		}
+		if moved := s.Messages(t, u, other); len(moved) != 0 {
+			t.Errorf("the target holds %+v, want nothing", moved)
+		}
+	})
+}
