@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"time"
 
 	"imapfs/imapclient"
 )
@@ -25,7 +26,7 @@ func (s *Store) Expunge(ctx context.Context, mailbox string, uidValidity, uid ui
 		return s.removeOne(ctx, c, set)
 	})
 	if err != nil {
-		return err
+		return s.undoDeletedElsewhere(ctx, mailbox, uidValidity, uid, err)
 	}
 	s.forgetMessage(mailbox, uidValidity, uid)
 	return nil
@@ -45,22 +46,107 @@ func (s *Store) changeMessage(ctx context.Context, mailbox string, uidValidity, 
 
 // removeOne removes one message from the selected mailbox: \Deleted, then
 // UID EXPUNGE of it alone; without UIDPLUS, a plain EXPUNGE only when the
-// user said so, since it also removes what others marked \Deleted.
+// user said so, since it also removes what others marked \Deleted. When
+// the expunge fails, the \Deleted it set is taken back (a \Deleted left
+// behind would make the message vanish at the next expunge by anyone,
+// while the caller was told the removal failed); one another client set
+// before stays.
 func (s *Store) removeOne(ctx context.Context, c *imapclient.Client, set imapclient.SeqSet) error {
 	hasUIDPlus := c.Has("UIDPLUS")
 	if !hasUIDPlus && !s.expungeAllDeleted {
 		return ErrNoUIDPlus
 	}
-	if _, err := c.UIDStore(ctx, set, imapclient.StoreAdd, []string{imapclient.FlagDeleted}, &imapclient.StoreOptions{Silent: true}); err != nil {
+	already, err := flaggedDeleted(ctx, c, set)
+	if err != nil {
 		return err
+	}
+	if !already {
+		if _, err := c.UIDStore(ctx, set, imapclient.StoreAdd, []string{imapclient.FlagDeleted}, &imapclient.StoreOptions{Silent: true}); err != nil {
+			// Uncertain whether it was set: take it back to be sure.
+			return s.undoDeleted(ctx, c, set, err)
+		}
 	}
 	if hasUIDPlus {
-		_, err := c.UIDExpunge(ctx, set)
+		_, err = c.UIDExpunge(ctx, set)
+	} else {
+		s.log.Warn("no UIDPLUS: plain EXPUNGE, as --expunge-all-deleted allows", "uid", set.String())
+		_, err = c.Expunge(ctx)
+	}
+	if err != nil && !already {
+		return s.undoDeleted(ctx, c, set, err)
+	}
+	return err
+}
+
+// flaggedDeleted tells whether the message of set has \Deleted now (false
+// when it is gone).
+func flaggedDeleted(ctx context.Context, c *imapclient.Client, set imapclient.SeqSet) (bool, error) {
+	msgs, err := c.UIDFetch(ctx, set, []string{imapclient.FetchFlags}, nil)
+	if err != nil {
+		return false, err
+	}
+	for _, m := range msgs {
+		for _, f := range m.Flags {
+			if strings.EqualFold(f, imapclient.FlagDeleted) {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
+}
+
+// undoTimeout bounds taking back a \Deleted after a failed removal, which
+// runs even when the caller's request was cut off.
+const undoTimeout = 10 * time.Second
+
+// undoDeleted takes back the \Deleted that a removal which failed with
+// cause set on the message of set (if the expunge did happen after all,
+// the UID names nothing and the STORE changes nothing). When that fails
+// too, the error says that the flag may remain (deletedLeftError), for
+// undoDeletedElsewhere to try again on another connection.
+func (s *Store) undoDeleted(ctx context.Context, c *imapclient.Client, set imapclient.SeqSet, cause error) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), undoTimeout)
+	defer cancel()
+	_, err := c.UIDStore(ctx, set, imapclient.StoreRemove, []string{imapclient.FlagDeleted}, &imapclient.StoreOptions{Silent: true})
+	if err != nil {
+		return &deletedLeftError{cause: cause, undo: err}
+	}
+	return cause
+}
+
+// deletedLeftError: a removal failed, and the \Deleted it set could not
+// be taken back.
+type deletedLeftError struct {
+	cause, undo error
+}
+
+func (e *deletedLeftError) Error() string {
+	return e.cause.Error() + "; the message may stay flagged \\Deleted, and then goes at the next expunge by any client (taking the flag back failed: " + e.undo.Error() + ")"
+}
+
+func (e *deletedLeftError) Unwrap() error { return e.cause }
+
+// undoDeletedElsewhere tries once more, on a connection of its own, to
+// take back the \Deleted of a removal that failed with err, when the
+// connection it failed on could not (a dropped connection, say). What
+// remains is logged: the user must know the message may yet go.
+func (s *Store) undoDeletedElsewhere(ctx context.Context, mailbox string, uidValidity, uid uint32, err error) error {
+	var left *deletedLeftError
+	if !errors.As(err, &left) {
 		return err
 	}
-	s.log.Warn("no UIDPLUS: plain EXPUNGE, as --expunge-all-deleted allows", "uid", set.String())
-	_, err := c.Expunge(ctx)
-	return err
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), undoTimeout)
+	defer cancel()
+	undo := s.changeMessage(ctx, mailbox, uidValidity, uid, func(c *imapclient.Client, set imapclient.SeqSet) error {
+		_, err := c.UIDStore(ctx, set, imapclient.StoreRemove, []string{imapclient.FlagDeleted}, &imapclient.StoreOptions{Silent: true})
+		return err
+	})
+	if undo == nil {
+		return left.cause
+	}
+	left.undo = undo
+	s.log.Error("a failed removal may have left \\Deleted on the message", "mailbox", mailbox, "uid", uid, "err", left)
+	return left
 }
 
 // forgetMessage drops a message from the listing and its body blocks.
@@ -206,10 +292,11 @@ func (s *Store) Move(ctx context.Context, mailbox string, uidValidity, uid uint3
 		return s.removeOne(ctx, c, set)
 	})
 	s.markDirty(to)
-	if err == nil {
-		s.forgetMessage(mailbox, uidValidity, uid)
+	if err != nil {
+		return copied, s.undoDeletedElsewhere(ctx, mailbox, uidValidity, uid, err)
 	}
-	return copied, err
+	s.forgetMessage(mailbox, uidValidity, uid)
+	return copied, nil
 }
 
 // RenameMailbox renames a mailbox (RENAME); its children follow on the

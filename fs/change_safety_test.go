@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -92,4 +93,37 @@ func TestRemoveMoveAfterMailboxRecreated(t *testing.T) {
 			t.Errorf("the target holds %+v, want nothing", moved)
 		}
 	})
+}
+
+// A UID EXPUNGE the server refuses leaves no \Deleted behind: the message
+// would otherwise vanish at the next expunge by anyone, while rm said it
+// failed. A \Deleted another client set before stays.
+func TestRemoveExpungeRefused(t *testing.T) {
+	test.RequireFUSE(t)
+	s := test.StartScripted(t, test.Variation{RefuseUIDExpunge: true})
+	msgs := scriptedMessages(2)
+	msgs[1].Flags = append(msgs[1].Flags, `\Deleted`)
+	uids := s.Seed(t, "INBOX", msgs...)
+	m := s.Mount(t)
+	defer func() {
+		if t.Failed() {
+			t.Logf("imapfs log:\n%s\nthe server's transcript:\n%s", m.Log(), s.Transcript(12000))
+		}
+	}()
+	for _, uid := range uids {
+		name := filepath.Join(m.Dir, "INBOX", fmt.Sprintf("%d.eml", uid))
+		if out, err := exec.Command("rm", name).CombinedOutput(); err == nil {
+			t.Errorf("rm %s with UID EXPUNGE refused succeeded: %s", name, out)
+		}
+	}
+	got := s.Messages(t, "INBOX")
+	if len(got) != 2 {
+		t.Fatalf("server holds %+v, want both messages", got)
+	}
+	if want := []string{`\Flagged`}; !slices.Equal(got[0].Flags, want) {
+		t.Errorf("flags of the message rm failed on: %q, want %q", got[0].Flags, want)
+	}
+	if want := []string{`\Deleted`, `\Flagged`}; !slices.Equal(got[1].Flags, want) {
+		t.Errorf("flags of the message another client flagged \\Deleted: %q, want %q", got[1].Flags, want)
+	}
 }
