@@ -272,8 +272,7 @@ func (s *Store) Copy(ctx context.Context, mailbox string, uidValidity, uid uint3
 // Move moves one message to another mailbox: UID MOVE (RFC 6851) where the
 // server has it; otherwise UID COPY and, only once the copy is confirmed,
 // the source's removal as Expunge does it. Without UIDPLUS the source
-// cannot be removed alone: the copy stays, and so does the source, with
-// ErrNoUIDPlus.
+// cannot be removed alone: ErrNoUIDPlus, before anything is copied.
 func (s *Store) Move(ctx context.Context, mailbox string, uidValidity, uid uint32, to string) (Copied, error) {
 	var copied Copied
 	err := s.changeMessage(ctx, mailbox, uidValidity, uid, func(c *imapclient.Client, set imapclient.SeqSet) error {
@@ -283,6 +282,11 @@ func (s *Store) Move(ctx context.Context, mailbox string, uidValidity, uid uint3
 				copied = copiedFrom(res.CopyUID, uid)
 			}
 			return err
+		}
+		if !c.Has("UIDPLUS") && !s.expungeAllDeleted {
+			// The source could not be removed after the copy: refused
+			// before copying, or every attempt would leave a copy.
+			return ErrNoUIDPlus
 		}
 		cu, err := c.UIDCopy(ctx, set, to)
 		if err != nil {

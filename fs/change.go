@@ -227,7 +227,7 @@ func (d *dir) Rename(ctx context.Context, req *fuse.RenameRequest, newDir bfs.No
 	}
 	_, err = d.fs.store.Move(ctx, self.Name, uidValidity, uid, dst.Name)
 	if errors.Is(err, cache.ErrNoUIDPlus) {
-		d.fs.log.Error(op+": copied, but the source stays", "err", err)
+		d.fs.log.Error(op+" refused", "err", err)
 		err = syscall.EOPNOTSUPP
 	}
 	// The kernel now has an entry NEWNAME in the target for the moved

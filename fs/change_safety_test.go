@@ -127,3 +127,32 @@ func TestRemoveExpungeRefused(t *testing.T) {
 		t.Errorf("flags of the message another client flagged \\Deleted: %q, want %q", got[1].Flags, want)
 	}
 }
+
+// Without MOVE and UIDPLUS a message cannot be moved alone (its removal
+// from the source would need a plain EXPUNGE): mv is refused before
+// anything is copied, so that each attempt does not leave one more copy
+// in the target.
+func TestMoveWithoutMoveOrUIDPlus(t *testing.T) {
+	test.RequireFUSE(t)
+	s := test.StartScripted(t, test.Variation{Capabilities: without("MOVE", "UIDPLUS")})
+	uids := s.Seed(t, "INBOX", scriptedMessages(2)...)
+	s.CreateMailbox(t, "Work")
+	m := s.Mount(t)
+	defer func() {
+		if t.Failed() {
+			t.Logf("imapfs log:\n%s\nthe server's transcript:\n%s", m.Log(), s.Transcript(12000))
+		}
+	}()
+	for range 2 {
+		out, err := exec.Command("mv", filepath.Join(m.Dir, "INBOX", fmt.Sprintf("%d.eml", uids[0])), filepath.Join(m.Dir, "Work")+"/").CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "not supported") {
+			t.Errorf("mv without MOVE and UIDPLUS: %v %s, want EOPNOTSUPP", err, out)
+		}
+	}
+	if got := s.Messages(t, "Work"); len(got) != 0 {
+		t.Errorf("the target holds %+v, want nothing", got)
+	}
+	if got := s.Messages(t, "INBOX"); len(got) != len(uids) || len(got[0].Flags) != 1 {
+		t.Errorf("the source holds %+v, want its messages as they were", got)
+	}
+}
