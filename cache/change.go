@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"slices"
@@ -272,8 +273,21 @@ func (s *Store) Copy(ctx context.Context, mailbox string, uidValidity, uid uint3
 // Move moves one message to another mailbox: UID MOVE (RFC 6851) where the
 // server has it; otherwise UID COPY and, only once the copy is confirmed,
 // the source's removal as Expunge does it. Without UIDPLUS the source
-// cannot be removed alone: ErrNoUIDPlus, before anything is copied.
+// cannot be removed alone: ErrNoUIDPlus, before anything is copied. A
+// COPY cut off (a dropped connection, a deadline) may have landed: the
+// next Move of the message looks for that copy before copying again.
 func (s *Store) Move(ctx context.Context, mailbox string, uidValidity, uid uint32, to string) (Copied, error) {
+	key := moveKey{mailbox, uidValidity, uid, to}
+	var earlier Copied
+	if place, ok := s.uncertainCopy(key); ok {
+		var err error
+		if earlier, err = s.findCopy(ctx, key, place); err != nil {
+			return Copied{}, err
+		}
+		if earlier.UID != 0 {
+			s.log.Info("the copy of an interrupted move had arrived; not copying again", "mailbox", to, "uid", earlier.UID)
+		}
+	}
 	var copied Copied
 	err := s.changeMessage(ctx, mailbox, uidValidity, uid, func(c *imapclient.Client, set imapclient.SeqSet) error {
 		if c.Has("MOVE") {
@@ -288,19 +302,135 @@ func (s *Store) Move(ctx context.Context, mailbox string, uidValidity, uid uint3
 			// before copying, or every attempt would leave a copy.
 			return ErrNoUIDPlus
 		}
-		cu, err := c.UIDCopy(ctx, set, to)
-		if err != nil {
-			return err
+		if earlier.UID != 0 {
+			copied = earlier
+		} else {
+			var err error
+			if copied, err = s.copyForMove(ctx, c, set, key); err != nil {
+				return err
+			}
 		}
-		copied = copiedFrom(cu, uid)
 		return s.removeOne(ctx, c, set)
 	})
 	s.markDirty(to)
 	if err != nil {
 		return copied, s.undoDeletedElsewhere(ctx, mailbox, uidValidity, uid, err)
 	}
+	s.setCopyCertain(key)
 	s.forgetMessage(mailbox, uidValidity, uid)
 	return copied, nil
+}
+
+// moveKey names a move: the message and its target.
+type moveKey struct {
+	mailbox          string
+	uidValidity, uid uint32
+	to               string
+}
+
+// copyPlace is where a COPY that was cut off may have put its copy: the
+// target's UIDVALIDITY and UIDNEXT from before it.
+type copyPlace struct {
+	uidValidity, uidNext uint32
+}
+
+// copyForMove copies the message of a move (UID COPY). A COPY cut off
+// before its answer is noted as uncertain, with the target's UIDNEXT from
+// before it, where the next attempt looks for the copy.
+func (s *Store) copyForMove(ctx context.Context, c *imapclient.Client, set imapclient.SeqSet, key moveKey) (Copied, error) {
+	st, err := c.Status(ctx, key.to, imapclient.StatusUIDNext, imapclient.StatusUIDValidity)
+	if err != nil {
+		return Copied{}, err
+	}
+	cu, err := c.UIDCopy(ctx, set, key.to)
+	var refused *imapclient.StatusError
+	if err != nil && !errors.As(err, &refused) {
+		s.setCopyUncertain(key, copyPlace{st.UIDValidity, st.UIDNext})
+	}
+	if err != nil {
+		return Copied{}, err
+	}
+	return copiedFrom(cu, key.uid), nil
+}
+
+func (s *Store) uncertainCopy(key moveKey) (copyPlace, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	place, ok := s.uncertainCopies[key]
+	return place, ok
+}
+
+func (s *Store) setCopyUncertain(key moveKey, place copyPlace) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.uncertainCopies == nil {
+		s.uncertainCopies = map[moveKey]copyPlace{}
+	}
+	if old, ok := s.uncertainCopies[key]; !ok || old.uidValidity != place.uidValidity || old.uidNext > place.uidNext {
+		s.uncertainCopies[key] = place // the earliest attempt's
+	}
+}
+
+func (s *Store) setCopyCertain(key moveKey) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.uncertainCopies, key)
+}
+
+// findCopy looks in the target of a move for a copy of its message that
+// an earlier, cut-off COPY may have made: among the UIDs from the
+// place's UIDNEXT on, one of the same size and INTERNALDATE, then the same
+// bytes. A target recreated since holds no such copy.
+func (s *Store) findCopy(ctx context.Context, key moveKey, place copyPlace) (Copied, error) {
+	var want *imapclient.FetchMessage
+	var body bytes.Buffer
+	err := s.readMailbox(ctx, key.mailbox, func(c *imapclient.Client, m *imapclient.MailboxStatus) error {
+		if m.UIDValidity != key.uidValidity {
+			return ErrStale
+		}
+		body.Reset()
+		msgs, err := c.UIDFetch(ctx, imapclient.SeqSet{{Start: key.uid, Stop: key.uid}},
+			[]string{imapclient.FetchRFC822Size, imapclient.FetchInternalDate}, nil)
+		if err != nil || len(msgs) == 0 {
+			return err // gone: the COPY to come fails as it should
+		}
+		want = msgs[0]
+		_, err = c.UIDFetchBody(ctx, key.uid, "", 0, -1, &body)
+		return err
+	})
+	if err != nil || want == nil {
+		return Copied{}, err
+	}
+	var found Copied
+	err = s.readMailbox(ctx, key.to, func(c *imapclient.Client, m *imapclient.MailboxStatus) error {
+		if m.UIDValidity != place.uidValidity {
+			return nil
+		}
+		if err := c.Noop(ctx); err != nil {
+			return err
+		}
+		since := max(place.uidNext, 1)
+		msgs, err := c.UIDFetch(ctx, imapclient.SeqSet{{Start: since, Stop: imapclient.SeqStar}},
+			[]string{imapclient.FetchUID, imapclient.FetchRFC822Size, imapclient.FetchInternalDate}, nil)
+		if err != nil {
+			return err
+		}
+		for _, msg := range msgs {
+			if msg.UID < since || msg.Size != want.Size || !msg.InternalDate.Equal(want.InternalDate) {
+				continue
+			}
+			var other bytes.Buffer
+			if _, err := c.UIDFetchBody(ctx, msg.UID, "", 0, -1, &other); err != nil {
+				return err
+			}
+			if bytes.Equal(other.Bytes(), body.Bytes()) {
+				found = Copied{UIDValidity: m.UIDValidity, UID: msg.UID}
+				return nil
+			}
+		}
+		return nil
+	})
+	return found, err
 }
 
 // RenameMailbox renames a mailbox (RENAME); its children follow on the

@@ -156,3 +156,44 @@ func TestMoveWithoutMoveOrUIDPlus(t *testing.T) {
 		t.Errorf("the source holds %+v, want its messages as they were", got)
 	}
 }
+
+// Without MOVE, a COPY whose connection drops before its answer may have
+// landed: mv fails (EIO), and the mv tried again finds that copy instead
+// of copying once more, then removes the source.
+func TestMoveRetriedAfterCopyCutOff(t *testing.T) {
+	test.RequireFUSE(t)
+	s := test.StartScripted(t, test.Variation{Capabilities: without("MOVE"), DropAfterCopy: true})
+	uids := s.Seed(t, "INBOX", scriptedMessages(2)...)
+	body := s.Body(t, "INBOX", uids[1])
+	s.CreateMailbox(t, "Work")
+	m := s.Mount(t)
+	defer func() {
+		if t.Failed() {
+			t.Logf("imapfs log:\n%s\nthe server's transcript:\n%s", m.Log(), s.Transcript(12000))
+		}
+	}()
+	src, dst := filepath.Join(m.Dir, "INBOX", fmt.Sprintf("%d.eml", uids[1])), filepath.Join(m.Dir, "Work")+"/"
+	if out, err := exec.Command("mv", src, dst).CombinedOutput(); err == nil || !strings.Contains(string(out), "Input/output error") {
+		t.Fatalf("mv cut off after the COPY: %v %s, want EIO", err, out)
+	}
+	if got := s.Messages(t, "Work"); len(got) != 1 {
+		t.Fatalf("after the cut-off COPY the target holds %+v, want the copy", got)
+	}
+	run(t, "mv", src, dst)
+	got := s.Messages(t, "Work")
+	if len(got) != 1 || string(s.Body(t, "Work", got[0].UID)) != string(body) {
+		t.Errorf("the target holds %+v, want one copy", got)
+	}
+	if left := s.Messages(t, "INBOX"); len(left) != 1 || left[0].UID != uids[0] {
+		t.Errorf("the source holds %+v, want UID %d alone", left, uids[0])
+	}
+	copies := 0
+	for _, c := range s.Commands() {
+		if strings.HasPrefix(c, "UID COPY") {
+			copies++
+		}
+	}
+	if copies != 1 {
+		t.Errorf("%d UID COPY commands, want 1", copies)
+	}
+}
