@@ -63,7 +63,11 @@ func (s *Store) removeOne(ctx context.Context, c *imapclient.Client, set imapcli
 	}
 	if !already {
 		if _, err := c.UIDStore(ctx, set, imapclient.StoreAdd, []string{imapclient.FlagDeleted}, &imapclient.StoreOptions{Silent: true}); err != nil {
-			// Uncertain whether it was set: take it back to be sure.
+			var refused *imapclient.StatusError
+			if errors.As(err, &refused) {
+				return err // refused: nothing was set
+			}
+			// Cut off: it may have been set, so it is taken back.
 			return s.undoDeleted(ctx, c, set, err)
 		}
 	}
