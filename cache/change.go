@@ -1,10 +1,12 @@
 package cache
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"slices"
 	"strings"
+	"time"
 
 	"imapfs/imapclient"
 )
@@ -25,7 +27,7 @@ func (s *Store) Expunge(ctx context.Context, mailbox string, uidValidity, uid ui
 		return s.removeOne(ctx, c, set)
 	})
 	if err != nil {
-		return err
+		return s.undoDeletedElsewhere(ctx, mailbox, uidValidity, uid, err)
 	}
 	s.forgetMessage(mailbox, uidValidity, uid)
 	return nil
@@ -45,22 +47,111 @@ func (s *Store) changeMessage(ctx context.Context, mailbox string, uidValidity, 
 
 // removeOne removes one message from the selected mailbox: \Deleted, then
 // UID EXPUNGE of it alone; without UIDPLUS, a plain EXPUNGE only when the
-// user said so, since it also removes what others marked \Deleted.
+// user said so, since it also removes what others marked \Deleted. When
+// the expunge fails, the \Deleted it set is taken back (a \Deleted left
+// behind would make the message vanish at the next expunge by anyone,
+// while the caller was told the removal failed); one another client set
+// before stays.
 func (s *Store) removeOne(ctx context.Context, c *imapclient.Client, set imapclient.SeqSet) error {
 	hasUIDPlus := c.Has("UIDPLUS")
 	if !hasUIDPlus && !s.expungeAllDeleted {
 		return ErrNoUIDPlus
 	}
-	if _, err := c.UIDStore(ctx, set, imapclient.StoreAdd, []string{imapclient.FlagDeleted}, &imapclient.StoreOptions{Silent: true}); err != nil {
+	already, err := flaggedDeleted(ctx, c, set)
+	if err != nil {
 		return err
+	}
+	if !already {
+		if _, err := c.UIDStore(ctx, set, imapclient.StoreAdd, []string{imapclient.FlagDeleted}, &imapclient.StoreOptions{Silent: true}); err != nil {
+			var refused *imapclient.StatusError
+			if errors.As(err, &refused) {
+				return err // refused: nothing was set
+			}
+			// Cut off: it may have been set, so it is taken back.
+			return s.undoDeleted(ctx, c, set, err)
+		}
 	}
 	if hasUIDPlus {
-		_, err := c.UIDExpunge(ctx, set)
+		_, err = c.UIDExpunge(ctx, set)
+	} else {
+		s.log.Warn("no UIDPLUS: plain EXPUNGE, as --expunge-all-deleted allows", "uid", set.String())
+		_, err = c.Expunge(ctx)
+	}
+	if err != nil && !already {
+		return s.undoDeleted(ctx, c, set, err)
+	}
+	return err
+}
+
+// flaggedDeleted tells whether the message of set has \Deleted now (false
+// when it is gone).
+func flaggedDeleted(ctx context.Context, c *imapclient.Client, set imapclient.SeqSet) (bool, error) {
+	msgs, err := c.UIDFetch(ctx, set, []string{imapclient.FetchFlags}, nil)
+	if err != nil {
+		return false, err
+	}
+	for _, m := range msgs {
+		for _, f := range m.Flags {
+			if strings.EqualFold(f, imapclient.FlagDeleted) {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
+}
+
+// undoTimeout bounds taking back a \Deleted after a failed removal, which
+// runs even when the caller's request was cut off.
+const undoTimeout = 10 * time.Second
+
+// undoDeleted takes back the \Deleted that a removal which failed with
+// cause set on the message of set (if the expunge did happen after all,
+// the UID names nothing and the STORE changes nothing). When that fails
+// too, the error says that the flag may remain (deletedLeftError), for
+// undoDeletedElsewhere to try again on another connection.
+func (s *Store) undoDeleted(ctx context.Context, c *imapclient.Client, set imapclient.SeqSet, cause error) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), undoTimeout)
+	defer cancel()
+	_, err := c.UIDStore(ctx, set, imapclient.StoreRemove, []string{imapclient.FlagDeleted}, &imapclient.StoreOptions{Silent: true})
+	if err != nil {
+		return &deletedLeftError{cause: cause, undo: err}
+	}
+	return cause
+}
+
+// deletedLeftError: a removal failed, and the \Deleted it set could not
+// be taken back.
+type deletedLeftError struct {
+	cause, undo error
+}
+
+func (e *deletedLeftError) Error() string {
+	return e.cause.Error() + "; the message may stay flagged \\Deleted, and then goes at the next expunge by any client (taking the flag back failed: " + e.undo.Error() + ")"
+}
+
+func (e *deletedLeftError) Unwrap() error { return e.cause }
+
+// undoDeletedElsewhere tries once more, on a connection of its own, to
+// take back the \Deleted of a removal that failed with err, when the
+// connection it failed on could not (a dropped connection, say). What
+// remains is logged: the user must know the message may yet go.
+func (s *Store) undoDeletedElsewhere(ctx context.Context, mailbox string, uidValidity, uid uint32, err error) error {
+	var left *deletedLeftError
+	if !errors.As(err, &left) {
 		return err
 	}
-	s.log.Warn("no UIDPLUS: plain EXPUNGE, as --expunge-all-deleted allows", "uid", set.String())
-	_, err := c.Expunge(ctx)
-	return err
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), undoTimeout)
+	defer cancel()
+	undo := s.changeMessage(ctx, mailbox, uidValidity, uid, func(c *imapclient.Client, set imapclient.SeqSet) error {
+		_, err := c.UIDStore(ctx, set, imapclient.StoreRemove, []string{imapclient.FlagDeleted}, &imapclient.StoreOptions{Silent: true})
+		return err
+	})
+	if undo == nil {
+		return left.cause
+	}
+	left.undo = undo
+	s.log.Error("a failed removal may have left \\Deleted on the message", "mailbox", mailbox, "uid", uid, "err", left)
+	return left
 }
 
 // forgetMessage drops a message from the listing and its body blocks.
@@ -186,9 +277,21 @@ func (s *Store) Copy(ctx context.Context, mailbox string, uidValidity, uid uint3
 // Move moves one message to another mailbox: UID MOVE (RFC 6851) where the
 // server has it; otherwise UID COPY and, only once the copy is confirmed,
 // the source's removal as Expunge does it. Without UIDPLUS the source
-// cannot be removed alone: the copy stays, and so does the source, with
-// ErrNoUIDPlus.
+// cannot be removed alone: ErrNoUIDPlus, before anything is copied. A
+// COPY cut off (a dropped connection, a deadline) may have landed: the
+// next Move of the message looks for that copy before copying again.
 func (s *Store) Move(ctx context.Context, mailbox string, uidValidity, uid uint32, to string) (Copied, error) {
+	key := moveKey{mailbox, uidValidity, uid, to}
+	var earlier Copied
+	if place, ok := s.uncertainCopy(key); ok {
+		var err error
+		if earlier, err = s.findCopy(ctx, key, place); err != nil {
+			return Copied{}, err
+		}
+		if earlier.UID != 0 {
+			s.log.Info("the copy of an interrupted move had arrived; not copying again", "mailbox", to, "uid", earlier.UID)
+		}
+	}
 	var copied Copied
 	err := s.changeMessage(ctx, mailbox, uidValidity, uid, func(c *imapclient.Client, set imapclient.SeqSet) error {
 		if c.Has("MOVE") {
@@ -198,18 +301,140 @@ func (s *Store) Move(ctx context.Context, mailbox string, uidValidity, uid uint3
 			}
 			return err
 		}
-		cu, err := c.UIDCopy(ctx, set, to)
-		if err != nil {
-			return err
+		if !c.Has("UIDPLUS") && !s.expungeAllDeleted {
+			// The source could not be removed after the copy: refused
+			// before copying, or every attempt would leave a copy.
+			return ErrNoUIDPlus
 		}
-		copied = copiedFrom(cu, uid)
+		if earlier.UID != 0 {
+			copied = earlier
+		} else {
+			var err error
+			if copied, err = s.copyForMove(ctx, c, set, key); err != nil {
+				return err
+			}
+		}
 		return s.removeOne(ctx, c, set)
 	})
 	s.markDirty(to)
-	if err == nil {
-		s.forgetMessage(mailbox, uidValidity, uid)
+	if err != nil {
+		return copied, s.undoDeletedElsewhere(ctx, mailbox, uidValidity, uid, err)
 	}
-	return copied, err
+	s.setCopyCertain(key)
+	s.forgetMessage(mailbox, uidValidity, uid)
+	return copied, nil
+}
+
+// moveKey names a move: the message and its target.
+type moveKey struct {
+	mailbox          string
+	uidValidity, uid uint32
+	to               string
+}
+
+// copyPlace is where a COPY that was cut off may have put its copy: the
+// target's UIDVALIDITY and UIDNEXT from before it.
+type copyPlace struct {
+	uidValidity, uidNext uint32
+}
+
+// copyForMove copies the message of a move (UID COPY). A COPY cut off
+// before its answer is noted as uncertain, with the target's UIDNEXT from
+// before it, where the next attempt looks for the copy.
+func (s *Store) copyForMove(ctx context.Context, c *imapclient.Client, set imapclient.SeqSet, key moveKey) (Copied, error) {
+	st, err := c.Status(ctx, key.to, imapclient.StatusUIDNext, imapclient.StatusUIDValidity)
+	if err != nil {
+		return Copied{}, err
+	}
+	cu, err := c.UIDCopy(ctx, set, key.to)
+	var refused *imapclient.StatusError
+	if err != nil && !errors.As(err, &refused) {
+		s.setCopyUncertain(key, copyPlace{st.UIDValidity, st.UIDNext})
+	}
+	if err != nil {
+		return Copied{}, err
+	}
+	return copiedFrom(cu, key.uid), nil
+}
+
+func (s *Store) uncertainCopy(key moveKey) (copyPlace, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	place, ok := s.uncertainCopies[key]
+	return place, ok
+}
+
+func (s *Store) setCopyUncertain(key moveKey, place copyPlace) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.uncertainCopies == nil {
+		s.uncertainCopies = map[moveKey]copyPlace{}
+	}
+	if old, ok := s.uncertainCopies[key]; !ok || old.uidValidity != place.uidValidity || old.uidNext > place.uidNext {
+		s.uncertainCopies[key] = place // the earliest attempt's
+	}
+}
+
+func (s *Store) setCopyCertain(key moveKey) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.uncertainCopies, key)
+}
+
+// findCopy looks in the target of a move for a copy of its message that
+// an earlier, cut-off COPY may have made: among the UIDs from the
+// place's UIDNEXT on, one of the same size and INTERNALDATE, then the same
+// bytes. A target recreated since holds no such copy.
+func (s *Store) findCopy(ctx context.Context, key moveKey, place copyPlace) (Copied, error) {
+	var want *imapclient.FetchMessage
+	var body bytes.Buffer
+	err := s.readMailbox(ctx, key.mailbox, func(c *imapclient.Client, m *imapclient.MailboxStatus) error {
+		if m.UIDValidity != key.uidValidity {
+			return ErrStale
+		}
+		body.Reset()
+		msgs, err := c.UIDFetch(ctx, imapclient.SeqSet{{Start: key.uid, Stop: key.uid}},
+			[]string{imapclient.FetchRFC822Size, imapclient.FetchInternalDate}, nil)
+		if err != nil || len(msgs) == 0 {
+			return err // gone: the COPY to come fails as it should
+		}
+		want = msgs[0]
+		_, err = c.UIDFetchBody(ctx, key.uid, "", 0, -1, &body)
+		return err
+	})
+	if err != nil || want == nil {
+		return Copied{}, err
+	}
+	var found Copied
+	err = s.readMailbox(ctx, key.to, func(c *imapclient.Client, m *imapclient.MailboxStatus) error {
+		if m.UIDValidity != place.uidValidity {
+			return nil
+		}
+		if err := c.Noop(ctx); err != nil {
+			return err
+		}
+		since := max(place.uidNext, 1)
+		msgs, err := c.UIDFetch(ctx, imapclient.SeqSet{{Start: since, Stop: imapclient.SeqStar}},
+			[]string{imapclient.FetchUID, imapclient.FetchRFC822Size, imapclient.FetchInternalDate}, nil)
+		if err != nil {
+			return err
+		}
+		for _, msg := range msgs {
+			if msg.UID < since || msg.Size != want.Size || !msg.InternalDate.Equal(want.InternalDate) {
+				continue
+			}
+			var other bytes.Buffer
+			if _, err := c.UIDFetchBody(ctx, msg.UID, "", 0, -1, &other); err != nil {
+				return err
+			}
+			if bytes.Equal(other.Bytes(), body.Bytes()) {
+				found = Copied{UIDValidity: m.UIDValidity, UID: msg.UID}
+				return nil
+			}
+		}
+		return nil
+	})
+	return found, err
 }
 
 // RenameMailbox renames a mailbox (RENAME); its children follow on the

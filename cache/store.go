@@ -57,6 +57,9 @@ type Store struct {
 	foldersAt time.Time
 	boxes     map[string]*mailbox
 	inflight  map[BodyKey]*blockFetch
+	// uncertainCopies are moves whose COPY was cut off: the copy may be
+	// in the target.
+	uncertainCopies map[moveKey]copyPlace
 
 	stats Stats
 }

@@ -3,6 +3,7 @@ package fs
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"syscall"
@@ -108,17 +109,49 @@ func (d *dir) Remove(ctx context.Context, req *fuse.RemoveRequest) error {
 	if !ok || self == nil || !self.Selectable {
 		return syscall.ENOENT
 	}
-	l, err := d.fs.store.Listing(ctx, self.Name)
+	uidValidity, err := d.heldMessage(ctx, self.Name, req.Name, uid)
 	if err != nil {
-		return d.fs.errno(op, err)
+		return d.changeErrno(op, err)
 	}
-	if _, found := l.Find(uid); !found {
-		return syscall.ENOENT
-	}
-	err = d.fs.store.Expunge(ctx, self.Name, l.UIDValidity, uid)
+	err = d.fs.store.Expunge(ctx, self.Name, uidValidity, uid)
 	if errors.Is(err, cache.ErrNoUIDPlus) {
 		d.fs.log.Error(op+" refused", "err", err)
 		return syscall.EOPNOTSUPP
+	}
+	return d.changeErrno(op, err)
+}
+
+// heldMessage is the UIDVALIDITY of the message that name (of message
+// uid) stands for in the kernel, which rm and mv act on: that of the node
+// the kernel's entry holds, or today's when the kernel holds none. When
+// the mailbox has another UIDVALIDITY now, the UID may name another
+// message: the one named is gone (errGone), and the kernel's entry is
+// dropped so that the name is looked up anew by the next command.
+func (d *dir) heldMessage(ctx context.Context, mailbox, name string, uid uint32) (uint32, error) {
+	l, err := d.fs.store.Listing(ctx, mailbox)
+	if err != nil {
+		return 0, err
+	}
+	if n := d.entry(uid); n != nil && n.uidValidity != l.UIDValidity {
+		go d.fs.invalidateEntry(d, name)
+		return 0, errGone
+	}
+	if _, found := l.Find(uid); !found {
+		return 0, syscall.ENOENT
+	}
+	return l.UIDValidity, nil
+}
+
+// errGone: the message a change named went with its mailbox's
+// UIDVALIDITY (cache.ErrStale). Not ESTALE: on ESTALE the kernel looks the
+// name up again and repeats the unlink or rename, which would then act on
+// whichever message holds the UID now.
+var errGone = fmt.Errorf("%w: the mailbox was recreated since it was looked up", syscall.ENOENT)
+
+// changeErrno is the errno for a change of a message that failed.
+func (d *dir) changeErrno(op string, err error) error {
+	if errors.Is(err, cache.ErrStale) {
+		err = errGone
 	}
 	return d.fs.errno(op, err)
 }
@@ -188,22 +221,19 @@ func (d *dir) Rename(ctx context.Context, req *fuse.RenameRequest, newDir bfs.No
 	if dst == nil || !dst.Selectable {
 		return syscall.EPERM // no mailbox to hold messages there
 	}
-	l, err := d.fs.store.Listing(ctx, self.Name)
+	uidValidity, err := d.heldMessage(ctx, self.Name, req.OldName, uid)
 	if err != nil {
-		return d.fs.errno(op, err)
+		return d.changeErrno(op, err)
 	}
-	if _, found := l.Find(uid); !found {
-		return syscall.ENOENT
-	}
-	_, err = d.fs.store.Move(ctx, self.Name, l.UIDValidity, uid, dst.Name)
+	_, err = d.fs.store.Move(ctx, self.Name, uidValidity, uid, dst.Name)
 	if errors.Is(err, cache.ErrNoUIDPlus) {
-		d.fs.log.Error(op+": copied, but the source stays", "err", err)
+		d.fs.log.Error(op+" refused", "err", err)
 		err = syscall.EOPNOTSUPP
 	}
 	// The kernel now has an entry NEWNAME in the target for the moved
 	// message, whose name there is really <newuid>.eml: drop it.
 	go d.fs.invalidateEntry(target, req.NewName)
-	return d.fs.errno(op, err)
+	return d.changeErrno(op, err)
 }
 
 // renameMailbox renames the child mailbox name to newName in target.
@@ -256,7 +286,7 @@ func (d *dir) Link(ctx context.Context, req *fuse.LinkRequest, old bfs.Node) (bf
 	}
 	copied, err := d.fs.store.Copy(ctx, src.mailboxName(), src.uidValidity, src.msg.UID, self.Name)
 	if err != nil {
-		return nil, d.fs.errno(op, err)
+		return nil, d.changeErrno(op, err)
 	}
 	go d.fs.invalidateEntry(d, req.NewName)
 	if copied.UID == 0 {

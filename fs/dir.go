@@ -155,7 +155,7 @@ func (d *dir) Lookup(ctx context.Context, name string) (bfs.Node, error) {
 			return nil, syscall.ENOENT
 		}
 	}
-	return d.fs.fileNode(self.Name, l.UIDValidity, m), nil
+	return d.entered(d.fs.fileNode(self.Name, l.UIDValidity, m)), nil
 }
 
 func (d *dir) ReadDirAll(ctx context.Context) ([]fuse.Dirent, error) {

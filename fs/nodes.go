@@ -18,6 +18,16 @@ type nodes struct {
 	files   map[fileKey]*file
 	dirs    map[string]*dir
 	pending map[pendingKey]*pending // new files not stored yet
+	// entries is, for each message name in a mailbox directory, the node
+	// the kernel's entry for that name stands for: the one its last
+	// lookup of the name returned. rm and mv name a message by it.
+	entries map[entryKey]*file
+	entryOf map[*file]entryKey
+}
+
+type entryKey struct {
+	dir *dir
+	uid uint32
 }
 
 type fileKey struct {
@@ -53,6 +63,38 @@ func (n *file) Forget() {
 	if n.fs.nodes.files[k] == n {
 		delete(n.fs.nodes.files, k)
 	}
+	if e, ok := n.fs.nodes.entryOf[n]; ok {
+		delete(n.fs.nodes.entryOf, n)
+		if n.fs.nodes.entries[e] == n {
+			delete(n.fs.nodes.entries, e)
+		}
+	}
+}
+
+// entered records n as the node the kernel's entry for its name in d now
+// stands for, and returns it (for Lookup to give the kernel).
+func (d *dir) entered(n *file) *file {
+	d.fs.nodes.mu.Lock()
+	defer d.fs.nodes.mu.Unlock()
+	if d.fs.nodes.entries == nil {
+		d.fs.nodes.entries = map[entryKey]*file{}
+		d.fs.nodes.entryOf = map[*file]entryKey{}
+	}
+	k := entryKey{d, n.msg.UID}
+	if old, ok := d.fs.nodes.entryOf[n]; ok && old != k && d.fs.nodes.entries[old] == n {
+		delete(d.fs.nodes.entries, old)
+	}
+	d.fs.nodes.entries[k] = n
+	d.fs.nodes.entryOf[n] = k
+	return n
+}
+
+// entry is the node the kernel's entry for message uid's name in d
+// stands for, nil when no lookup of it is known.
+func (d *dir) entry(uid uint32) *file {
+	d.fs.nodes.mu.Lock()
+	defer d.fs.nodes.mu.Unlock()
+	return d.fs.nodes.entries[entryKey{d, uid}]
 }
 
 // p is the directory's path now (a mailbox rename changes it).

@@ -78,6 +78,12 @@ type Variation struct {
 	// Keywords are offered in FLAGS and PERMANENTFLAGS, and Seed gives
 	// them to every message it stores.
 	Keywords []string
+	// RefuseUIDExpunge answers every UID EXPUNGE with NO, expunging
+	// nothing, as a server whose storage fails does.
+	RefuseUIDExpunge bool
+	// DropAfterCopy carries out every COPY and then closes the connection
+	// without answering it: the copy is made, and the client cannot know.
+	DropAfterCopy bool
 }
 
 // DefaultScriptedCapabilities is what a zero Variation announces.

@@ -152,6 +152,11 @@ func (ss *scriptedSession) handle(tag string, args []scriptedToken) {
 	}
 	ss.s.commands = append(ss.s.commands, commandText(uid, args))
 	code, err := ss.dispatch(name, uid, args[1:])
+	if name == "COPY" && err == nil && ss.v.DropAfterCopy {
+		ss.record("!", "connection closed after the COPY, unanswered")
+		ss.done = true
+		return
+	}
 	if ss.v.Chatter {
 		ss.untagged(ss.word("OK") + " [XSCRIPTED-NOTE 1 (a b)] Unknown code with arguments.")
 		ss.untagged("XSCRIPTED-CHATTER 17 (\"x\" y) z")
@@ -888,6 +893,9 @@ func (ss *scriptedSession) expunge(box *scriptedBox, uid bool, args []scriptedTo
 		}
 		if len(args) != 1 {
 			return "", errBad("UID EXPUNGE set")
+		}
+		if ss.v.RefuseUIDExpunge {
+			return "", errNo("[SERVERBUG] Expunge failed")
 		}
 		seqs, err := ss.selected(box, true, args[0].s)
 		if err != nil {

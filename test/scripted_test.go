@@ -2,6 +2,7 @@ package test
 
 import (
 	"bufio"
+	"io"
 	"net"
 	"strings"
 	"testing"
@@ -67,6 +68,8 @@ func TestScriptedVariations(t *testing.T) {
 			[]string{"d BAD Unknown command", "e NO Cannot delete currently-open folder", "f NO [NONEXISTENT] No such mailbox", "g OK DELETE completed."}},
 		{"no LITERAL+", Variation{Capabilities: []string{"IMAP4rev1"}}, []string{login, "b APPEND INBOX {3+}\r\nabc", "c NOOP"},
 			[]string{"b BAD Non-synchronizing literal without LITERAL+"}},
+		{"refuse UID EXPUNGE", Variation{RefuseUIDExpunge: true}, []string{login, "b SELECT INBOX", "c UID STORE 1 +FLAGS.SILENT (\\Deleted)", "d UID EXPUNGE 1", "e FETCH 1 (FLAGS)"},
+			[]string{"d NO [SERVERBUG] Expunge failed", `* 1 FETCH (FLAGS (\Deleted \Seen))`}},
 		{"chatter", Variation{Chatter: true}, []string{login, "b NOOP"},
 			[]string{"* OK [XSCRIPTED-NOTE 1 (a b)] Unknown code with arguments.", `* XSCRIPTED-CHATTER 17 ("x" y) z`, `b OK [XSCRIPTED-DONE 42 "arg"]   NOOP   completed,  spaced   out. `}},
 	} {
@@ -80,5 +83,29 @@ func TestScriptedVariations(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// DropAfterCopy makes the copy and closes the connection unanswered.
+func TestScriptedDropAfterCopy(t *testing.T) {
+	s := StartScripted(t, Variation{DropAfterCopy: true})
+	s.Seed(t, "INBOX", Message{Body: []byte("Subject: s\r\n\r\nbody\r\n")})
+	s.CreateMailbox(t, "X")
+	conn, err := net.Dial("tcp", s.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	conn.Write([]byte("a LOGIN scripted scripted-secret\r\nb SELECT INBOX\r\nc UID COPY 1 X\r\n"))
+	out, err := io.ReadAll(conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(out), "b OK") || strings.Contains(string(out), "c ") {
+		t.Errorf("answers:\n%s", out)
+	}
+	if got := s.Messages(t, "X"); len(got) != 1 {
+		t.Errorf("X holds %+v, want the copy", got)
 	}
 }
