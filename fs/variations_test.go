@@ -323,3 +323,41 @@ func TestUnmappableMailboxNamesListed(t *testing.T) {
 		t.Errorf("the names left out are not logged:\n%s", m.Log())
 	}
 }
+
+// Messages larger than a block, from a server that sends the UID after
+// the body, read by several readers at once: every body section reaches
+// its reader whole (streamed, or held once until the UID names it), and
+// cat and grep see the server's exact bytes.
+func TestLargeMessagesUIDAfterBody(t *testing.T) {
+	s := test.StartScripted(t, test.Variation{FetchOrder: "uid-last"})
+	var msgs []test.Message
+	for i := range 4 {
+		body := fmt.Sprintf("From: big%d@example.com\r\nSubject: big %d\r\n\r\n", i, i)
+		body += strings.Repeat(fmt.Sprintf("line of message %d, 0123456789abcdef\r\n", i), (3<<20)/40)
+		msgs = append(msgs, test.Message{Body: []byte(body), Date: time.Date(2024, 6, 1+i, 9, 0, 0, 0, time.UTC)})
+	}
+	uids := s.Seed(t, "INBOX", msgs...)
+	m := s.Mount(t)
+	inbox := filepath.Join(m.Dir, "INBOX")
+	errs := make(chan error, 2*len(uids))
+	for _, uid := range uids {
+		for range 2 {
+			go func() {
+				got, err := os.ReadFile(filepath.Join(inbox, fmt.Sprintf("%d.eml", uid)))
+				if err == nil && !bytes.Equal(got, s.Body(t, "INBOX", uid)) {
+					err = fmt.Errorf("%d.eml: %d bytes, not the server's %d", uid, len(got), len(s.Body(t, "INBOX", uid)))
+				}
+				errs <- err
+			}()
+		}
+	}
+	for range 2 * len(uids) {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	out, err := exec.Command("grep", "-rlc", "line of message 3", m.Dir).CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != filepath.Join(inbox, fmt.Sprintf("%d.eml", uids[3])) {
+		t.Errorf("grep -rl: %v %q\n%s", err, out, m.Log())
+	}
+}
