@@ -136,6 +136,7 @@ func serve(cfg *mountopts.Config, pass string, log *slog.Logger, ready func(erro
 		SpoolDir: spool,
 	})
 	err = filesystem.Serve(conn, cfg.Debug)
+	filesystem.LogPending()
 	// What the mount cost, for whoever wonders where the time went (and for
 	// the tests and benchmarks, which read it).
 	stats := store.Stats()

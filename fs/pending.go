@@ -414,3 +414,23 @@ func (p *pending) renamed(ctx context.Context, target *dir, newName string) erro
 	go p.fs.invalidateEntry(target, newName)
 	return nil
 }
+
+// LogPending names in the log every file not stored (a hidden name never
+// renamed, an empty file, a failed upload) and its spool file, which is
+// kept: at unmount, nothing written is dropped silently.
+func (f *FS) LogPending() {
+	f.nodes.mu.Lock()
+	all := make([]*pending, 0, len(f.nodes.pending))
+	for _, p := range f.nodes.pending {
+		all = append(all, p)
+	}
+	f.nodes.mu.Unlock()
+	for _, p := range all {
+		p.mu.Lock()
+		if !p.uploaded {
+			f.log.Warn("a new file was not stored; its data is kept in the spool",
+				"file", joinPath(append(p.dir.p(), p.name)), "spool", p.path)
+		}
+		p.mu.Unlock()
+	}
+}

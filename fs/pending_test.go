@@ -135,3 +135,49 @@ func TestListingDuringUpload(t *testing.T) {
 		t.Fatalf("server holds %d messages after the upload\n%s", len(stored), m.Log())
 	}
 }
+
+// A file never stored (a hidden name never renamed, as mv from another
+// filesystem leaves .x.eml; an empty file) is named in the log at
+// unmount with its spool file, which keeps its data.
+func TestPendingKeptAtUnmount(t *testing.T) {
+	test.EachServer(t, func(t *testing.T, s *test.Server) {
+		u := s.NewUser(t)
+		m := test.Mount(t, s, u)
+		inbox := mailboxDir(m, s, "INBOX")
+		src := filepath.Join(t.TempDir(), ".x.eml")
+		data := []byte("Subject: hidden\r\n\r\nmoved in under a hidden name\r\n")
+		os.WriteFile(src, data, 0o644)
+		run(t, "mv", src, inbox+"/")
+		run(t, "touch", filepath.Join(inbox, "empty.eml"))
+		m.Unmount(t)
+		if n := len(s.Messages(t, u, "INBOX")); n != 0 {
+			t.Errorf("the server holds %d messages", n)
+		}
+		spools := map[string]string{}
+		for _, l := range strings.Split(m.Log(), "\n") {
+			file, spool := logValue(l, "file"), logValue(l, "spool")
+			if strings.Contains(l, "not stored") && file != "" && spool != "" {
+				spools[file] = spool
+			}
+		}
+		for file, want := range map[string][]byte{"/INBOX/.x.eml": data, "/INBOX/empty.eml": nil} {
+			spool, ok := spools[file]
+			if !ok {
+				t.Errorf("the log does not name %s and its spool file\n%s", file, m.Log())
+				continue
+			}
+			if got, err := os.ReadFile(spool); err != nil || !bytes.Equal(got, want) {
+				t.Errorf("%s: spool file %s holds %q (%v), want %q", file, spool, got, err, want)
+			}
+		}
+	})
+}
+
+// logValue is the value of key in a log line ("key=value").
+func logValue(line, key string) string {
+	i := strings.Index(line, " "+key+"=")
+	if i < 0 {
+		return ""
+	}
+	return strings.Fields(line[i+len(key)+2:])[0]
+}
