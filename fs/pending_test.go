@@ -7,7 +7,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -180,4 +182,51 @@ func logValue(line, key string) string {
 		return ""
 	}
 	return strings.Fields(line[i+len(key)+2:])[0]
+}
+
+// A mount that ends without storing a new file (killed here) leaves it in
+// the spool, and the next mount names it in the log.
+func TestSpoolReportedAfterCrash(t *testing.T) {
+	s := test.SharedDovecot(t)
+	u := s.NewUser(t)
+	cacheHome := t.TempDir()
+	mount := func() *test.Mounted {
+		return test.MountCommand(t, []string{test.Imapfs(t), "-f", "--ca-file", s.TLS.CAFile, s.URL(u, true)},
+			[]string{"IMAPFS_PASSWORD=" + u.Password, "XDG_CACHE_HOME=" + cacheHome})
+	}
+	m := mount()
+	data := []byte("Subject: never renamed\r\n\r\nwritten before the crash\r\n")
+	if err := os.WriteFile(filepath.Join(mailboxDir(m, s, "INBOX"), ".x.eml"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	killMount(t, m)
+	m.Unmount(t)
+	again := mount()
+	var spool string
+	for _, l := range strings.Split(again.Log(), "\n") {
+		if strings.Contains(l, "not stored") {
+			spool = logValue(l, "spool")
+		}
+	}
+	if got, err := os.ReadFile(spool); err != nil || !bytes.Equal(got, data) {
+		t.Errorf("the spool file the log names (%q) holds %q (%v)\n%s", spool, got, err, again.Log())
+	}
+}
+
+// killMount kills the imapfs process serving m, as a crash would.
+func killMount(t *testing.T, m *test.Mounted) {
+	t.Helper()
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		cmdline, _ := os.ReadFile(p)
+		args := strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")
+		if len(args) > 1 && filepath.Base(args[0]) == "imapfs" && args[len(args)-1] == m.Dir {
+			pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+			if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			return
+		}
+	}
+	t.Fatalf("no imapfs process serves %s", m.Dir)
 }
