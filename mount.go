@@ -126,6 +126,7 @@ func serve(cfg *mountopts.Config, pass string, log *slog.Logger, ready func(erro
 		if err != nil {
 			return err
 		}
+		logSpooled(log, spool)
 	}
 	// cfg.AttrTimeout and cfg.EntryTimeout (-o attr_timeout=, entry_timeout=)
 	// are not passed on yet: fs.Config has no field for them, and fs
@@ -136,6 +137,7 @@ func serve(cfg *mountopts.Config, pass string, log *slog.Logger, ready func(erro
 		SpoolDir: spool,
 	})
 	err = filesystem.Serve(conn, cfg.Debug)
+	filesystem.LogPending()
 	// What the mount cost, for whoever wonders where the time went (and for
 	// the tests and benchmarks, which read it).
 	stats := store.Stats()
@@ -143,6 +145,26 @@ func serve(cfg *mountopts.Config, pass string, log *slog.Logger, ready func(erro
 		"body_fetches", stats.BodyFetches.Load(), "body_bytes", stats.BodyBytes.Load(), "prefetches", stats.Prefetches.Load(),
 		"disk_hits", stats.DiskHits.Load(), "fuse_requests", filesystem.Requests())
 	return err
+}
+
+// logSpooled names the files in the spool at mount: new messages that a
+// mount which ended (or crashed) before storing them left there, or that
+// another mount of the same user is writing. None is stored by itself;
+// each is named so that none is lost without a word.
+func logSpooled(log *slog.Logger, spool string) {
+	entries, err := os.ReadDir(spool)
+	if err != nil {
+		log.Warn("the spool cannot be read", "spool", spool, "err", err)
+		return
+	}
+	for _, e := range entries {
+		info, err := e.Info()
+		if err != nil || !info.Mode().IsRegular() {
+			continue
+		}
+		log.Warn("the spool holds a new message not stored (left by an earlier mount, or being written through another)",
+			"spool", filepath.Join(spool, e.Name()), "size", info.Size(), "modified", info.ModTime())
+	}
 }
 
 // mountFUSE is fuse.Mount, with what fusermount3 says in the error when

@@ -3,7 +3,10 @@ package fs
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -16,24 +19,38 @@ import (
 )
 
 // A new file in a mailbox is a pending message: its bytes go to a spool
-// file on local disk, and it becomes a message with APPEND when it is
-// complete:
-//   - on close (FLUSH), unless its name is hidden (".name.XXXXXX", how
-//     rsync and editors name a file they will rename) or it is empty, so
-//     cp, cp -p (which sets times before closing) and cat > F upload then,
-//     and close reports a failed upload;
-//   - on fsync;
+// file on local disk, and it becomes a message with APPEND once, complete,
+// when its last writer is done:
+//   - at a close (FLUSH) by the process that opened the only open handle,
+//     so cp, cp -p (which sets times before closing), cat > F and a shell's
+//     { a; b; } > F upload at their last close, and close reports a failed
+//     upload. A close by another process holding a copy of the descriptor
+//     (each command of { a; b; } > F), or while another handle is open (a
+//     reader, a second writer), stores nothing;
+//   - else at the release of the last handle, after the last close (its
+//     outcome only in the log);
+//   - on fsync, unless another handle is open;
 //   - on rename, which uploads into the target's mailbox: rsync writes,
 //     closes, sets times and xattrs, then renames.
 //
-// Its mtime, if set, becomes the INTERNALDATE. Once stored it is listed as
-// <newuid>.eml. A failed upload leaves it pending, its data in the spool
-// file the log names, and the next close, fsync or rename tries again.
+// A file with a hidden name (".name.XXXXXX", how rsync and editors name a
+// file they will rename) is only stored when renamed to a name without a
+// leading dot, and an empty one (touch, or an editor that creates before it
+// writes) waits for content. Its mtime, if set, becomes the INTERNALDATE.
+// Once stored it is listed as <newuid>.eml. A failed upload leaves it
+// pending, its data in the spool file the log names, and the next close,
+// fsync or rename tries again; the files still pending at unmount are
+// named in the log, and their spool files kept.
 type pending struct {
 	fs    *FS
 	dir   *dir
 	inode uint64
 	path  string // the spool file
+
+	// storing is held across an upload, so that writes, truncations and
+	// other uploads wait for it while lookups, listings, stats and reads,
+	// which take mu alone, do not.
+	storing sync.Mutex
 
 	mu       sync.Mutex
 	name     string
@@ -42,17 +59,29 @@ type pending struct {
 	flags    []string
 	uploaded bool
 	attempt  *cache.Upload // kept across attempts, against duplicates
+	handles  int           // open handles
+}
+
+// pendingHandle is one open of a pending file. opener is the process (the
+// thread, as FUSE names it) that opened it: its close is the writer's last
+// one, where the descriptor was not shared with another process or that
+// process closed first.
+type pendingHandle struct {
+	p      *pending
+	opener uint32
+	tried  bool // an upload was tried at its close
 }
 
 var (
-	_ bfs.Node          = (*pending)(nil)
-	_ bfs.NodeOpener    = (*pending)(nil)
-	_ bfs.NodeSetattrer = (*pending)(nil)
-	_ bfs.NodeFsyncer   = (*pending)(nil)
-	_ bfs.HandleReader  = (*pending)(nil)
-	_ bfs.HandleWriter  = (*pending)(nil)
-	_ bfs.HandleFlusher = (*pending)(nil)
-	_ bfs.NodeCreater   = (*dir)(nil)
+	_ bfs.Node           = (*pending)(nil)
+	_ bfs.NodeOpener     = (*pending)(nil)
+	_ bfs.NodeSetattrer  = (*pending)(nil)
+	_ bfs.NodeFsyncer    = (*pending)(nil)
+	_ bfs.HandleReader   = (*pendingHandle)(nil)
+	_ bfs.HandleWriter   = (*pendingHandle)(nil)
+	_ bfs.HandleFlusher  = (*pendingHandle)(nil)
+	_ bfs.HandleReleaser = (*pendingHandle)(nil)
+	_ bfs.NodeCreater    = (*dir)(nil)
 )
 
 // pendingKey names a pending file: its directory's path and its name.
@@ -112,7 +141,7 @@ func (d *dir) Create(ctx context.Context, req *fuse.CreateRequest, resp *fuse.Cr
 		return nil, nil, d.fs.errno("create "+joinPath(append(d.p(), req.Name)), err)
 	}
 	p := &pending{fs: d.fs, dir: d, name: req.Name, file: file, path: file.Name(),
-		inode: inode("pending", file.Name())}
+		inode: inode("pending", file.Name()), handles: 1}
 	k := d.pendingKey(req.Name)
 	d.fs.nodes.mu.Lock()
 	if d.fs.nodes.pending == nil {
@@ -121,7 +150,7 @@ func (d *dir) Create(ctx context.Context, req *fuse.CreateRequest, resp *fuse.Cr
 	d.fs.nodes.pending[k] = p
 	d.fs.nodes.mu.Unlock()
 	resp.Flags |= fuse.OpenDirectIO // the spool file is the truth, not the page cache
-	return p, p, nil
+	return p, &pendingHandle{p: p, opener: req.Pid}, nil
 }
 
 func (p *pending) Attr(ctx context.Context, a *fuse.Attr) error {
@@ -149,13 +178,16 @@ func (p *pending) Open(ctx context.Context, req *fuse.OpenRequest, resp *fuse.Op
 	if p.uploaded {
 		return nil, syscall.ESTALE // it is a message under its UID now
 	}
+	p.handles++
 	resp.Flags |= fuse.OpenDirectIO
-	return p, nil
+	return &pendingHandle{p: p, opener: req.Pid}, nil
 }
 
 // Setattr takes the size (truncate) and the times; the mtime becomes the
 // INTERNALDATE.
 func (p *pending) Setattr(ctx context.Context, req *fuse.SetattrRequest, resp *fuse.SetattrResponse) error {
+	p.storing.Lock()
+	defer p.storing.Unlock()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.uploaded {
@@ -172,7 +204,8 @@ func (p *pending) Setattr(ctx context.Context, req *fuse.SetattrRequest, resp *f
 	return nil
 }
 
-func (p *pending) Read(ctx context.Context, req *fuse.ReadRequest, resp *fuse.ReadResponse) error {
+func (h *pendingHandle) Read(ctx context.Context, req *fuse.ReadRequest, resp *fuse.ReadResponse) error {
+	p := h.p
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	buf := make([]byte, req.Size)
@@ -185,7 +218,10 @@ func (p *pending) Read(ctx context.Context, req *fuse.ReadRequest, resp *fuse.Re
 	return nil
 }
 
-func (p *pending) Write(ctx context.Context, req *fuse.WriteRequest, resp *fuse.WriteResponse) error {
+func (h *pendingHandle) Write(ctx context.Context, req *fuse.WriteRequest, resp *fuse.WriteResponse) error {
+	p := h.p
+	p.storing.Lock() // not while the spool file is being sent
+	defer p.storing.Unlock()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.uploaded {
@@ -199,37 +235,131 @@ func (p *pending) Write(ctx context.Context, req *fuse.WriteRequest, resp *fuse.
 	return nil
 }
 
-// Flush is a close: a file with a final name is uploaded now, and close
-// reports the outcome. An empty file (touch, or an editor that creates
-// before it writes) is no message yet and waits for content.
-func (p *pending) Flush(ctx context.Context, req *fuse.FlushRequest) error {
+// Flush is a close: by the opener of the only open handle, holding no
+// other descriptor of it, it is the last writer's, and a complete file is
+// uploaded now, close reporting the outcome.
+func (h *pendingHandle) Flush(ctx context.Context, req *fuse.FlushRequest) error {
+	p := h.p
 	p.mu.Lock()
-	hidden := strings.HasPrefix(p.name, ".")
-	empty := true
-	if info, err := p.file.Stat(); err == nil && info.Size() > 0 {
-		empty = false
-	}
+	last := p.handles == 1 && req.Pid == h.opener
+	name := p.name
 	p.mu.Unlock()
-	if hidden || empty {
+	if !last || !p.complete() || holds(req.Pid, p.inode, name) {
 		return nil
 	}
+	h.tried = true
 	return p.upload(ctx, p.dir)
 }
 
+// Release ends a handle: after the last one, a complete file not stored at
+// a close (its last writer was not its opener) is uploaded now.
+func (h *pendingHandle) Release(ctx context.Context, req *fuse.ReleaseRequest) error {
+	p := h.p
+	p.mu.Lock()
+	p.handles--
+	last := p.handles == 0
+	p.mu.Unlock()
+	if !last || h.tried || !p.complete() {
+		return nil
+	}
+	// Nobody waits for the outcome: upload logs a failure and keeps the
+	// spool file.
+	p.upload(ctx, p.dir)
+	return nil
+}
+
+// holds tells whether process pid still holds a descriptor of the file
+// with inode ino, as /proc shows: a shell that redirects a command's output
+// to a descriptor opened with exec 3> F closes a copy of it when the
+// command ends, and keeps writing through the other. A process that cannot
+// be inspected (it is exiting, and so closing all it has) holds nothing.
+func holds(pid uint32, ino uint64, name string) bool {
+	fds := fmt.Sprintf("/proc/%d/fd", pid)
+	entries, err := os.ReadDir(fds)
+	if err != nil {
+		return false
+	}
+	for _, e := range entries {
+		// The link names the file by its path: only those that may be
+		// ours are checked further, by inode, which reads no attributes
+		// from the file system (and so makes no request to it).
+		target, err := os.Readlink(filepath.Join(fds, e.Name()))
+		if err != nil || !strings.Contains(target, "/"+name) {
+			continue
+		}
+		info, err := os.ReadFile(fmt.Sprintf("/proc/%d/fdinfo/%s", pid, e.Name()))
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(info), "\n") {
+			if v, ok := strings.CutPrefix(line, "ino:"); ok && strings.TrimSpace(v) == strconv.FormatUint(ino, 10) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// complete tells whether the file is a message to store at its last
+// close: not stored yet, not empty, not under a hidden name.
+func (p *pending) complete() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.uploaded || strings.HasPrefix(p.name, ".") {
+		return false
+	}
+	info, err := p.file.Stat()
+	return err == nil && info.Size() > 0
+}
+
+// Fsync stores the file when it comes from the last writer, as a close
+// would; else it makes the spool file durable, and the upload waits for
+// the last close.
 func (p *pending) Fsync(ctx context.Context, req *fuse.FsyncRequest) error {
-	return p.upload(ctx, p.dir)
-}
-
-// upload stores the message in target's mailbox, once.
-func (p *pending) upload(ctx context.Context, target *dir) error {
-	ctx, cancel := p.fs.request(ctx)
-	defer cancel()
+	p.mu.Lock()
+	last := p.handles <= 1
+	p.mu.Unlock()
+	if last {
+		return p.upload(ctx, p.dir)
+	}
+	p.storing.Lock()
+	defer p.storing.Unlock()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.uploaded {
 		return nil
 	}
-	op := "upload " + joinPath(append(target.p(), p.name))
+	if err := p.file.Sync(); err != nil {
+		return p.fs.errno("fsync "+p.name, err)
+	}
+	return nil
+}
+
+// upload stores the message in target's mailbox, once. It holds storing,
+// not mu, across the APPEND: a listing of the directory, a stat or a read
+// of the file does not wait for it.
+func (p *pending) upload(ctx context.Context, target *dir) error {
+	ctx, cancel := p.fs.request(ctx)
+	defer cancel()
+	p.storing.Lock()
+	defer p.storing.Unlock()
+	p.mu.Lock()
+	if p.uploaded {
+		p.mu.Unlock()
+		return nil
+	}
+	name := p.name
+	if p.attempt == nil {
+		p.attempt = &cache.Upload{Spool: p.path}
+	}
+	attempt := p.attempt
+	attempt.Flags, attempt.Date = p.flags, p.mtime
+	err := p.file.Sync()
+	p.mu.Unlock()
+	op := "upload " + joinPath(append(target.p(), name))
+	if err != nil {
+		return p.fs.errno(op, err)
+	}
 	self, _, err := target.folder(ctx)
 	if err != nil {
 		return p.fs.errno(op, err)
@@ -237,24 +367,19 @@ func (p *pending) upload(ctx context.Context, target *dir) error {
 	if self == nil || !self.Selectable {
 		return syscall.EPERM
 	}
-	if err := p.file.Sync(); err != nil {
-		return p.fs.errno(op, err)
-	}
-	if p.attempt == nil {
-		p.attempt = &cache.Upload{Spool: p.path}
-	}
-	p.attempt.Flags, p.attempt.Date = p.flags, p.mtime
-	_, err = p.fs.store.Append(ctx, self.Name, p.attempt)
-	if err != nil {
+	if _, err = p.fs.store.Append(ctx, self.Name, attempt); err != nil {
 		p.fs.log.Error(op+" failed; the message is kept", "spool", p.path, "err", err)
 		return p.fs.errno(op, err)
 	}
+	p.mu.Lock()
 	p.uploaded = true
 	p.file.Close()
 	os.Remove(p.path)
-	p.fs.dropPending(p.dir.pendingKey(p.name), p)
+	name = p.name
+	p.mu.Unlock()
+	p.fs.dropPending(p.dir.pendingKey(name), p)
 	// The name the writer chose is not the message's: <newuid>.eml is.
-	go p.fs.invalidateEntry(p.dir, p.name)
+	go p.fs.invalidateEntry(p.dir, name)
 	return nil
 }
 
@@ -288,4 +413,24 @@ func (p *pending) renamed(ctx context.Context, target *dir, newName string) erro
 	}
 	go p.fs.invalidateEntry(target, newName)
 	return nil
+}
+
+// LogPending names in the log every file not stored (a hidden name never
+// renamed, an empty file, a failed upload) and its spool file, which is
+// kept: at unmount, nothing written is dropped silently.
+func (f *FS) LogPending() {
+	f.nodes.mu.Lock()
+	all := make([]*pending, 0, len(f.nodes.pending))
+	for _, p := range f.nodes.pending {
+		all = append(all, p)
+	}
+	f.nodes.mu.Unlock()
+	for _, p := range all {
+		p.mu.Lock()
+		if !p.uploaded {
+			f.log.Warn("a new file was not stored; its data is kept in the spool",
+				"file", joinPath(append(p.dir.p(), p.name)), "spool", p.path)
+		}
+		p.mu.Unlock()
+	}
 }
