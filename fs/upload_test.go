@@ -293,7 +293,9 @@ func TestUploadSurvivesServerLoss(t *testing.T) {
 	s := test.StartDovecot(t)
 	u := s.NewUser(t)
 	cacheHome := t.TempDir()
-	m := test.MountCommand(t, []string{test.Imapfs(t), "-f", "--timeout", "5s", "--ca-file", s.TLS.CAFile, s.URL(u, true)},
+	// The timeout bounds the whole upload: it must leave room for 80 MB
+	// under the race detector on a busy machine.
+	m := test.MountCommand(t, []string{test.Imapfs(t), "-f", "--timeout", "20s", "--ca-file", s.TLS.CAFile, s.URL(u, true)},
 		[]string{"IMAPFS_PASSWORD=" + u.Password, "XDG_CACHE_HOME=" + cacheHome})
 	spool := filepath.Join(cacheHome, "imapfs", "spool")
 	src := t.TempDir()
@@ -336,6 +338,15 @@ func TestUploadSurvivesServerLoss(t *testing.T) {
 	}
 	if !strings.Contains(m.Log(), "spool="+spool) {
 		t.Errorf("the log does not say where the data is kept:\n%s", m.Log())
+	}
+	// The mount reconnects (after its backoff) before the retry, so that
+	// the retry's time is the upload's alone.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		if err := exec.Command("ls", filepath.Join(m.Dir, "INBOX")).Run(); err == nil {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("the mount did not reconnect: %v\n%s", err, m.Log())
+		}
 	}
 	// Opening and closing the file tries the upload again. The first
 	// attempt may have reached the server before it stopped: the retry
