@@ -230,7 +230,7 @@ func TestMessagesImmutableAndRmR(t *testing.T) {
 			{"truncate", "-s", "0", file},
 			{"touch", file},
 			{"touch", "-d", "2001-01-01", file},
-			{"chmod", "600", file},
+			{"chmod", "444", file},
 			{"chmod", "+t", file},
 			{"chown", "nobody", file},
 			{"ln", "-s", file, filepath.Join(dir, "link.eml")},
@@ -246,9 +246,9 @@ func TestMessagesImmutableAndRmR(t *testing.T) {
 		}
 		// What changes nothing succeeds: the access time, the same mode.
 		run(t, "touch", "-a", file)
-		run(t, "chmod", "444", file)
+		run(t, "chmod", "600", file)
 		var st syscall.Stat_t
-		if err := syscall.Stat(file, &st); err != nil || st.Mode&0o777 != 0o444 || st.Mtim.Sec != s.Messages(t, u, box)[0].InternalDate.Unix() {
+		if err := syscall.Stat(file, &st); err != nil || st.Mode&0o777 != 0o600 || st.Mtim.Sec != s.Messages(t, u, box)[0].InternalDate.Unix() {
 			t.Errorf("stat after the refusals: %v mode %o mtime %d", err, st.Mode&0o777, st.Mtim.Sec)
 		}
 		run(t, "rm", "-r", dir)

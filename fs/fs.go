@@ -25,6 +25,13 @@ type Config struct {
 	Timeout time.Duration
 	// UID and GID own every file; the mounting user's by default.
 	UID, GID uint32
+	// Umask clears mode bits: directories have 0777 and files 0666 less
+	// these (less the write bits on a read-only mount). 077 keeps the
+	// mail to its owner.
+	Umask os.FileMode
+	// AttrTimeout and EntryTimeout, when set, replace imapfs's own choice
+	// of how long the kernel keeps attributes and names.
+	AttrTimeout, EntryTimeout *time.Duration
 	// PrefetchBytes bounds what one prefetch window brings (a share of
 	// the body cache, so prefetching never evicts what is being read).
 	PrefetchBytes int64
@@ -35,17 +42,20 @@ type Config struct {
 // FS is the imapfs filesystem: its root is the account's personal
 // namespace and every other namespace the server lists.
 type FS struct {
-	store    *cache.Store
-	log      *slog.Logger
-	readOnly bool
-	timeout  time.Duration
-	uid, gid uint32
-	requests requestCounts
-	walker   walker
-	spoolDir string
-	server   *bfs.Server // for kernel invalidations; set by Serve
-	nodes    nodes
-	names    folderNamesMemo
+	store      *cache.Store
+	log        *slog.Logger
+	readOnly   bool
+	timeout    time.Duration
+	uid, gid   uint32
+	umask      os.FileMode
+	attrValid  *time.Duration
+	entryValid *time.Duration
+	requests   requestCounts
+	walker     walker
+	spoolDir   string
+	server     *bfs.Server // for kernel invalidations; set by Serve
+	nodes      nodes
+	names      folderNamesMemo
 }
 
 // folderNamesMemo keeps the file names of the last folder list, so that a
@@ -93,7 +103,7 @@ func New(cfg Config) *FS {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &FS{store: cfg.Store, log: log, readOnly: cfg.ReadOnly, timeout: cfg.Timeout,
-		uid: cfg.UID, gid: cfg.GID, walker: walker{store: cfg.Store, budget: cfg.PrefetchBytes},
+		uid: cfg.UID, gid: cfg.GID, umask: cfg.Umask, attrValid: cfg.AttrTimeout, entryValid: cfg.EntryTimeout, walker: walker{store: cfg.Store, budget: cfg.PrefetchBytes},
 		spoolDir: cfg.SpoolDir}
 }
 
@@ -129,12 +139,26 @@ func inode(parts ...string) uint64 {
 	return n
 }
 
-// dirMode is a directory's mode: writable unless the mount is read-only.
+// dirMode is a directory's mode: writable unless the mount is read-only,
+// less the umask.
 func (f *FS) dirMode() os.FileMode {
+	perm := os.FileMode(0o777)
 	if f.readOnly {
-		return os.ModeDir | 0o555
+		perm = 0o555
 	}
-	return os.ModeDir | 0o755
+	return os.ModeDir | perm&^f.umask
+}
+
+// fileMode is the mode of messages and new files, less the umask. A
+// message is never written, but the owner's write bit lets them set its
+// flags (user.imap.flags): with default_permissions (always so with
+// allow_other) the kernel refuses setxattr on a file without it.
+func (f *FS) fileMode() os.FileMode {
+	perm := os.FileMode(0o666)
+	if f.readOnly {
+		perm = 0o444
+	}
+	return perm &^ f.umask
 }
 
 // errno turns an error for the kernel, logging what the errno hides.
