@@ -22,9 +22,9 @@ type dir struct {
 }
 
 var (
-	_ bfs.Node               = (*dir)(nil)
-	_ bfs.NodeStringLookuper = (*dir)(nil)
-	_ bfs.HandleReadDirAller = (*dir)(nil)
+	_ bfs.Node                = (*dir)(nil)
+	_ bfs.NodeRequestLookuper = (*dir)(nil)
+	_ bfs.HandleReadDirAller  = (*dir)(nil)
 )
 
 // folder finds this directory's mailbox among the account's, and its
@@ -75,7 +75,7 @@ func (d *dir) Attr(ctx context.Context, a *fuse.Attr) error {
 	}
 	a.Mode = d.fs.dirMode()
 	a.Nlink = 2
-	a.Valid = dirValid
+	a.Valid = d.fs.attrValid(dirValid)
 	a.Mtime = time.Unix(0, 0)
 	if len(d.p()) > 0 {
 		ctx, cancel := d.fs.request(ctx)
@@ -98,7 +98,9 @@ func (d *dir) Attr(ctx context.Context, a *fuse.Attr) error {
 	return nil
 }
 
-func (d *dir) Lookup(ctx context.Context, name string) (bfs.Node, error) {
+func (d *dir) Lookup(ctx context.Context, req *fuse.LookupRequest, resp *fuse.LookupResponse) (bfs.Node, error) {
+	d.fs.answerLookup(resp)
+	name := req.Name
 	ctx, cancel := d.fs.request(ctx)
 	defer cancel()
 	if p := d.fs.pendingFile(d.pendingKey(name)); p != nil {

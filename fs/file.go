@@ -76,7 +76,7 @@ func (f *file) Attr(ctx context.Context, a *fuse.Attr) error {
 	a.Size = uint64(f.size.Load())
 	a.Blocks = (a.Size + 511) / 512
 	a.Mtime, a.Ctime, a.Atime = f.msg.Date, f.msg.Date, f.msg.Date
-	a.Valid = fileValid
+	a.Valid = f.fs.attrValid(fileValid)
 	return nil
 }
 

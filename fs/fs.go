@@ -42,20 +42,21 @@ type Config struct {
 // FS is the imapfs filesystem: its root is the account's personal
 // namespace and every other namespace the server lists.
 type FS struct {
-	store      *cache.Store
-	log        *slog.Logger
-	readOnly   bool
-	timeout    time.Duration
-	uid, gid   uint32
-	umask      os.FileMode
-	attrValid  *time.Duration
-	entryValid *time.Duration
-	requests   requestCounts
-	walker     walker
-	spoolDir   string
-	server     *bfs.Server // for kernel invalidations; set by Serve
-	nodes      nodes
-	names      folderNamesMemo
+	store    *cache.Store
+	log      *slog.Logger
+	readOnly bool
+	timeout  time.Duration
+	uid, gid uint32
+	umask    os.FileMode
+	requests requestCounts
+	walker   walker
+	spoolDir string
+	server   *bfs.Server // for kernel invalidations; set by Serve
+	nodes    nodes
+	names    folderNamesMemo
+	// attrTimeout and entryTimeout, when set, replace dirValid,
+	// fileValid and the entry validity of lookups.
+	attrTimeout, entryTimeout *time.Duration
 }
 
 // folderNamesMemo keeps the file names of the last folder list, so that a
@@ -103,7 +104,7 @@ func New(cfg Config) *FS {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &FS{store: cfg.Store, log: log, readOnly: cfg.ReadOnly, timeout: cfg.Timeout,
-		uid: cfg.UID, gid: cfg.GID, umask: cfg.Umask, attrValid: cfg.AttrTimeout, entryValid: cfg.EntryTimeout, walker: walker{store: cfg.Store, budget: cfg.PrefetchBytes},
+		uid: cfg.UID, gid: cfg.GID, umask: cfg.Umask, attrTimeout: cfg.AttrTimeout, entryTimeout: cfg.EntryTimeout, walker: walker{store: cfg.Store, budget: cfg.PrefetchBytes},
 		spoolDir: cfg.SpoolDir}
 }
 
@@ -123,6 +124,24 @@ const (
 	dirValid  = time.Second
 	fileValid = time.Hour
 )
+
+// attrValid is how long the kernel may keep attributes: own, unless the
+// mount says otherwise (-o attr_timeout=).
+func (f *FS) attrValid(own time.Duration) time.Duration {
+	if f.attrTimeout != nil {
+		return *f.attrTimeout
+	}
+	return own
+}
+
+// answerLookup sets how long the kernel may keep the name a lookup
+// answers: bazil's minute, unless the mount says otherwise (-o
+// entry_timeout=).
+func (f *FS) answerLookup(resp *fuse.LookupResponse) {
+	if f.entryTimeout != nil {
+		resp.EntryValid = *f.entryTimeout
+	}
+}
 
 // inode gives every node a number that stays the same across lookups and
 // mounts: a hash of what identifies it.
@@ -172,6 +191,7 @@ func joinPath(path []string) string { return "/" + strings.Join(path, "/") }
 // attrDefaults fills what every node shares.
 func (f *FS) attrDefaults(a *fuse.Attr) {
 	a.Uid, a.Gid = f.uid, f.gid
+	a.Valid = f.attrValid(a.Valid)
 	a.BlockSize = 4096
 }
 
