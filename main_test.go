@@ -290,7 +290,8 @@ func TestPasswordSources(t *testing.T) {
 	}
 }
 
-// With --allow-other another user can read the mount; without, not.
+// With --allow-other another user can read the mount, when the modes let
+// them (umask=022); without, not.
 func TestAllowOther(t *testing.T) {
 	s := test.SharedDovecot(t)
 	u := s.NewUser(t)
@@ -299,7 +300,7 @@ func TestAllowOther(t *testing.T) {
 		t.Run(fmt.Sprint("allow-other=", allow), func(t *testing.T) {
 			var flags []string
 			if allow {
-				flags = []string{"--allow-other"}
+				flags = []string{"--allow-other", "-o", "umask=022"}
 			}
 			m := test.Mount(t, s, u, flags...)
 			file := fmt.Sprintf("%s/INBOX/%d.eml", m.Dir, uids[0])

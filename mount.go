@@ -62,8 +62,22 @@ func serve(cfg *mountopts.Config, pass string, log *slog.Logger, ready func(erro
 		Logger:   log,
 	})
 	defer pool.Close()
+	// The spool and the disk cache hold mail: they must be this user's
+	// alone, as the mount's files are by default.
+	spool := ""
+	if !cfg.ReadOnly {
+		if spool, err = spoolPath(); err == nil {
+			err = privateDir(spool)
+		}
+		if err != nil {
+			return fail(fmt.Errorf("spool: %w", err))
+		}
+	}
 	var disk *cache.Disk
 	if cfg.CacheDir != "" {
+		if err := privateDir(cfg.CacheDir); err != nil {
+			return fail(fmt.Errorf("--cache-dir: %w", err))
+		}
 		// One directory per account: the server, the user and how it is
 		// reached.
 		account := cfg.Server.String() + "\x00" + cfg.Tunnel
@@ -118,23 +132,20 @@ func serve(cfg *mountopts.Config, pass string, log *slog.Logger, ready func(erro
 			}
 		}
 	}()
-	spool := ""
-	if !cfg.ReadOnly {
-		if spool, err = spoolPath(); err == nil {
-			err = os.MkdirAll(spool, 0o700)
-		}
-		if err != nil {
-			return err
-		}
+	if spool != "" {
 		logSpooled(log, spool)
 	}
-	// cfg.AttrTimeout and cfg.EntryTimeout (-o attr_timeout=, entry_timeout=)
-	// are not passed on yet: fs.Config has no field for them, and fs
-	// chooses its own attribute and entry validity.
+	uid, gid := uint32(os.Getuid()), uint32(os.Getgid())
+	if cfg.UID >= 0 {
+		uid = uint32(cfg.UID)
+	}
+	if cfg.GID >= 0 {
+		gid = uint32(cfg.GID)
+	}
 	filesystem := fs.New(fs.Config{
 		Store: store, Logger: log, ReadOnly: cfg.ReadOnly, Timeout: cfg.Timeout,
-		UID: uint32(os.Getuid()), GID: uint32(os.Getgid()), PrefetchBytes: cfg.CacheSize / 4,
-		SpoolDir: spool,
+		UID: uid, GID: gid, Umask: cfg.Umask, PrefetchBytes: cfg.CacheSize / 4,
+		SpoolDir: spool, AttrTimeout: cfg.AttrTimeout, EntryTimeout: cfg.EntryTimeout,
 	})
 	err = filesystem.Serve(conn, cfg.Debug)
 	filesystem.LogPending()
@@ -198,6 +209,31 @@ func mountFUSE(dir string, log *slog.Logger, options ...fuse.MountOption) (*fuse
 		log.Warn("fusermount3", "said", line)
 	}
 	return conn, nil
+}
+
+// privateDir makes dir (0700) if it is missing, and refuses one that
+// another user owns or may write to: they could read the mail kept there,
+// or put files of theirs in its place.
+func privateDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	info, err := os.Stat(dir)
+	if err != nil {
+		return err
+	}
+	st, ok := info.Sys().(*syscall.Stat_t)
+	switch {
+	case !info.IsDir():
+		return fmt.Errorf("%s is not a directory", dir)
+	case !ok:
+		return fmt.Errorf("%s: cannot tell its owner", dir)
+	case int(st.Uid) != os.Getuid():
+		return fmt.Errorf("%s belongs to uid %d, not to this user (uid %d); it holds mail, so it must be yours", dir, st.Uid, os.Getuid())
+	case info.Mode().Perm()&0o022 != 0:
+		return fmt.Errorf("%s may be written by other users (mode %04o); it holds mail: chmod go-w %s", dir, info.Mode().Perm(), shellQuote(dir))
+	}
+	return nil
 }
 
 // memoryHeadroom is what imapfs may hold beyond its body cache: listings,

@@ -229,7 +229,7 @@ func TestMessagesImmutableAndRmR(t *testing.T) {
 			{"truncate", "-s", "0", file},
 			{"touch", file},
 			{"touch", "-d", "2001-01-01", file},
-			{"chmod", "600", file},
+			{"chmod", "444", file},
 			{"chmod", "+t", file},
 			{"chown", "nobody", file},
 			{"ln", "-s", file, filepath.Join(dir, "link.eml")},
@@ -245,8 +245,8 @@ func TestMessagesImmutableAndRmR(t *testing.T) {
 		}
 		// What changes nothing succeeds: the access time, the same mode.
 		run(t, "touch", "-a", file)
-		run(t, "chmod", "444", file)
-		if st, err := statT(file); err != nil || st.Mode&0o777 != 0o444 || st.Mtim.Sec != s.Messages(t, u, box)[0].InternalDate.Unix() {
+		run(t, "chmod", "600", file)
+		if st, err := statT(file); err != nil || st.Mode&0o777 != 0o600 || st.Mtim.Sec != s.Messages(t, u, box)[0].InternalDate.Unix() {
 			t.Errorf("stat after the refusals: %v mode %o mtime %d", err, st.Mode&0o777, st.Mtim.Sec)
 		}
 		run(t, "rm", "-r", dir)

@@ -22,9 +22,9 @@ type dir struct {
 }
 
 var (
-	_ bfs.Node               = (*dir)(nil)
-	_ bfs.NodeStringLookuper = (*dir)(nil)
-	_ bfs.HandleReadDirAller = (*dir)(nil)
+	_ bfs.Node                = (*dir)(nil)
+	_ bfs.NodeRequestLookuper = (*dir)(nil)
+	_ bfs.HandleReadDirAller  = (*dir)(nil)
 )
 
 // folder finds this directory's mailbox among the account's, and its
@@ -75,7 +75,7 @@ func (d *dir) Attr(ctx context.Context, a *fuse.Attr) error {
 	}
 	a.Mode = d.fs.dirMode()
 	a.Nlink = 2
-	a.Valid = dirValid
+	a.Valid = d.fs.attrValid(dirValid)
 	a.Mtime = time.Unix(0, 0)
 	if len(d.p()) > 0 {
 		ctx, cancel := d.fs.request(ctx)
@@ -98,7 +98,9 @@ func (d *dir) Attr(ctx context.Context, a *fuse.Attr) error {
 	return nil
 }
 
-func (d *dir) Lookup(ctx context.Context, name string) (bfs.Node, error) {
+func (d *dir) Lookup(ctx context.Context, req *fuse.LookupRequest, resp *fuse.LookupResponse) (bfs.Node, error) {
+	d.fs.answerLookup(resp)
+	name := req.Name
 	ctx, cancel := d.fs.request(ctx)
 	defer cancel()
 	if p := d.fs.pendingFile(d.pendingKey(name)); p != nil {
@@ -141,13 +143,18 @@ func (d *dir) Lookup(ctx context.Context, name string) (bfs.Node, error) {
 		return nil, syscall.ENOENT
 	}
 	// A lookup while walking a mailbox uses the listing at hand; only a
-	// name it does not know makes us ask the server.
+	// name it does not know makes us ask the server. A name it knows is
+	// checked afterwards (revalidate), so that one another client
+	// expunged does not live on in the kernel for as long as nothing
+	// lists the mailbox.
 	l := d.fs.store.Cached(self.Name)
 	m, found := cache.Message{}, false
 	if l != nil {
 		m, found = l.Find(uid)
 	}
-	if !found {
+	if found {
+		d.fs.revalidate(d, l)
+	} else {
 		if l, err = d.fs.store.Listing(ctx, self.Name); err != nil {
 			return nil, d.fs.errno("lookup "+joinPath(append(d.p(), name)), err)
 		}
@@ -177,6 +184,7 @@ func (d *dir) ReadDirAll(ctx context.Context) ([]fuse.Dirent, error) {
 		for _, m := range l.Messages {
 			out = append(out, fuse.Dirent{Name: messageName(m.UID), Type: fuse.DT_File, Inode: messageInode(self.Name, l.UIDValidity, m.UID)})
 		}
+		go d.fs.forgetExpunged(d, l) // not from inside the handler
 	}
 	for _, p := range d.fs.pendingIn(d) {
 		p.mu.Lock()

@@ -157,7 +157,7 @@ func TestDiskCacheOnFullDisk(t *testing.T) {
 	u := s.NewUser(t)
 	seedSome(t, s, u, "INBOX", 20)
 	cacheDir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=32k", "tmpfs", cacheDir).CombinedOutput(); err != nil {
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=32k,mode=0700", "tmpfs", cacheDir).CombinedOutput(); err != nil {
 		t.Fatalf("mount tmpfs: %v %s", err, out)
 	}
 	t.Cleanup(func() { exec.Command("umount", cacheDir).Run() })

@@ -55,7 +55,7 @@ var (
 func (f *file) Setattr(ctx context.Context, req *fuse.SetattrRequest, resp *fuse.SetattrResponse) error {
 	v := req.Valid
 	changes := v.Size() && int64(req.Size) != f.size.Load() ||
-		v.Mode() && req.Mode&(os.ModePerm|os.ModeSetuid|os.ModeSetgid|os.ModeSticky) != 0o444 ||
+		v.Mode() && req.Mode&(os.ModePerm|os.ModeSetuid|os.ModeSetgid|os.ModeSticky) != f.fs.fileMode() ||
 		v.Uid() && req.Uid != f.fs.uid || v.Gid() && req.Gid != f.fs.gid ||
 		v.MtimeNow() || v.Mtime() && !req.Mtime.Equal(f.msg.Date)
 	switch {
@@ -71,12 +71,12 @@ func (f *file) Setattr(ctx context.Context, req *fuse.SetattrRequest, resp *fuse
 func (f *file) Attr(ctx context.Context, a *fuse.Attr) error {
 	f.fs.attrDefaults(a)
 	a.Inode = messageInode(f.mailboxName(), f.uidValidity, f.msg.UID)
-	a.Mode = 0o444
+	a.Mode = f.fs.fileMode()
 	a.Nlink = 1
 	a.Size = uint64(f.size.Load())
 	a.Blocks = (a.Size + 511) / 512
 	a.Mtime, a.Ctime, a.Atime = f.msg.Date, f.msg.Date, f.msg.Date
-	a.Valid = fileValid
+	a.Valid = f.fs.attrValid(fileValid)
 	return nil
 }
 

@@ -25,6 +25,13 @@ type Config struct {
 	Timeout time.Duration
 	// UID and GID own every file; the mounting user's by default.
 	UID, GID uint32
+	// Umask clears mode bits: directories have 0777 and files 0666 less
+	// these (less the write bits on a read-only mount). 077 keeps the
+	// mail to its owner.
+	Umask os.FileMode
+	// AttrTimeout and EntryTimeout, when set, replace imapfs's own choice
+	// of how long the kernel keeps attributes and names.
+	AttrTimeout, EntryTimeout *time.Duration
 	// PrefetchBytes bounds what one prefetch window brings (a share of
 	// the body cache, so prefetching never evicts what is being read).
 	PrefetchBytes int64
@@ -40,12 +47,16 @@ type FS struct {
 	readOnly bool
 	timeout  time.Duration
 	uid, gid uint32
+	umask    os.FileMode
 	requests requestCounts
 	walker   walker
 	spoolDir string
 	server   *bfs.Server // for kernel invalidations; set by Serve
 	nodes    nodes
 	names    folderNamesMemo
+	// attrTimeout and entryTimeout, when set, replace dirValid,
+	// fileValid and the entry validity of lookups.
+	attrTimeout, entryTimeout *time.Duration
 }
 
 // folderNamesMemo keeps the file names of the last folder list, so that a
@@ -93,7 +104,7 @@ func New(cfg Config) *FS {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &FS{store: cfg.Store, log: log, readOnly: cfg.ReadOnly, timeout: cfg.Timeout,
-		uid: cfg.UID, gid: cfg.GID, walker: walker{store: cfg.Store, budget: cfg.PrefetchBytes},
+		uid: cfg.UID, gid: cfg.GID, umask: cfg.Umask, attrTimeout: cfg.AttrTimeout, entryTimeout: cfg.EntryTimeout, walker: walker{store: cfg.Store, budget: cfg.PrefetchBytes},
 		spoolDir: cfg.SpoolDir}
 }
 
@@ -114,6 +125,24 @@ const (
 	fileValid = time.Hour
 )
 
+// attrValid is how long the kernel may keep attributes: own, unless the
+// mount says otherwise (-o attr_timeout=).
+func (f *FS) attrValid(own time.Duration) time.Duration {
+	if f.attrTimeout != nil {
+		return *f.attrTimeout
+	}
+	return own
+}
+
+// answerLookup sets how long the kernel may keep the name a lookup
+// answers: bazil's minute, unless the mount says otherwise (-o
+// entry_timeout=).
+func (f *FS) answerLookup(resp *fuse.LookupResponse) {
+	if f.entryTimeout != nil {
+		resp.EntryValid = *f.entryTimeout
+	}
+}
+
 // inode gives every node a number that stays the same across lookups and
 // mounts: a hash of what identifies it.
 func inode(parts ...string) uint64 {
@@ -129,12 +158,26 @@ func inode(parts ...string) uint64 {
 	return n
 }
 
-// dirMode is a directory's mode: writable unless the mount is read-only.
+// dirMode is a directory's mode: writable unless the mount is read-only,
+// less the umask.
 func (f *FS) dirMode() os.FileMode {
+	perm := os.FileMode(0o777)
 	if f.readOnly {
-		return os.ModeDir | 0o555
+		perm = 0o555
 	}
-	return os.ModeDir | 0o755
+	return os.ModeDir | perm&^f.umask
+}
+
+// fileMode is the mode of messages and new files, less the umask. A
+// message is never written, but the owner's write bit lets them set its
+// flags (user.imap.flags): with default_permissions (always so with
+// allow_other) the kernel refuses setxattr on a file without it.
+func (f *FS) fileMode() os.FileMode {
+	perm := os.FileMode(0o666)
+	if f.readOnly {
+		perm = 0o444
+	}
+	return perm &^ f.umask
 }
 
 // errno turns an error for the kernel, logging what the errno hides.
@@ -148,6 +191,7 @@ func joinPath(path []string) string { return "/" + strings.Join(path, "/") }
 // attrDefaults fills what every node shares.
 func (f *FS) attrDefaults(a *fuse.Attr) {
 	a.Uid, a.Gid = f.uid, f.gid
+	a.Valid = f.attrValid(a.Valid)
 	a.BlockSize = 4096
 }
 

@@ -1,6 +1,7 @@
 package fs
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"sync"
@@ -23,6 +24,9 @@ type nodes struct {
 	// lookup of the name returned. rm and mv name a message by it.
 	entries map[entryKey]*file
 	entryOf map[*file]entryKey
+	// revalidating are the mailboxes whose listing a lookup is having
+	// refreshed in the background.
+	revalidating map[string]bool
 }
 
 type entryKey struct {
@@ -154,4 +158,58 @@ func (f *FS) moved(oldPath, newPath []string, from, to, delimiter string) {
 		n.mu.Unlock()
 		f.nodes.files[k] = n
 	}
+}
+
+// forgetExpunged makes the kernel forget the names of the messages it
+// knows in l's mailbox that l no longer holds (expunged by another
+// client, or of an older UIDVALIDITY): the kernel keeps a name for a
+// minute, and ls -l of a warm mailbox asks nothing while it does. Not
+// from inside a request handler.
+func (f *FS) forgetExpunged(d *dir, l *cache.Listing) {
+	var gone []uint32
+	f.nodes.mu.Lock()
+	for k := range f.nodes.files {
+		if k.mailbox != l.Mailbox {
+			continue
+		}
+		if _, ok := l.Find(k.uid); !ok || k.uidValidity != l.UIDValidity {
+			gone = append(gone, k.uid)
+		}
+	}
+	f.nodes.mu.Unlock()
+	for _, uid := range gone {
+		f.invalidateEntry(d, messageName(uid))
+	}
+}
+
+// revalidate refreshes the listing of d's mailbox in the background once
+// the listing at hand (held) is older than the store's TTL, at most one
+// refresh at a time per mailbox, and makes the kernel forget the names a
+// new listing shows gone. A lookup answered from held calls it, so that it
+// waits for no server.
+func (f *FS) revalidate(d *dir, held *cache.Listing) {
+	mailbox := held.Mailbox
+	f.nodes.mu.Lock()
+	if f.nodes.revalidating[mailbox] {
+		f.nodes.mu.Unlock()
+		return
+	}
+	if f.nodes.revalidating == nil {
+		f.nodes.revalidating = map[string]bool{}
+	}
+	f.nodes.revalidating[mailbox] = true
+	f.nodes.mu.Unlock()
+	go func() {
+		defer func() {
+			f.nodes.mu.Lock()
+			delete(f.nodes.revalidating, mailbox)
+			f.nodes.mu.Unlock()
+		}()
+		ctx, cancel := context.WithTimeout(context.Background(), f.timeout)
+		defer cancel()
+		// Fresh within the TTL, the listing comes without asking.
+		if l, err := f.store.Listing(ctx, mailbox); err == nil && l != held {
+			f.forgetExpunged(d, l)
+		}
+	}()
 }

@@ -158,7 +158,7 @@ func (p *pending) Attr(ctx context.Context, a *fuse.Attr) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	a.Inode = p.inode
-	a.Mode = 0o644
+	a.Mode = p.fs.fileMode()
 	a.Nlink = 1
 	if info, err := p.file.Stat(); err == nil {
 		a.Size = uint64(info.Size())

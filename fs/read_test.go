@@ -135,7 +135,7 @@ func TestListAndRead(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if info.Size() != sm.Size || !info.ModTime().Equal(sm.InternalDate) || info.Mode().Perm() != 0o444 {
+				if info.Size() != sm.Size || !info.ModTime().Equal(sm.InternalDate) || info.Mode().Perm() != 0o600 {
 					t.Errorf("%s: size %d mtime %v mode %v; server size %d date %v", path, info.Size(), info.ModTime(), info.Mode(), sm.Size, sm.InternalDate)
 				}
 				data, err := os.ReadFile(path)

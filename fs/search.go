@@ -26,12 +26,12 @@ type searchRoot struct {
 }
 
 var (
-	_ bfs.Node               = (*searchRoot)(nil)
-	_ bfs.NodeStringLookuper = (*searchRoot)(nil)
-	_ bfs.HandleReadDirAller = (*searchRoot)(nil)
-	_ bfs.Node               = (*searchResult)(nil)
-	_ bfs.NodeStringLookuper = (*searchResult)(nil)
-	_ bfs.HandleReadDirAller = (*searchResult)(nil)
+	_ bfs.Node                = (*searchRoot)(nil)
+	_ bfs.NodeRequestLookuper = (*searchRoot)(nil)
+	_ bfs.HandleReadDirAller  = (*searchRoot)(nil)
+	_ bfs.Node                = (*searchResult)(nil)
+	_ bfs.NodeRequestLookuper = (*searchResult)(nil)
+	_ bfs.HandleReadDirAller  = (*searchResult)(nil)
 )
 
 func (r *searchRoot) Attr(ctx context.Context, a *fuse.Attr) error {
@@ -47,7 +47,9 @@ func (r *searchRoot) ReadDirAll(ctx context.Context) ([]fuse.Dirent, error) { re
 
 // Lookup runs the search named: invalid criteria are EINVAL, with the
 // reason in the log.
-func (r *searchRoot) Lookup(ctx context.Context, name string) (bfs.Node, error) {
+func (r *searchRoot) Lookup(ctx context.Context, req *fuse.LookupRequest, resp *fuse.LookupResponse) (bfs.Node, error) {
+	r.fs.answerLookup(resp)
+	name := req.Name
 	criteria, err := imapclient.ParseSearchCriteria(name)
 	if err != nil {
 		r.fs.log.Warn("invalid search criteria", "mailbox", r.mailbox, "criteria", name, "err", err)
@@ -94,7 +96,9 @@ func (s *searchResult) ReadDirAll(ctx context.Context) ([]fuse.Dirent, error) {
 }
 
 // Lookup gives the message's own node, the same file as in the mailbox.
-func (s *searchResult) Lookup(ctx context.Context, name string) (bfs.Node, error) {
+func (s *searchResult) Lookup(ctx context.Context, req *fuse.LookupRequest, resp *fuse.LookupResponse) (bfs.Node, error) {
+	s.root.fs.answerLookup(resp)
+	name := req.Name
 	uid, ok := messageUID(name)
 	if !ok {
 		return nil, syscall.ENOENT

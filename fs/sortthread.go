@@ -49,9 +49,9 @@ type orderedDir struct {
 }
 
 var (
-	_ bfs.Node               = (*orderedDir)(nil)
-	_ bfs.NodeStringLookuper = (*orderedDir)(nil)
-	_ bfs.HandleReadDirAller = (*orderedDir)(nil)
+	_ bfs.Node                = (*orderedDir)(nil)
+	_ bfs.NodeRequestLookuper = (*orderedDir)(nil)
+	_ bfs.HandleReadDirAller  = (*orderedDir)(nil)
 )
 
 func (o *orderedDir) Attr(ctx context.Context, a *fuse.Attr) error {
@@ -85,7 +85,9 @@ func (o *orderedDir) ReadDirAll(ctx context.Context) ([]fuse.Dirent, error) {
 	return out, nil
 }
 
-func (o *orderedDir) Lookup(ctx context.Context, name string) (bfs.Node, error) {
+func (o *orderedDir) Lookup(ctx context.Context, req *fuse.LookupRequest, resp *fuse.LookupResponse) (bfs.Node, error) {
+	o.fs.answerLookup(resp)
+	name := req.Name
 	if o.lookup != nil {
 		return o.lookup(ctx, name)
 	}

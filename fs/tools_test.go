@@ -57,7 +57,7 @@ func TestRealTools(t *testing.T) {
 		first := filepath.Join(inbox, fmt.Sprintf("%d.eml", stored[0].UID))
 		body := s.Body(t, u, "INBOX", stored[0].UID)
 
-		if out := run(t, "ls", "-la", inbox); strings.Count(out, "-r--r--r--") != len(stored) {
+		if out := run(t, "ls", "-la", inbox); strings.Count(out, "-rw-------") != len(stored) {
 			t.Errorf("ls -la:\n%s", out)
 		}
 		want := fmt.Sprintf("%d %d", stored[0].Size, stored[0].InternalDate.Unix())

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -50,10 +51,20 @@ type Config struct {
 	DefaultPermissions bool
 	// AttrTimeout and EntryTimeout are how long the kernel may cache
 	// attributes and names (-o attr_timeout=SECONDS, entry_timeout=);
-	// 0 when not given, for imapfs's own choice.
-	AttrTimeout  time.Duration
-	EntryTimeout time.Duration
+	// nil when not given, for imapfs's own choice.
+	AttrTimeout  *time.Duration
+	EntryTimeout *time.Duration
+	// UID and GID own every file and directory (-o uid=N, gid=N); -1
+	// when not given, for the mounting user's.
+	UID, GID int
+	// Umask clears mode bits (-o umask=OCTAL): directories have 0777 and
+	// files 0666 less these. The default, 077, keeps the mail to its
+	// owner, also with allow_other.
+	Umask os.FileMode
 }
+
+// DefaultUmask keeps mail private: owner-only files and directories.
+const DefaultUmask os.FileMode = 0o077
 
 // Server is the SERVER argument: imaps://[USER@]HOST[:PORT] or
 // imap://[USER@]HOST[:PORT].
@@ -131,7 +142,7 @@ func newFlagSet(p *parsed) *pflag.FlagSet {
 	fs.SetOutput(discard{})
 	c := &p.cfg
 	fs.BoolVarP(&c.Foreground, "foreground", "f", false, "stay in the foreground instead of detaching once mounted")
-	fs.StringArrayVarP(&p.options, "options", "o", nil, "mount options `a,b=c`: any long flag as name=value (- or _), ro, rw, allow_other, default_permissions, reconnect")
+	fs.StringArrayVarP(&p.options, "options", "o", nil, "mount options `a,b=c`: any long flag as name=value (- or _), ro, rw, allow_other, and sshfs's default_permissions, reconnect, uid=N, gid=N, umask=M (default 077: mail is private), attr_timeout=S, entry_timeout=S")
 	fs.StringVar(&p.user, "user", "", "IMAP user `NAME` (instead of USER@ in SERVER)")
 	fs.StringVar(&c.PasswordFile, "password-file", "", "read the password from the first line of `FILE`")
 	fs.StringVar(&c.PasswordCommand, "password-command", "", "run `CMD` with sh -c and use the first line it prints as the password")
@@ -191,7 +202,7 @@ var mountGenericOptions = map[string]bool{
 
 // Parse reads the arguments after the program name.
 func Parse(args []string) (*Config, error) {
-	p := &parsed{}
+	p := &parsed{cfg: Config{UID: -1, GID: -1, Umask: DefaultUmask}}
 	fs := newFlagSet(p)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
@@ -279,10 +290,28 @@ func applyOptions(fs *pflag.FlagSet, c *Config, options []string) error {
 					return usagef("mount option %q: %v", item, err)
 				}
 				if name == "attr-timeout" {
-					c.AttrTimeout = d
+					c.AttrTimeout = &d
 				} else {
-					c.EntryTimeout = d
+					c.EntryTimeout = &d
 				}
+				continue
+			case name == "uid" || name == "gid":
+				id, err := strconv.ParseUint(value, 10, 32)
+				if err != nil || id == 1<<32-1 {
+					return usagef("mount option %q: %q is not a numeric id", item, value)
+				}
+				if name == "uid" {
+					c.UID = int(id)
+				} else {
+					c.GID = int(id)
+				}
+				continue
+			case name == "umask":
+				mask, err := strconv.ParseUint(value, 8, 32)
+				if err != nil || mask > 0o777 {
+					return usagef("mount option %q: %q is not an octal mode such as 022", item, value)
+				}
+				c.Umask = os.FileMode(mask)
 				continue
 			case name == "ro" && !hasValue:
 				name, value, hasValue = "read-only", "true", true

@@ -35,10 +35,21 @@ func TestSSHFSOptions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !c.DefaultPermissions || c.AttrTimeout != 5*time.Second || c.EntryTimeout != 500*time.Millisecond {
+	if !c.DefaultPermissions || c.AttrTimeout == nil || *c.AttrTimeout != 5*time.Second || c.EntryTimeout == nil || *c.EntryTimeout != 500*time.Millisecond {
 		t.Errorf("default_permissions %v, attr_timeout %v, entry_timeout %v", c.DefaultPermissions, c.AttrTimeout, c.EntryTimeout)
 	}
-	for _, bad := range []string{"attr_timeout", "attr_timeout=soon", "entry_timeout=-1", "reconnect=yes"} {
+	if c.UID != -1 || c.GID != -1 || c.Umask != 0o077 {
+		t.Errorf("by default uid %d gid %d umask %o, want -1 -1 077", c.UID, c.GID, c.Umask)
+	}
+	// 0 is a timeout given, not imapfs's own choice.
+	if c, err := Parse([]string{"-o", "attr_timeout=0,entry_timeout=0", "imaps://host", "m"}); err != nil || c.AttrTimeout == nil || *c.AttrTimeout != 0 || c.EntryTimeout == nil || *c.EntryTimeout != 0 {
+		t.Errorf("attr_timeout=0,entry_timeout=0: %+v %v", c, err)
+	}
+	if c, err := Parse([]string{"-o", "uid=1000,gid=100,umask=022", "imaps://host", "m"}); err != nil || c.UID != 1000 || c.GID != 100 || c.Umask != 0o022 {
+		t.Errorf("uid=1000,gid=100,umask=022: %+v %v", c, err)
+	}
+	for _, bad := range []string{"attr_timeout", "attr_timeout=soon", "entry_timeout=-1", "reconnect=yes",
+		"uid", "uid=me", "gid=-1", "umask=8", "umask=1000", "umask"} {
 		if _, err := Parse([]string{"-o", bad, "imaps://host", "m"}); err == nil {
 			t.Errorf("-o %s accepted", bad)
 		}
