@@ -56,6 +56,9 @@ func main() {
 			rel = r
 		}
 	}
+	// Ready before the guide is printed: a Ctrl-C right after it (a test
+	// sends one as soon as it reads the guide) is then a clean stop.
+	close(t.ready)
 	fmt.Printf(`
 imapfs is mounted at %[1]s
   server:  Dovecot on %[2]s (implicit TLS on %[3]s), folder %[4]s
@@ -125,7 +128,7 @@ type demoT struct {
 	failed   bool
 	closing  bool
 	signals  chan os.Signal
-	ready    chan struct{} // closed when the demo waits for Ctrl-C
+	ready    chan struct{} // closed once mounted, before the guide
 }
 
 var _ test.T = (*demoT)(nil)
@@ -242,7 +245,6 @@ func (t *demoT) interruptible() {
 
 // waitForSignal blocks until the signal goroutine ends the program.
 func (t *demoT) waitForSignal() {
-	close(t.ready)
 	select {}
 }
 
