@@ -92,6 +92,13 @@ func (s *Store) Append(ctx context.Context, mailbox string, up *Upload) (Copied,
 			s.markDirty(mailbox)
 			return copied, nil
 		}
+		var refused *imapclient.StatusError
+		if sent && !errors.As(err, &refused) {
+			// Only the server's NO or BAD says it was not stored; after any
+			// other failure (a broken answer, a lost connection) it may
+			// have been, and the next attempt looks first.
+			up.uncertain = true
+		}
 		if sent && ctx.Err() != nil {
 			// Cut off by the caller's deadline after it was sent: the
 			// message may be stored, so it is looked for before failing.

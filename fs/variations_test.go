@@ -361,3 +361,30 @@ func TestLargeMessagesUIDAfterBody(t *testing.T) {
 		t.Errorf("grep -rl: %v %q\n%s", err, out, m.Log())
 	}
 }
+
+// An APPEND the server stored but answered with a code that does not
+// parse fails the copy; trying again (a new close of the file) must find
+// the message there rather than store it a second time.
+func TestUploadAnsweredUnclearlyStoredOnce(t *testing.T) {
+	s := test.StartScripted(t, test.Variation{BrokenAppendUID: true})
+	m := s.Mount(t)
+	src := filepath.Join(t.TempDir(), "new.eml")
+	body := scriptedMessages(1)[0].Body
+	if err := os.WriteFile(src, body, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	target := filepath.Join(m.Dir, "INBOX", "new.eml")
+	out, err := exec.Command("cp", src, target).CombinedOutput()
+	t.Logf("cp: %v %s", err, out)
+	if err == nil {
+		// Taken for stored: nothing left to try again.
+		if got := s.Messages(t, "INBOX"); len(got) != 1 {
+			t.Fatalf("the server holds %d messages, want 1", len(got))
+		}
+		return
+	}
+	exec.Command("sh", "-c", ": >> '"+target+"'").Run()
+	if got := s.Messages(t, "INBOX"); len(got) != 1 || !bytes.Equal(s.Body(t, "INBOX", got[0].UID), body) {
+		t.Fatalf("the server holds %d messages after the retry, want the one\n%s", len(got), m.Log())
+	}
+}

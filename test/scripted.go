@@ -84,6 +84,9 @@ type Variation struct {
 	// DropAfterCopy carries out every COPY and then closes the connection
 	// without answering it: the copy is made, and the client cannot know.
 	DropAfterCopy bool
+	// BrokenAppendUID stores every APPEND and answers it with an APPENDUID
+	// code that does not parse: the message is there, the answer unclear.
+	BrokenAppendUID bool
 }
 
 // DefaultScriptedCapabilities is what a zero Variation announces.

@@ -467,6 +467,9 @@ func (ss *scriptedSession) appendMessage(args []scriptedToken) (string, error) {
 	}
 	uid := box.add([]byte(rest[0].s), flags, date)
 	ss.sync(true)
+	if ss.s.V.BrokenAppendUID {
+		return fmt.Sprintf("%s %d x%d", ss.word("APPENDUID"), box.uidValidity, uid), nil
+	}
 	if ss.s.has("UIDPLUS") {
 		return fmt.Sprintf("%s %d %d", ss.word("APPENDUID"), box.uidValidity, uid), nil
 	}
