@@ -312,16 +312,11 @@ func (p *pending) complete() bool {
 	return err == nil && info.Size() > 0
 }
 
-// Fsync stores the file when it comes from the last writer, as a close
-// would; else it makes the spool file durable, and the upload waits for
-// the last close.
+// Fsync makes the spool file durable and stores nothing: writers fsync
+// before they are done (rsync --fsync syncs each file under its temporary
+// name, then sets its times and renames it; a logger syncs as it goes).
+// The message is stored at the last writer's close, or at the rename.
 func (p *pending) Fsync(ctx context.Context, req *fuse.FsyncRequest) error {
-	p.mu.Lock()
-	last := p.handles <= 1
-	p.mu.Unlock()
-	if last {
-		return p.upload(ctx, p.dir)
-	}
 	p.storing.Lock()
 	defer p.storing.Unlock()
 	p.mu.Lock()

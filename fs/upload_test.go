@@ -441,3 +441,28 @@ func TestConnectionLimit(t *testing.T) {
 		}
 	}
 }
+
+// rsync --fsync syncs each file under its temporary (hidden) name before
+// it renames it: an fsync makes the spool durable and stores nothing, so
+// each message is stored once, at the rename, with its date.
+func TestRsyncRestoreFsync(t *testing.T) {
+	s := test.SharedDovecot(t)
+	u := s.NewUser(t)
+	seedSome(t, s, u, "INBOX", 3)
+	m := test.Mount(t, s, u)
+	backup := t.TempDir()
+	run(t, "rsync", "-a", mailboxDir(m, s, "INBOX")+"/", backup+"/")
+	run(t, "mkdir", mailboxDir(m, s, "Restored"))
+	if out, err := exec.Command("rsync", "-a", "--fsync", backup+"/", mailboxDir(m, s, "Restored")+"/").CombinedOutput(); err != nil {
+		t.Errorf("rsync --fsync: %v %s\n%s", err, out, m.Log())
+	}
+	orig, got := s.Messages(t, u, "INBOX"), s.Messages(t, u, "Restored")
+	if len(got) != len(orig) {
+		t.Fatalf("restored %d messages of %d\n%s", len(got), len(orig), m.Log())
+	}
+	for i := range got {
+		if !got[i].InternalDate.Equal(orig[i].InternalDate) || !bytes.Equal(s.Body(t, u, "Restored", got[i].UID), s.Body(t, u, "INBOX", orig[i].UID)) {
+			t.Errorf("restored message %d differs from the original (date %v, want %v)", i, got[i].InternalDate, orig[i].InternalDate)
+		}
+	}
+}
