@@ -314,7 +314,13 @@ func (s *Store) Move(ctx context.Context, mailbox string, uidValidity, uid uint3
 				return err
 			}
 		}
-		return s.removeOne(ctx, c, set)
+		err := s.removeOne(ctx, c, set)
+		if err != nil && copied.UID != 0 {
+			// The copy is made and stays: the next attempt finds it (from
+			// its own UID on) instead of copying again.
+			s.setCopyUncertain(key, copyPlace{uidValidity: copied.UIDValidity, uidNext: copied.UID})
+		}
+		return err
 	})
 	s.markDirty(to)
 	if err != nil {

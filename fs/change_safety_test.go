@@ -197,3 +197,31 @@ func TestMoveRetriedAfterCopyCutOff(t *testing.T) {
 		t.Errorf("%d UID COPY commands, want 1", copies)
 	}
 }
+
+// A move without MOVE whose copy was made but whose removal from the
+// source failed leaves the copy; trying the move again must find that copy
+// instead of making another, however often it is tried.
+func TestMoveRetriedAfterRemovalFailed(t *testing.T) {
+	test.RequireFUSE(t)
+	s := test.StartScripted(t, test.Variation{Capabilities: without("MOVE"), RefuseUIDExpunge: true})
+	uid := s.Seed(t, "INBOX", scriptedMessages(1)...)[0]
+	s.CreateMailbox(t, "Work")
+	m := s.Mount(t)
+	defer func() {
+		if t.Failed() {
+			t.Logf("imapfs log:\n%s\nthe server's transcript:\n%s", m.Log(), s.Transcript(12000))
+		}
+	}()
+	name := filepath.Join(m.Dir, "INBOX", fmt.Sprintf("%d.eml", uid))
+	for range 2 {
+		if out, err := exec.Command("mv", name, filepath.Join(m.Dir, "Work")+"/").CombinedOutput(); err == nil {
+			t.Fatalf("mv with UID EXPUNGE refused succeeded: %s", out)
+		}
+	}
+	if got := s.Messages(t, "Work"); len(got) != 1 {
+		t.Errorf("Work holds %d copies after two attempts, want 1", len(got))
+	}
+	if got := s.Messages(t, "INBOX"); len(got) != 1 || slices.Contains(got[0].Flags, `\Deleted`) {
+		t.Errorf("INBOX holds %+v, want the message without \\Deleted", got)
+	}
+}
