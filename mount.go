@@ -72,6 +72,9 @@ func serve(cfg *mountopts.Config, pass string, log *slog.Logger, ready func(erro
 		if err != nil {
 			return fail(fmt.Errorf("spool: %w", err))
 		}
+		// Before the mount is live, so that whoever waits for it finds
+		// the report in the log.
+		logSpooled(log, spool)
 	}
 	var disk *cache.Disk
 	if cfg.CacheDir != "" {
@@ -132,9 +135,6 @@ func serve(cfg *mountopts.Config, pass string, log *slog.Logger, ready func(erro
 			}
 		}
 	}()
-	if spool != "" {
-		logSpooled(log, spool)
-	}
 	uid, gid := uint32(os.Getuid()), uint32(os.Getgid())
 	if cfg.UID >= 0 {
 		uid = uint32(cfg.UID)

@@ -247,7 +247,9 @@ func (h *pendingHandle) Flush(ctx context.Context, req *fuse.FlushRequest) error
 	if !last || !p.complete() || holds(req.Pid, p.inode, name) {
 		return nil
 	}
+	p.mu.Lock()
 	h.tried = true
+	p.mu.Unlock()
 	return p.upload(ctx, p.dir)
 }
 
@@ -258,8 +260,9 @@ func (h *pendingHandle) Release(ctx context.Context, req *fuse.ReleaseRequest) e
 	p.mu.Lock()
 	p.handles--
 	last := p.handles == 0
+	tried := h.tried
 	p.mu.Unlock()
-	if !last || h.tried || !p.complete() {
+	if !last || tried || !p.complete() {
 		return nil
 	}
 	// Nobody waits for the outcome: upload logs a failure and keeps the
