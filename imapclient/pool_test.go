@@ -93,7 +93,7 @@ func TestPoolConcurrentMailboxes(t *testing.T) {
 			for _, mb := range mailboxes {
 				wg.Go(func() {
 					err := p.Mailbox(ctx, mb, func(c *imapclient.Client, m *imapclient.MailboxStatus) error {
-						if m.Name != mb || int(m.Exists) != len(want[mb]) || m.ReadOnly {
+						if m.Name != mb || int(m.Exists) != len(want[mb]) || !m.ReadOnly {
 							return fmt.Errorf("status %+v", m)
 						}
 						uids, err := poolUIDs(ctx, c)
@@ -258,6 +258,76 @@ func TestPoolReadOnly(t *testing.T) {
 		}
 		if after := s.Messages(t, u, "INBOX"); !slices.Equal(after[0].Flags, before[0].Flags) {
 			t.Errorf("flags changed: %v -> %v", before[0].Flags, after[0].Flags)
+		}
+	})
+}
+
+// Reads EXAMINE, and leave the \Recent flag of new mail to whichever
+// client selects the mailbox; a change after them SELECTs on the same
+// (idle) connection, directly over the EXAMINE.
+func TestPoolReadsExamineChangesSelect(t *testing.T) {
+	test.EachServer(t, func(t *testing.T, s *test.Server) {
+		u := s.NewUser(t)
+		uids := s.Seed(t, u, "INBOX", test.Message{Body: []byte("Subject: new\r\n\r\nnew\r\n")})
+		p := poolOpen(t, s, u, imapclient.PoolConfig{Size: 1})
+		ctx := ctxT(t)
+		var reader *imapclient.Client
+		err := p.Mailbox(ctx, "INBOX", func(c *imapclient.Client, m *imapclient.MailboxStatus) error {
+			reader = c
+			if !m.ReadOnly {
+				return fmt.Errorf("a read opened the mailbox read-write: %+v", m)
+			}
+			if err := c.Noop(ctx); err != nil {
+				return err
+			}
+			_, err := poolUIDs(ctx, c)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := p.Stats(); st.Selects != 1 || st.Examines != 1 {
+			t.Errorf("after the read: %+v, want one EXAMINE", st)
+		}
+		// Another client's EXAMINE (which takes no \Recent itself) still
+		// counts the message as recent.
+		raw := s.Session(t, u)
+		untagged, _, err := raw.Run("EXAMINE INBOX")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Contains(untagged, "* 1 RECENT") {
+			t.Errorf("after a read through the pool, another client sees %q, want * 1 RECENT", untagged)
+		}
+		set, _ := imapclient.ParseSeqSet(fmt.Sprint(uids[0]))
+		err = p.MailboxForChange(ctx, "INBOX", func(c *imapclient.Client, m *imapclient.MailboxStatus) error {
+			if c != reader {
+				return errors.New("the change did not reuse the idle connection")
+			}
+			if m.ReadOnly {
+				return fmt.Errorf("a change opened the mailbox read-only: %+v", m)
+			}
+			_, err := c.UIDStore(ctx, set, imapclient.StoreAdd, []string{`\Seen`}, &imapclient.StoreOptions{Silent: true})
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := p.Stats(); st.Selects != 2 || st.Examines != 1 || st.Dials != 1 {
+			t.Errorf("after the change: %+v, want one EXAMINE and one SELECT on one connection", st)
+		}
+		if got := s.Messages(t, u, "INBOX"); len(got) != 1 || !slices.Contains(got[0].Flags, `\Seen`) {
+			t.Errorf("after the change the server holds %+v, want \\Seen", got)
+		}
+		// And a read after the change EXAMINEs again.
+		err = p.Mailbox(ctx, "INBOX", func(c *imapclient.Client, m *imapclient.MailboxStatus) error {
+			if !m.ReadOnly {
+				return fmt.Errorf("a read after a change shares its SELECT: %+v", m)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
 		}
 	})
 }
