@@ -149,13 +149,21 @@ func NewPool(cfg PoolConfig) *Pool {
 }
 
 // Any runs f on some logged-in connection, with or without a mailbox
-// selected (LIST, STATUS, CREATE, GETQUOTAROOT...). f must not change the
+// examined (LIST, STATUS, CREATE, GETQUOTAROOT...), never one that has a
+// mailbox SELECTed: there each command would give the session the \Recent
+// flag of new mail. An idle connection that has one is made to leave it
+// (UNSELECT) when no other connection will do. f must not change the
 // selection. f is not retried: an error matching ErrAbort means the
 // connection broke under it, and the next call gets a new one.
 func (p *Pool) Any(ctx context.Context, f func(c *Client) error) error {
-	pc, _, err := p.acquire(ctx, "", useAny)
+	pc, leave, err := p.acquire(ctx, "", useAny)
 	if err != nil {
 		return err
+	}
+	if leave {
+		if err := p.selectOn(ctx, pc, ""); err != nil {
+			return err
+		}
 	}
 	err = f(pc.c)
 	p.releaseAfter(ctx, pc, err)
@@ -361,7 +369,9 @@ func (p *Pool) Close() error {
 // acquire reserves a connection for one caller. For a read or a change it
 // finds one that has mailbox open the way the use needs (see
 // examineFor), or one to open it on (needSelect: the caller must then call
-// selectOn). Otherwise any connection will do.
+// selectOn). Otherwise any connection will do that has no mailbox
+// SELECTed, or one whose selection must be left first (needSelect again:
+// selectOn with no mailbox).
 func (p *Pool) acquire(ctx context.Context, mailbox string, use poolUse) (pc *poolConn, needSelect bool, err error) {
 	forMailbox := use != useAny
 	examine := p.examineFor(use)
@@ -380,13 +390,13 @@ func (p *Pool) acquire(ctx context.Context, mailbox string, use poolUse) (pc *po
 		if forMailbox {
 			pc, needSelect, wait = p.pickForMailboxLocked(mailbox, examine)
 		} else {
-			pc = p.pickAnyLocked()
+			pc, needSelect = p.pickAnyLocked()
 		}
 		if pc != nil {
 			pc.users++
 			if needSelect {
 				pc.selecting = true
-				pc.setMailbox(mailbox, examine)
+				pc.setMailbox(mailbox, examine && mailbox != "")
 			}
 			return pc, needSelect, nil
 		}
@@ -483,25 +493,35 @@ func poolBetterIdle(a, b *poolConn) bool {
 	return a.lastUsed.Before(b.lastUsed)
 }
 
-// pickAnyLocked prefers an idle connection, then, unless a new one may be
-// dialed now, the least busy one with room.
-func (p *Pool) pickAnyLocked() *poolConn {
-	var best *poolConn
+// pickAnyLocked prefers an idle connection with no mailbox SELECTed, then,
+// unless a new one may be dialed now, the least busy such one with room,
+// then an idle one whose selection it must leave (leave).
+func (p *Pool) pickAnyLocked() (pc *poolConn, leave bool) {
+	var best, selected *poolConn
 	for _, c := range p.conns {
 		if c.retired || c.selecting || c.users >= poolMaxShare || (c.users > 0 && p.starving > 0) {
 			continue // a busy one is left to empty for a starving caller
 		}
+		if c.mailbox != "" && !c.examined {
+			if c.users == 0 && (selected == nil || c.lastUsed.Before(selected.lastUsed)) {
+				selected = c
+			}
+			continue
+		}
 		if c.users == 0 {
-			return c
+			return c, false
 		}
 		if best == nil || c.users < best.users {
 			best = c
 		}
 	}
-	if best != nil && !(p.canDialLocked() && !time.Now().Before(p.nextDial)) {
-		return best
+	if p.canDialLocked() && !time.Now().Before(p.nextDial) {
+		return nil, false
 	}
-	return nil
+	if best != nil {
+		return best, false
+	}
+	return selected, selected != nil
 }
 
 // canDialLocked: there is room for a connection and a waiting caller with
@@ -608,22 +628,33 @@ func (p *Pool) waitErrLocked(ctxErr error) error {
 }
 
 // selectOn opens mailbox, with SELECT or EXAMINE as acquire decided
-// (pc.examined), on a connection acquire reserved for it. On failure the
-// caller's reservation is released and the error returned.
+// (pc.examined), on a connection acquire reserved for it, or leaves the
+// selection when mailbox is "". On failure the caller's reservation is
+// released and the error returned.
 func (p *Pool) selectOn(ctx context.Context, pc *poolConn, mailbox string) error {
-	_, err := pc.c.Select(ctx, mailbox, pc.examined)
+	var err error
+	if mailbox == "" {
+		err = leaveMailbox(ctx, pc.c)
+	} else {
+		_, err = pc.c.Select(ctx, mailbox, pc.examined)
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.stats.Selects++
-	if pc.examined {
-		p.stats.Examines++
+	if mailbox != "" {
+		p.stats.Selects++
+		if pc.examined {
+			p.stats.Examines++
+		}
 	}
 	pc.selecting = false
 	defer p.broadcastLocked()
 	if err != nil {
 		pc.setMailbox("", false)
-		if poolTimedOut(ctx, err) {
+		switch {
+		case poolTimedOut(ctx, err):
 			p.dropLocked(pc, fmt.Errorf("no answer before the caller's deadline: %w", err))
+		case mailbox == "":
+			p.dropLocked(pc, fmt.Errorf("leaving the selected mailbox failed: %w", err))
 		}
 		p.releaseLocked(pc)
 		return err
