@@ -264,7 +264,8 @@ func TestPoolReadOnly(t *testing.T) {
 
 // Reads EXAMINE, and leave the \Recent flag of new mail to whichever
 // client selects the mailbox; a change after them SELECTs on the same
-// (idle) connection, directly over the EXAMINE.
+// (idle) connection, directly over the EXAMINE; Any does not run on a
+// SELECTed mailbox.
 func TestPoolReadsExamineChangesSelect(t *testing.T) {
 	test.EachServer(t, func(t *testing.T, s *test.Server) {
 		u := s.NewUser(t)
@@ -318,6 +319,17 @@ func TestPoolReadsExamineChangesSelect(t *testing.T) {
 		}
 		if got := s.Messages(t, u, "INBOX"); len(got) != 1 || !slices.Contains(got[0].Flags, `\Seen`) {
 			t.Errorf("after the change the server holds %+v, want \\Seen", got)
+		}
+		// Any leaves the SELECT first: a command there would give the
+		// session the \Recent flag of new mail.
+		err = p.Any(ctx, func(c *imapclient.Client) error {
+			if m := c.Mailbox(); m != nil {
+				return fmt.Errorf("Any on a connection with a mailbox selected: %+v", m)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
 		}
 		// And a read after the change EXAMINEs again.
 		err = p.Mailbox(ctx, "INBOX", func(c *imapclient.Client, m *imapclient.MailboxStatus) error {
