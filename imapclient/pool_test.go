@@ -344,6 +344,56 @@ func TestPoolReadsExamineChangesSelect(t *testing.T) {
 	})
 }
 
+// A caller that finds the selection unusable (ErrSelectionGone) retires
+// the connection: the others on it finish their commands, nobody new gets
+// it, and it closes when its last user is done.
+func TestPoolRetiresGoneSelection(t *testing.T) {
+	s := test.SharedDovecot(t)
+	u := s.NewUser(t)
+	seedMessages(t, s, u, 2)
+	p := poolOpen(t, s, u, imapclient.PoolConfig{Size: 2})
+	ctx := ctxT(t)
+	var held *imapclient.Client
+	inside, proceed := make(chan struct{}), make(chan struct{})
+	other := make(chan error, 1)
+	go func() {
+		other <- p.Mailbox(ctx, "INBOX", func(c *imapclient.Client, _ *imapclient.MailboxStatus) error {
+			held = c
+			close(inside)
+			<-proceed
+			_, err := poolUIDs(ctx, c)
+			return err
+		})
+	}()
+	<-inside
+	gone := fmt.Errorf("refused: %w", imapclient.ErrSelectionGone)
+	err := p.Mailbox(ctx, "INBOX", func(c *imapclient.Client, _ *imapclient.MailboxStatus) error {
+		if c != held {
+			return errors.New("not the shared connection")
+		}
+		return gone
+	})
+	if !errors.Is(err, gone) {
+		t.Fatal(err)
+	}
+	err = p.Mailbox(ctx, "INBOX", func(c *imapclient.Client, _ *imapclient.MailboxStatus) error {
+		if c == held {
+			return errors.New("a retired connection was handed out again")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Error(err)
+	}
+	close(proceed)
+	if err := <-other; err != nil {
+		t.Errorf("the caller still on the retired connection: %v", err)
+	}
+	if st := p.Stats(); st.Open != 1 || st.Dropped != 1 || held.Err() == nil {
+		t.Errorf("after its last user: %+v (its error: %v), want it closed", st, held.Err())
+	}
+}
+
 // Unilateral data reaches Updates with the mailbox it is about.
 func TestPoolUpdatesNameTheMailbox(t *testing.T) {
 	test.EachServer(t, func(t *testing.T, s *test.Server) {
