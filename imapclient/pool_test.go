@@ -234,7 +234,8 @@ func TestPoolMissingMailbox(t *testing.T) {
 	})
 }
 
-// A read-only pool EXAMINEs: changes are refused before they are sent.
+// A read-only pool EXAMINEs, for changes too: they are refused before
+// they are sent.
 func TestPoolReadOnly(t *testing.T) {
 	test.EachServer(t, func(t *testing.T, s *test.Server) {
 		u := s.NewUser(t)
@@ -242,7 +243,7 @@ func TestPoolReadOnly(t *testing.T) {
 		before := s.Messages(t, u, "INBOX")
 		p := poolOpen(t, s, u, imapclient.PoolConfig{Size: 1, ReadOnly: true})
 		ctx := ctxT(t)
-		err := p.Mailbox(ctx, "INBOX", func(c *imapclient.Client, m *imapclient.MailboxStatus) error {
+		err := p.MailboxForChange(ctx, "INBOX", func(c *imapclient.Client, m *imapclient.MailboxStatus) error {
 			if !m.ReadOnly {
 				return fmt.Errorf("not read-only: %+v", m)
 			}
@@ -258,6 +259,9 @@ func TestPoolReadOnly(t *testing.T) {
 		}
 		if after := s.Messages(t, u, "INBOX"); !slices.Equal(after[0].Flags, before[0].Flags) {
 			t.Errorf("flags changed: %v -> %v", before[0].Flags, after[0].Flags)
+		}
+		if st := p.Stats(); st.Selects != 1 || st.Examines != 1 {
+			t.Errorf("stats %+v, want one EXAMINE and no SELECT", st)
 		}
 	})
 }
