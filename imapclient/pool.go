@@ -108,9 +108,9 @@ type Pool struct {
 // poolConn is one connection and what the pool knows of its use.
 type poolConn struct {
 	c         *Client
-	mailbox   string // selected, as far as the pool knows; "" if none
+	mailbox   string // open (SELECT or EXAMINE), as far as the pool knows; "" if none
 	examined  bool   // mailbox was opened with EXAMINE: for reads only
-	selecting bool   // a SELECT runs: the connection is not shared until it ends
+	selecting bool   // a SELECT, EXAMINE or UNSELECT runs: not shared until it ends
 	// retired: a caller found the selection unusable (ErrSelectionGone);
 	// nobody else gets the connection, and the last user's release closes it.
 	retired  bool
