@@ -37,7 +37,7 @@ func (s *Store) Expunge(ctx context.Context, mailbox string, uidValidity, uid ui
 // a connection with its mailbox selected, once the mailbox is seen to keep
 // uidValidity (ErrStale otherwise). Changes are never repeated.
 func (s *Store) changeMessage(ctx context.Context, mailbox string, uidValidity, uid uint32, f func(c *imapclient.Client, set imapclient.SeqSet) error) error {
-	return s.pool.Mailbox(ctx, mailbox, func(c *imapclient.Client, m *imapclient.MailboxStatus) error {
+	return s.pool.MailboxForChange(ctx, mailbox, func(c *imapclient.Client, m *imapclient.MailboxStatus) error {
 		if m.UIDValidity != uidValidity {
 			return ErrStale
 		}

@@ -3,6 +3,7 @@ package cache
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -25,6 +26,9 @@ type scriptedMailbox struct {
 	uids []uint32
 	// lose: the UIDs whose answers the next metadata FETCH leaves out.
 	lose map[uint32]bool
+	// refuseNoop answers NOOP with NO, as Dovecot does once another
+	// client deleted the selected mailbox.
+	refuseNoop bool
 }
 
 func (mb *scriptedMailbox) set(uids []uint32, lose ...uint32) {
@@ -55,6 +59,8 @@ func (mb *scriptedMailbox) serve(conn net.Conn) {
 		case strings.HasPrefix(cmd, "SELECT") || strings.HasPrefix(cmd, "EXAMINE"):
 			view = slices.Clone(mb.uids)
 			fmt.Fprintf(w, "* %d EXISTS\r\n* OK [UIDVALIDITY 7] v\r\n* OK [UIDNEXT %d] n\r\n%s OK [READ-WRITE] done\r\n", len(view), 1000, tag)
+		case cmd == "NOOP" && mb.refuseNoop:
+			fmt.Fprintf(w, "%s NO mailbox gone\r\n", tag)
 		case cmd == "NOOP":
 			for i := len(view) - 1; i >= 0; i-- {
 				if !slices.Contains(mb.uids, view[i]) {
@@ -121,8 +127,13 @@ func uidRange(view []uint32, set string) []int {
 }
 
 func scriptedStore(t *testing.T, mb *scriptedMailbox) *Store {
+	return scriptedStoreOf(t, mb, 1)
+}
+
+// scriptedStoreOf is scriptedStore with up to size connections.
+func scriptedStoreOf(t *testing.T, mb *scriptedMailbox, size int) *Store {
 	pool := imapclient.NewPool(imapclient.PoolConfig{
-		Size: 1,
+		Size: size,
 		Dial: func(ctx context.Context, opts imapclient.Options) (*imapclient.Client, error) {
 			client, server := net.Pipe()
 			go mb.serve(server)
@@ -226,5 +237,49 @@ func TestRefreshIncremental(t *testing.T) {
 	}
 	if n := s.Stats().ListingFetches.Load(); n != 1 {
 		t.Errorf("%d whole listings fetched, want 1", n)
+	}
+}
+
+// A NO to NOOP (the selection gone bad) makes the listing select anew on
+// another connection, without cutting off the commands other callers
+// have on the refused one: that connection is closed once they are done.
+func TestRefusedSelectionSparesOtherCallers(t *testing.T) {
+	mb := &scriptedMailbox{}
+	mb.set(seq(1, 3))
+	s := scriptedStoreOf(t, mb, 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	inside, proceed := make(chan struct{}), make(chan struct{})
+	other := make(chan error, 1)
+	go func() {
+		other <- s.pool.Mailbox(ctx, "INBOX", func(c *imapclient.Client, _ *imapclient.MailboxStatus) error {
+			close(inside)
+			<-proceed
+			msgs, err := c.UIDFetch(ctx, imapclient.SeqSet{{Start: 1, Stop: 3}}, []string{imapclient.FetchUID, imapclient.FetchFlags}, nil)
+			if err == nil && len(msgs) != 3 {
+				err = fmt.Errorf("%d messages fetched, want 3", len(msgs))
+			}
+			return err
+		})
+	}()
+	<-inside
+	mb.mu.Lock()
+	mb.refuseNoop = true
+	mb.mu.Unlock()
+	if _, err := s.Listing(ctx, "INBOX"); !errors.Is(err, errSelectionRefused) {
+		t.Errorf("listing with NOOP refused: %v, want errSelectionRefused", err)
+	}
+	close(proceed)
+	if err := <-other; err != nil {
+		t.Errorf("a caller sharing the refused connection: %v", err)
+	}
+	if st := s.pool.Stats(); st.Open != 0 || st.Dropped != 2 {
+		t.Errorf("pool after both refusals: %+v, want both connections closed", st)
+	}
+	mb.mu.Lock()
+	mb.refuseNoop = false
+	mb.mu.Unlock()
+	if l, err := s.Listing(ctx, "INBOX"); err != nil || !slices.Equal(uidsOf(l), seq(1, 3)) {
+		t.Errorf("listing once the server serves again: %v, %v", uidsOf(l), err)
 	}
 }

@@ -295,7 +295,6 @@ func (s *Store) Listing(ctx context.Context, mailbox string) (*Listing, error) {
 		fresh, err = s.refresh(ctx, c, b)
 		if refusedSelection(err) {
 			s.log.Warn("the server refuses a listing command on the selected mailbox; selecting it anew on a fresh connection", "mailbox", b.name, "err", err)
-			c.Close()
 			return errSelectionRefused
 		}
 		// A listing that counts other than the selection (a change that
@@ -627,9 +626,12 @@ func messagesOf(fetched []*imapclient.FetchMessage) []Message {
 // mailbox selected. Dovecot does so, and goes on serving the old listing
 // from its index, once another client deleted the mailbox (and maybe made
 // it again) under the selection; nothing on that connection can be
-// trusted. It matches imapclient.ErrAbort, so that the read is tried once
-// more on a fresh connection, which selects the mailbox anew.
-var errSelectionRefused = fmt.Errorf("%w: the server refuses commands on the selected mailbox", imapclient.ErrAbort)
+// trusted. It matches imapclient.ErrSelectionGone, so that the pool gives
+// the connection to nobody else and closes it once the other commands on
+// it are done (closing it now would cut them off), and
+// imapclient.ErrAbort, so that the read is tried once more on a fresh
+// connection, which selects the mailbox anew.
+var errSelectionRefused = fmt.Errorf("%w: the server refuses commands on the selected mailbox (%w)", imapclient.ErrAbort, imapclient.ErrSelectionGone)
 
 // refusedSelection: a NO to a command that reads the selected mailbox's
 // listing, which has no other cause than a selection gone bad (an expunge
@@ -642,8 +644,8 @@ func refusedSelection(err error) bool {
 
 // noop sends NOOP, through which the server reports what changed since
 // the connection last looked, and checks the selection still holds: after
-// a NO to it, or an unasked NO while it ran, the connection is closed and
-// errSelectionRefused returned. (A NO that comes with SELECT is no sign:
+// a NO to it, or an unasked NO while it ran, it returns
+// errSelectionRefused. (A NO that comes with SELECT is no sign:
 // Cyrus warns so of a mailbox over quota.)
 func (s *Store) noop(ctx context.Context, c *imapclient.Client, b *mailbox) error {
 	b.mu.Lock()
@@ -655,7 +657,6 @@ func (s *Store) noop(ctx context.Context, c *imapclient.Client, b *mailbox) erro
 	b.mu.Unlock()
 	if refused {
 		s.log.Warn("the server refuses commands on the selected mailbox; selecting it anew on a fresh connection", "mailbox", b.name, "err", err)
-		c.Close()
 		return errSelectionRefused
 	}
 	return err

@@ -46,7 +46,8 @@ type PoolConfig struct {
 	Dial func(ctx context.Context, opts Options) (*Client, error)
 	// Size is the most connections open at once (>= 1).
 	Size int
-	// ReadOnly selects mailboxes with EXAMINE instead of SELECT.
+	// ReadOnly opens every mailbox with EXAMINE, changes too (the
+	// Client then refuses them with ErrReadOnly): no SELECT is ever sent.
 	ReadOnly bool
 	// Updates, if set, receives unilateral data with the name of the
 	// mailbox selected on the connection it came from ("" if none). It runs
@@ -63,8 +64,9 @@ type PoolStats struct {
 	Dialing     int // dials in progress
 	Dials       int // dials started, successful or not
 	FailedDials int // dials that failed
-	Selects     int // SELECT (or EXAMINE) commands sent
-	Dropped     int // connections discarded because they broke
+	Selects     int // SELECT and EXAMINE commands sent
+	Examines    int // of those, EXAMINE
+	Dropped     int // connections discarded because they broke, or their selection did
 }
 
 // Pool shares a bounded number of logged-in connections among callers, the
@@ -106,19 +108,32 @@ type Pool struct {
 // poolConn is one connection and what the pool knows of its use.
 type poolConn struct {
 	c         *Client
-	mailbox   string // selected, as far as the pool knows; "" if none
-	selecting bool   // a SELECT runs: the connection is not shared until it ends
-	users     int
-	lastUsed  time.Time
+	mailbox   string // open (SELECT or EXAMINE), as far as the pool knows; "" if none
+	examined  bool   // mailbox was opened with EXAMINE: for reads only
+	selecting bool   // a SELECT, EXAMINE or UNSELECT runs: not shared until it ends
+	// retired: a caller found the selection unusable (ErrSelectionGone);
+	// nobody else gets the connection, and the last user's release closes it.
+	retired  bool
+	users    int
+	lastUsed time.Time
 	// updMailbox is mailbox for the reader goroutine (Updates), which must
 	// not take the pool's lock.
 	updMailbox atomic.Pointer[string]
 }
 
-func (pc *poolConn) setMailbox(name string) {
-	pc.mailbox = name
+func (pc *poolConn) setMailbox(name string, examined bool) {
+	pc.mailbox, pc.examined = name, examined
 	pc.updMailbox.Store(&name)
 }
+
+// poolUse is what a caller needs a connection for.
+type poolUse int
+
+const (
+	useAny    poolUse = iota // no selection
+	useRead                  // the mailbox examined (read-only)
+	useChange                // the mailbox selected (read-write)
+)
 
 // NewPool makes a Pool; it dials nothing until a call needs a connection.
 func NewPool(cfg PoolConfig) *Pool {
@@ -134,32 +149,59 @@ func NewPool(cfg PoolConfig) *Pool {
 }
 
 // Any runs f on some logged-in connection, with or without a mailbox
-// selected (LIST, STATUS, CREATE, GETQUOTAROOT...). f must not change the
+// examined (LIST, STATUS, CREATE, GETQUOTAROOT...), never one that has a
+// mailbox SELECTed: there each command would give the session the \Recent
+// flag of new mail. An idle connection that has one is made to leave it
+// (UNSELECT) when no other connection will do. f must not change the
 // selection. f is not retried: an error matching ErrAbort means the
 // connection broke under it, and the next call gets a new one.
 func (p *Pool) Any(ctx context.Context, f func(c *Client) error) error {
-	pc, _, err := p.acquire(ctx, "", false)
+	pc, leave, err := p.acquire(ctx, "", useAny)
 	if err != nil {
 		return err
+	}
+	if leave {
+		if err := p.selectOn(ctx, pc, ""); err != nil {
+			return err
+		}
 	}
 	err = f(pc.c)
 	p.releaseAfter(ctx, pc, err)
 	return err
 }
 
-// Mailbox runs f on a connection that has mailbox selected (SELECT, or
-// EXAMINE when ReadOnly), giving f the status of the selection as the
-// connection knows it now (c.Mailbox()). Callers that need the same mailbox
-// share a connection: the Client pipelines their commands. A connection
-// changes its selected mailbox only when no caller is using it. A SELECT the
-// server refuses (NO: the mailbox is gone) is returned and the connection
-// stays in the pool. f must not change the selection and is not retried.
+// Mailbox runs f, which only reads, on a connection that has mailbox
+// open with EXAMINE, giving f the status of the selection as the
+// connection knows it now (c.Mailbox()). A read changes nothing on the
+// server: SELECT would take the \Recent flag of new messages from every
+// other client, as would each later command of a session that has the
+// mailbox selected, so reads never share a SELECTed connection. Callers
+// that need the same mailbox share a connection: the Client pipelines
+// their commands. A connection changes its selected mailbox only when no
+// caller is using it. An EXAMINE the server refuses (NO: the mailbox is
+// gone) is returned and the connection stays in the pool. f must not
+// change the selection and is not retried. f returning an error that
+// matches ErrSelectionGone retires the connection (see there).
 func (p *Pool) Mailbox(ctx context.Context, mailbox string, f func(c *Client, m *MailboxStatus) error) error {
+	return p.mailbox(ctx, mailbox, useRead, f)
+}
+
+// MailboxForChange is Mailbox for f that changes the mailbox (STORE,
+// EXPUNGE, COPY or MOVE from it): the connection has mailbox open with
+// SELECT, which replaces an EXAMINE directly when an idle connection
+// has the mailbox examined. A server may still open it read-only
+// (m.ReadOnly, for want of rights): the Client then refuses changes with
+// ErrReadOnly. A ReadOnly pool EXAMINEs here too.
+func (p *Pool) MailboxForChange(ctx context.Context, mailbox string, f func(c *Client, m *MailboxStatus) error) error {
+	return p.mailbox(ctx, mailbox, useChange, f)
+}
+
+func (p *Pool) mailbox(ctx context.Context, mailbox string, use poolUse, f func(c *Client, m *MailboxStatus) error) error {
 	if mailbox == "" {
 		return errors.New("imap: pool: no mailbox name")
 	}
 	mailbox = poolMailboxKey(mailbox)
-	pc, needSelect, err := p.acquire(ctx, mailbox, true)
+	pc, needSelect, err := p.acquire(ctx, mailbox, use)
 	if err != nil {
 		return err
 	}
@@ -181,6 +223,15 @@ func (p *Pool) Mailbox(ctx context.Context, mailbox string, f func(c *Client, m 
 	return err
 }
 
+// ErrSelectionGone, returned by (or wrapped in the error of) a function
+// run by Mailbox, says that the connection's selection can no longer be
+// trusted: the server refuses commands on it, as Dovecot does once
+// another client deleted the mailbox under the selection. The pool gives
+// the connection to no one else and closes it when its last user is done
+// with it, so that the other callers' commands on it are not cut off; the
+// next caller of the mailbox selects it anew on another connection.
+var ErrSelectionGone = errors.New("imap: the selection is no longer usable")
+
 // Unselect makes the idle connections that have mailbox selected leave
 // it, before the mailbox is deleted: Dovecot ends a session whose
 // selected mailbox disappears, which costs the pool a connection and a new
@@ -192,10 +243,10 @@ func (p *Pool) Unselect(ctx context.Context, mailbox string) {
 	p.mu.Lock()
 	var idle []*poolConn
 	for _, pc := range p.conns {
-		if pc.mailbox == mailbox && pc.users == 0 && !pc.selecting {
+		if pc.mailbox == mailbox && pc.users == 0 && !pc.selecting && !pc.retired {
 			// Taken, and no longer offered to callers of the mailbox.
 			pc.users++
-			pc.setMailbox("")
+			pc.setMailbox("", false)
 			idle = append(idle, pc)
 		}
 	}
@@ -315,10 +366,15 @@ func (p *Pool) Close() error {
 	return nil
 }
 
-// acquire reserves a connection for one caller. With forMailbox it finds one
-// that has mailbox selected, or one to select it on (needSelect: the caller
-// must then call selectOn). Otherwise any connection will do.
-func (p *Pool) acquire(ctx context.Context, mailbox string, forMailbox bool) (pc *poolConn, needSelect bool, err error) {
+// acquire reserves a connection for one caller. For a read or a change it
+// finds one that has mailbox open the way the use needs (see
+// examineFor), or one to open it on (needSelect: the caller must then call
+// selectOn). Otherwise any connection will do that has no mailbox
+// SELECTed, or one whose selection must be left first (needSelect again:
+// selectOn with no mailbox).
+func (p *Pool) acquire(ctx context.Context, mailbox string, use poolUse) (pc *poolConn, needSelect bool, err error) {
+	forMailbox := use != useAny
+	examine := p.examineFor(use)
 	start := time.Now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -332,15 +388,15 @@ func (p *Pool) acquire(ctx context.Context, mailbox string, forMailbox bool) (pc
 		p.pruneLocked()
 		var wait bool
 		if forMailbox {
-			pc, needSelect, wait = p.pickForMailboxLocked(mailbox)
+			pc, needSelect, wait = p.pickForMailboxLocked(mailbox, examine)
 		} else {
-			pc = p.pickAnyLocked()
+			pc, needSelect = p.pickAnyLocked()
 		}
 		if pc != nil {
 			pc.users++
 			if needSelect {
 				pc.selecting = true
-				pc.setMailbox(mailbox)
+				pc.setMailbox(mailbox, examine && mailbox != "")
 			}
 			return pc, needSelect, nil
 		}
@@ -393,17 +449,27 @@ func (p *Pool) waitLocked(ctx context.Context, retry *time.Timer) {
 	p.waiting--
 }
 
-// pickForMailboxLocked prefers a connection that has mailbox selected and
-// room for one more caller, then an idle one to select it on. wait says a
-// connection is selecting mailbox right now: better to wait and share it
-// than to select the same mailbox twice.
-func (p *Pool) pickForMailboxLocked(mailbox string) (pc *poolConn, needSelect, wait bool) {
+// examineFor: the use opens its mailbox with EXAMINE (reads, and
+// everything in a ReadOnly pool), not SELECT.
+func (p *Pool) examineFor(use poolUse) bool {
+	return use != useChange || p.cfg.ReadOnly
+}
+
+// pickForMailboxLocked prefers a connection that has mailbox open as
+// examine says (EXAMINE or SELECT) and room for one more caller, then an
+// idle one to open it on (one that has it open the other way too: SELECT
+// and EXAMINE replace any selection directly). wait says a connection is
+// opening mailbox that way right now: better to wait and share it than to
+// open the same mailbox twice.
+func (p *Pool) pickForMailboxLocked(mailbox string, examine bool) (pc *poolConn, needSelect, wait bool) {
 	var idle *poolConn
 	for _, c := range p.conns {
+		fits := c.mailbox == mailbox && c.examined == examine
 		switch {
-		case c.mailbox == mailbox && c.selecting && c.users < poolMaxShare:
+		case c.retired:
+		case fits && c.selecting && c.users < poolMaxShare:
 			wait = true
-		case c.mailbox == mailbox && !c.selecting && c.users < poolMaxShare && (c.users == 0 || p.starving == 0):
+		case fits && !c.selecting && c.users < poolMaxShare && (c.users == 0 || p.starving == 0):
 			return c, false, false
 		case c.users == 0 && !c.selecting && (idle == nil || poolBetterIdle(c, idle)):
 			idle = c
@@ -427,25 +493,35 @@ func poolBetterIdle(a, b *poolConn) bool {
 	return a.lastUsed.Before(b.lastUsed)
 }
 
-// pickAnyLocked prefers an idle connection, then, unless a new one may be
-// dialed now, the least busy one with room.
-func (p *Pool) pickAnyLocked() *poolConn {
-	var best *poolConn
+// pickAnyLocked prefers an idle connection with no mailbox SELECTed, then,
+// unless a new one may be dialed now, the least busy such one with room,
+// then an idle one whose selection it must leave (leave).
+func (p *Pool) pickAnyLocked() (pc *poolConn, leave bool) {
+	var best, selected *poolConn
 	for _, c := range p.conns {
-		if c.selecting || c.users >= poolMaxShare || (c.users > 0 && p.starving > 0) {
+		if c.retired || c.selecting || c.users >= poolMaxShare || (c.users > 0 && p.starving > 0) {
 			continue // a busy one is left to empty for a starving caller
 		}
+		if c.mailbox != "" && !c.examined {
+			if c.users == 0 && (selected == nil || c.lastUsed.Before(selected.lastUsed)) {
+				selected = c
+			}
+			continue
+		}
 		if c.users == 0 {
-			return c
+			return c, false
 		}
 		if best == nil || c.users < best.users {
 			best = c
 		}
 	}
-	if best != nil && !(p.canDialLocked() && !time.Now().Before(p.nextDial)) {
-		return best
+	if p.canDialLocked() && !time.Now().Before(p.nextDial) {
+		return nil, false
 	}
-	return nil
+	if best != nil {
+		return best, false
+	}
+	return selected, selected != nil
 }
 
 // canDialLocked: there is room for a connection and a waiting caller with
@@ -475,7 +551,7 @@ func (p *Pool) startDialLocked() {
 func (p *Pool) dial() {
 	defer p.dials.Done()
 	pc := &poolConn{}
-	pc.setMailbox("")
+	pc.setMailbox("", false)
 	var opts Options
 	if up := p.cfg.Updates; up != nil {
 		opts.Updates = func(u Update) { up(*pc.updMailbox.Load(), u) }
@@ -551,19 +627,34 @@ func (p *Pool) waitErrLocked(ctxErr error) error {
 	return fmt.Errorf("imap: pool: waiting for a connection: %w", ctxErr)
 }
 
-// selectOn selects mailbox on a connection acquire reserved for it. On
-// failure the caller's reservation is released and the error returned.
+// selectOn opens mailbox, with SELECT or EXAMINE as acquire decided
+// (pc.examined), on a connection acquire reserved for it, or leaves the
+// selection when mailbox is "". On failure the caller's reservation is
+// released and the error returned.
 func (p *Pool) selectOn(ctx context.Context, pc *poolConn, mailbox string) error {
-	_, err := pc.c.Select(ctx, mailbox, p.cfg.ReadOnly)
+	var err error
+	if mailbox == "" {
+		err = leaveMailbox(ctx, pc.c)
+	} else {
+		_, err = pc.c.Select(ctx, mailbox, pc.examined)
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.stats.Selects++
+	if mailbox != "" {
+		p.stats.Selects++
+		if pc.examined {
+			p.stats.Examines++
+		}
+	}
 	pc.selecting = false
 	defer p.broadcastLocked()
 	if err != nil {
-		pc.setMailbox("")
-		if poolTimedOut(ctx, err) {
+		pc.setMailbox("", false)
+		switch {
+		case poolTimedOut(ctx, err):
 			p.dropLocked(pc, fmt.Errorf("no answer before the caller's deadline: %w", err))
+		case mailbox == "":
+			p.dropLocked(pc, fmt.Errorf("leaving the selected mailbox failed: %w", err))
 		}
 		p.releaseLocked(pc)
 		return err
@@ -591,6 +682,10 @@ func (p *Pool) releaseAfter(ctx context.Context, pc *poolConn, err error) {
 	if poolTimedOut(ctx, err) {
 		p.dropLocked(pc, fmt.Errorf("no answer before the caller's deadline: %w", err))
 	}
+	if errors.Is(err, ErrSelectionGone) && !pc.retired {
+		pc.retired = true
+		p.log.Info("imap pool: the selection is no longer usable; retiring the connection", "mailbox", pc.mailbox, "err", err)
+	}
 	p.releaseLocked(pc)
 	p.broadcastLocked()
 }
@@ -602,8 +697,9 @@ func poolTimedOut(ctx context.Context, err error) bool {
 	return errors.Is(err, context.DeadlineExceeded) && errors.Is(ctx.Err(), context.DeadlineExceeded)
 }
 
-// releaseLocked ends one caller's use of pc, dropping it if it broke and
-// keeping the pool's idea of its selection true to the Client's.
+// releaseLocked ends one caller's use of pc, dropping it if it broke or
+// was retired and its last user is done, and keeping the pool's idea of
+// its selection true to the Client's.
 func (p *Pool) releaseLocked(pc *poolConn) {
 	pc.users--
 	pc.lastUsed = time.Now()
@@ -611,15 +707,19 @@ func (p *Pool) releaseLocked(pc *poolConn) {
 		p.dropLocked(pc, err)
 		return
 	}
+	if pc.retired && pc.users == 0 {
+		p.removeLocked(pc)
+		return
+	}
 	if pc.selecting {
 		return
 	}
-	name := ""
+	name, examined := "", false
 	if m := pc.c.Mailbox(); m != nil {
-		name = poolMailboxKey(m.Name)
+		name, examined = poolMailboxKey(m.Name), m.examined
 	}
-	if name != pc.mailbox {
-		pc.setMailbox(name)
+	if name != pc.mailbox || examined != pc.examined {
+		pc.setMailbox(name, examined)
 	}
 }
 
@@ -635,19 +735,22 @@ func (p *Pool) pruneLocked() {
 // dropLocked removes a broken connection; the next call that needs one
 // dials a replacement. Callers still using it see its error themselves.
 func (p *Pool) dropLocked(pc *poolConn, err error) {
-	i := -1
-	for j, c := range p.conns {
-		if c == pc {
-			i = j
-		}
+	if p.removeLocked(pc) {
+		p.log.Warn("imap pool: connection lost", "mailbox", pc.mailbox, "err", err)
 	}
+}
+
+// removeLocked closes pc and takes it out of the pool; false if it was
+// no longer there (already dropped, or the pool is closed).
+func (p *Pool) removeLocked(pc *poolConn) bool {
+	i := slices.Index(p.conns, pc)
 	if i < 0 {
-		return // already dropped, or the pool is closed
+		return false
 	}
-	p.conns = append(p.conns[:i], p.conns[i+1:]...)
+	p.conns = slices.Delete(p.conns, i, i+1)
 	p.stats.Dropped++
 	pc.c.Close()
-	p.log.Warn("imap pool: connection lost", "mailbox", pc.mailbox, "err", err)
+	return true
 }
 
 // broadcastLocked wakes every waiting caller to look again.

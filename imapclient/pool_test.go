@@ -93,7 +93,7 @@ func TestPoolConcurrentMailboxes(t *testing.T) {
 			for _, mb := range mailboxes {
 				wg.Go(func() {
 					err := p.Mailbox(ctx, mb, func(c *imapclient.Client, m *imapclient.MailboxStatus) error {
-						if m.Name != mb || int(m.Exists) != len(want[mb]) || m.ReadOnly {
+						if m.Name != mb || int(m.Exists) != len(want[mb]) || !m.ReadOnly {
 							return fmt.Errorf("status %+v", m)
 						}
 						uids, err := poolUIDs(ctx, c)
@@ -234,7 +234,8 @@ func TestPoolMissingMailbox(t *testing.T) {
 	})
 }
 
-// A read-only pool EXAMINEs: changes are refused before they are sent.
+// A read-only pool EXAMINEs, for changes too: they are refused before
+// they are sent.
 func TestPoolReadOnly(t *testing.T) {
 	test.EachServer(t, func(t *testing.T, s *test.Server) {
 		u := s.NewUser(t)
@@ -242,7 +243,7 @@ func TestPoolReadOnly(t *testing.T) {
 		before := s.Messages(t, u, "INBOX")
 		p := poolOpen(t, s, u, imapclient.PoolConfig{Size: 1, ReadOnly: true})
 		ctx := ctxT(t)
-		err := p.Mailbox(ctx, "INBOX", func(c *imapclient.Client, m *imapclient.MailboxStatus) error {
+		err := p.MailboxForChange(ctx, "INBOX", func(c *imapclient.Client, m *imapclient.MailboxStatus) error {
 			if !m.ReadOnly {
 				return fmt.Errorf("not read-only: %+v", m)
 			}
@@ -259,7 +260,142 @@ func TestPoolReadOnly(t *testing.T) {
 		if after := s.Messages(t, u, "INBOX"); !slices.Equal(after[0].Flags, before[0].Flags) {
 			t.Errorf("flags changed: %v -> %v", before[0].Flags, after[0].Flags)
 		}
+		if st := p.Stats(); st.Selects != 1 || st.Examines != 1 {
+			t.Errorf("stats %+v, want one EXAMINE and no SELECT", st)
+		}
 	})
+}
+
+// Reads EXAMINE, and leave the \Recent flag of new mail to whichever
+// client selects the mailbox; a change after them SELECTs on the same
+// (idle) connection, directly over the EXAMINE; Any does not run on a
+// SELECTed mailbox.
+func TestPoolReadsExamineChangesSelect(t *testing.T) {
+	test.EachServer(t, func(t *testing.T, s *test.Server) {
+		u := s.NewUser(t)
+		uids := s.Seed(t, u, "INBOX", test.Message{Body: []byte("Subject: new\r\n\r\nnew\r\n")})
+		p := poolOpen(t, s, u, imapclient.PoolConfig{Size: 1})
+		ctx := ctxT(t)
+		var reader *imapclient.Client
+		err := p.Mailbox(ctx, "INBOX", func(c *imapclient.Client, m *imapclient.MailboxStatus) error {
+			reader = c
+			if !m.ReadOnly {
+				return fmt.Errorf("a read opened the mailbox read-write: %+v", m)
+			}
+			if err := c.Noop(ctx); err != nil {
+				return err
+			}
+			_, err := poolUIDs(ctx, c)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := p.Stats(); st.Selects != 1 || st.Examines != 1 {
+			t.Errorf("after the read: %+v, want one EXAMINE", st)
+		}
+		// Another client's EXAMINE (which takes no \Recent itself) still
+		// counts the message as recent.
+		raw := s.Session(t, u)
+		untagged, _, err := raw.Run("EXAMINE INBOX")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Contains(untagged, "* 1 RECENT") {
+			t.Errorf("after a read through the pool, another client sees %q, want * 1 RECENT", untagged)
+		}
+		set, _ := imapclient.ParseSeqSet(fmt.Sprint(uids[0]))
+		err = p.MailboxForChange(ctx, "INBOX", func(c *imapclient.Client, m *imapclient.MailboxStatus) error {
+			if c != reader {
+				return errors.New("the change did not reuse the idle connection")
+			}
+			if m.ReadOnly {
+				return fmt.Errorf("a change opened the mailbox read-only: %+v", m)
+			}
+			_, err := c.UIDStore(ctx, set, imapclient.StoreAdd, []string{`\Seen`}, &imapclient.StoreOptions{Silent: true})
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := p.Stats(); st.Selects != 2 || st.Examines != 1 || st.Dials != 1 {
+			t.Errorf("after the change: %+v, want one EXAMINE and one SELECT on one connection", st)
+		}
+		if got := s.Messages(t, u, "INBOX"); len(got) != 1 || !slices.Contains(got[0].Flags, `\Seen`) {
+			t.Errorf("after the change the server holds %+v, want \\Seen", got)
+		}
+		// Any leaves the SELECT first: a command there would give the
+		// session the \Recent flag of new mail.
+		err = p.Any(ctx, func(c *imapclient.Client) error {
+			if m := c.Mailbox(); m != nil {
+				return fmt.Errorf("Any on a connection with a mailbox selected: %+v", m)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// And a read after the change EXAMINEs again.
+		err = p.Mailbox(ctx, "INBOX", func(c *imapclient.Client, m *imapclient.MailboxStatus) error {
+			if !m.ReadOnly {
+				return fmt.Errorf("a read after a change shares its SELECT: %+v", m)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// A caller that finds the selection unusable (ErrSelectionGone) retires
+// the connection: the others on it finish their commands, nobody new gets
+// it, and it closes when its last user is done.
+func TestPoolRetiresGoneSelection(t *testing.T) {
+	s := test.SharedDovecot(t)
+	u := s.NewUser(t)
+	seedMessages(t, s, u, 2)
+	p := poolOpen(t, s, u, imapclient.PoolConfig{Size: 2})
+	ctx := ctxT(t)
+	var held *imapclient.Client
+	inside, proceed := make(chan struct{}), make(chan struct{})
+	other := make(chan error, 1)
+	go func() {
+		other <- p.Mailbox(ctx, "INBOX", func(c *imapclient.Client, _ *imapclient.MailboxStatus) error {
+			held = c
+			close(inside)
+			<-proceed
+			_, err := poolUIDs(ctx, c)
+			return err
+		})
+	}()
+	<-inside
+	gone := fmt.Errorf("refused: %w", imapclient.ErrSelectionGone)
+	err := p.Mailbox(ctx, "INBOX", func(c *imapclient.Client, _ *imapclient.MailboxStatus) error {
+		if c != held {
+			return errors.New("not the shared connection")
+		}
+		return gone
+	})
+	if !errors.Is(err, gone) {
+		t.Fatal(err)
+	}
+	err = p.Mailbox(ctx, "INBOX", func(c *imapclient.Client, _ *imapclient.MailboxStatus) error {
+		if c == held {
+			return errors.New("a retired connection was handed out again")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Error(err)
+	}
+	close(proceed)
+	if err := <-other; err != nil {
+		t.Errorf("the caller still on the retired connection: %v", err)
+	}
+	if st := p.Stats(); st.Open != 1 || st.Dropped != 1 || held.Err() == nil {
+		t.Errorf("after its last user: %+v (its error: %v), want it closed", st, held.Err())
+	}
 }
 
 // Unilateral data reaches Updates with the mailbox it is about.
