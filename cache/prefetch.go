@@ -81,7 +81,7 @@ func (s *Store) runPrefetch(mailbox string, uidValidity uint32, order []uint32, 
 				if fetches[msg.UID] == nil || buffers[msg.UID] != nil || name != section || size > BlockSize {
 					return nil // not a block asked for: that reader fetches itself
 				}
-				b := bytes.NewBuffer(make([]byte, 0, size))
+				b := new(bytes.Buffer) // grows as the bytes come, not as announced
 				buffers[msg.UID], announced[msg.UID] = b, size
 				return b
 			},
@@ -97,10 +97,11 @@ func (s *Store) runPrefetch(mailbox string, uidValidity uint32, order []uint32, 
 	for _, uid := range missing {
 		key := BodyKey{Mailbox: mailbox, UIDValidity: uidValidity, UID: uid}
 		if b := buffers[uid]; err == nil && b != nil && int64(b.Len()) == announced[uid] && b.Len() > 0 {
+			data := withoutSlack(b.Bytes())
 			s.stats.BodyFetches.Add(1)
-			s.stats.BodyBytes.Add(int64(b.Len()))
-			s.disk.Add(key, b.Bytes())
-			s.deliver(key, fetches[uid], b.Bytes())
+			s.stats.BodyBytes.Add(int64(len(data)))
+			s.disk.Add(key, data)
+			s.deliver(key, fetches[uid], data)
 		} else {
 			s.deliver(key, fetches[uid], nil)
 		}

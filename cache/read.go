@@ -169,7 +169,7 @@ func (s *Store) fetchBlockOnce(ctx context.Context, key BodyKey) ([]byte, error)
 				if (msg.UID != 0 && msg.UID != key.UID) || name != section || size > BlockSize || bodies[msg] != nil {
 					return nil
 				}
-				b := bytes.NewBuffer(make([]byte, 0, size))
+				b := new(bytes.Buffer) // grows as the bytes come, not as announced
 				bodies[msg], announced[msg] = b, size
 				return b
 			},
@@ -195,10 +195,17 @@ func (s *Store) fetchBlockOnce(ctx context.Context, key BodyKey) ([]byte, error)
 	}
 	s.stats.BodyFetches.Add(1)
 	s.stats.BodyBytes.Add(int64(len(data)))
+	return withoutSlack(data), nil
+}
+
+// withoutSlack returns a block the cache can hold as it is: a buffer
+// that grew as its bytes came may have room to spare, which the cache
+// would keep for nothing.
+func withoutSlack(data []byte) []byte {
 	if cap(data) > len(data)+len(data)/8 {
-		data = bytes.Clone(data) // the cache holds what it is given: no slack
+		return bytes.Clone(data)
 	}
-	return data, nil
+	return data
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }

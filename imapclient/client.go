@@ -44,6 +44,13 @@ type Options struct {
 	// streamed to FetchOptions.Body); 0 means
 	// imapwire.DefaultMaxStringSize.
 	MaxStringSize int64
+	// MaxResponseSize bounds what one response line may make the client
+	// hold besides body sections (a list of flags, UIDs or ranges, quoted
+	// strings and literals read as strings, together); 0 means
+	// imapwire.DefaultMaxResponseSize. A response beyond a limit fails its
+	// command with ErrResponseTooLarge and is skipped; the connection goes
+	// on.
+	MaxResponseSize int64
 }
 
 // Client is one IMAP connection. Its methods may be called from several
@@ -98,9 +105,7 @@ func New(ctx context.Context, conn io.ReadWriteCloser, opts Options) (*Client, e
 	c.tr = newTracer(opts.Logger, opts.Debug)
 	c.bw = bufio.NewWriterSize(c.tr.writer(conn), 32<<10)
 	c.dec = imapwire.NewDecoder(bufio.NewReaderSize(c.tr.reader(conn), 64<<10))
-	if opts.MaxStringSize > 0 {
-		c.dec.MaxStringSize = opts.MaxStringSize
-	}
+	c.applyLimits()
 	go c.readLoop()
 	select {
 	case <-c.greeted:
@@ -119,6 +124,16 @@ func New(ctx context.Context, conn io.ReadWriteCloser, opts Options) (*Client, e
 		return nil, err
 	}
 	return c, nil
+}
+
+// applyLimits gives the decoder the bounds Options set.
+func (c *Client) applyLimits() {
+	if c.opts.MaxStringSize > 0 {
+		c.dec.MaxStringSize = c.opts.MaxStringSize
+	}
+	if c.opts.MaxResponseSize > 0 {
+		c.dec.MaxResponseSize = c.opts.MaxResponseSize
+	}
 }
 
 // Close closes the connection at once, without LOGOUT. Commands in flight

@@ -182,7 +182,6 @@ func (c *Client) swapConn(conn net.Conn) {
 	c.conn = conn
 	c.mu.Unlock()
 	c.bw.Reset(c.tr.writer(conn))
-	max := c.dec.MaxStringSize
 	c.dec = imapwire.NewDecoder(bufio.NewReaderSize(c.tr.reader(conn), 64<<10))
-	c.dec.MaxStringSize = max
+	c.applyLimits()
 }
