@@ -30,24 +30,35 @@ const diskReaders = 8
 func (s *Store) Prefetch(mailbox string, uidValidity uint32, uids []uint32) {
 	fetches := map[uint32]*blockFetch{}
 	var order []uint32
+	// The prefetch is bounded as a whole; its context also tells the
+	// readers who wait for it that it moves.
+	ctx, cancel := context.WithTimeout(context.Background(), prefetchTimeout)
+	ctx, cancelIdle := imapclient.WithIdleTimeout(ctx, prefetchTimeout)
 	s.mu.Lock()
 	for _, uid := range uids {
 		key := BodyKey{Mailbox: mailbox, UIDValidity: uidValidity, UID: uid}
 		if _, cached := s.bodies.Peek(key); cached || s.inflight[key] != nil {
 			continue
 		}
-		f := &blockFetch{done: make(chan struct{})}
+		f := &blockFetch{done: make(chan struct{}), ctx: ctx}
 		s.inflight[key] = f
 		fetches[uid] = f
 		order = append(order, uid)
 	}
 	s.mu.Unlock()
-	if len(fetches) > 0 {
-		go s.runPrefetch(mailbox, uidValidity, order, fetches)
+	if len(fetches) == 0 {
+		cancelIdle()
+		cancel()
+		return
 	}
+	go func() {
+		defer cancel()
+		defer cancelIdle()
+		s.runPrefetch(ctx, mailbox, uidValidity, order, fetches)
+	}()
 }
 
-func (s *Store) runPrefetch(mailbox string, uidValidity uint32, order []uint32, fetches map[uint32]*blockFetch) {
+func (s *Store) runPrefetch(ctx context.Context, mailbox string, uidValidity uint32, order []uint32, fetches map[uint32]*blockFetch) {
 	// What the disk cache has is read from there while the rest is
 	// fetched; a block on disk that turns out damaged is left to its
 	// reader.
@@ -63,8 +74,6 @@ func (s *Store) runPrefetch(mailbox string, uidValidity uint32, order []uint32, 
 	for _, uid := range missing {
 		set.AddNum(uid)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), prefetchTimeout)
-	defer cancel()
 	// Only the first block of a message asked for, no larger than a
 	// block, and as long as announced, is taken: anything else (an answer
 	// that went astray, a NIL for a message expunged meanwhile) is left to

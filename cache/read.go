@@ -17,6 +17,9 @@ type blockFetch struct {
 	done chan struct{}
 	data []byte
 	err  error
+	// ctx is the fetch's context: what moves for it is progress for the
+	// readers who wait (see imapclient.ShareProgress).
+	ctx context.Context
 }
 
 // FirstBlock returns the first block of a body (the whole body when it is
@@ -67,33 +70,18 @@ func (s *Store) blockOnce(ctx context.Context, key BodyKey) ([]byte, error) {
 	}
 	s.mu.Lock()
 	f := s.inflight[key]
-	if f == nil {
-		f = &blockFetch{done: make(chan struct{})}
+	mine := f == nil
+	if mine {
+		fetchCtx, cancel := sharedFetchContext(ctx)
+		defer cancel()
+		f = &blockFetch{done: make(chan struct{}), ctx: fetchCtx}
 		s.inflight[key] = f
-		s.mu.Unlock()
-		// The fetch is shared, so it must not die with the first caller's
-		// context alone; it is still bounded by that context's deadline.
-		fetchCtx := context.WithoutCancel(ctx)
-		if deadline, ok := ctx.Deadline(); ok {
-			var cancel context.CancelFunc
-			fetchCtx, cancel = context.WithDeadline(fetchCtx, deadline)
-			defer cancel()
-		}
-		if data, ok := s.disk.Get(key); ok {
-			f.data = data
-			s.stats.DiskHits.Add(1)
-		} else if f.data, f.err = s.fetchBlock(fetchCtx, key); f.err == nil {
-			s.disk.Add(key, f.data)
-		}
-		if f.err == nil {
-			s.bodies.Add(key, f.data)
-		}
-		s.mu.Lock()
-		delete(s.inflight, key)
-		s.mu.Unlock()
-		close(f.done)
-	} else {
-		s.mu.Unlock()
+	}
+	s.mu.Unlock()
+	defer imapclient.ShareProgress(ctx, f.ctx)()
+	if mine {
+		s.fillBlock(key, f)
+		return f.data, f.err
 	}
 	select {
 	case <-f.done:
@@ -101,6 +89,38 @@ func (s *Store) blockOnce(ctx context.Context, key BodyKey) ([]byte, error) {
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+}
+
+// fillBlock brings a block from the disk cache or the server for those
+// who wait on f.
+func (s *Store) fillBlock(key BodyKey, f *blockFetch) {
+	if data, ok := s.disk.Get(key); ok {
+		f.data = data
+		s.stats.DiskHits.Add(1)
+	} else if f.data, f.err = s.fetchBlock(f.ctx, key); f.err == nil {
+		s.disk.Add(key, f.data)
+	}
+	if f.err == nil {
+		s.bodies.Add(key, f.data)
+	}
+	s.mu.Lock()
+	delete(s.inflight, key)
+	s.mu.Unlock()
+	close(f.done)
+}
+
+// sharedFetchContext is the context of a fetch that several readers may
+// wait for, so that it does not die with the first one's context: it is
+// bounded as that context is, by its deadline or its idle timeout.
+func sharedFetchContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	shared := context.WithoutCancel(ctx)
+	if d, ok := imapclient.IdleTimeout(ctx); ok {
+		return imapclient.WithIdleTimeout(shared, d)
+	}
+	if deadline, ok := ctx.Deadline(); ok {
+		return context.WithDeadline(shared, deadline)
+	}
+	return shared, func() {}
 }
 
 // fetchBlock asks the server for one block with a partial BODY.PEEK[].

@@ -98,7 +98,7 @@ func (f *file) Open(ctx context.Context, req *fuse.OpenRequest, resp *fuse.OpenR
 	f.fs.walker.opened(f.mailboxName(), f.msg.UID)
 	resp.Flags |= fuse.OpenKeepCache | openNoFlush
 	if size := f.size.Load(); size < cache.BlockSize {
-		ctx, cancel := f.fs.request(ctx)
+		ctx, cancel := f.fs.transfer(ctx)
 		defer cancel()
 		data, err := f.fs.store.FirstBlock(ctx, f.mailboxName(), f.uidValidity, f.msg.UID)
 		if err != nil {
@@ -124,7 +124,7 @@ func (f *file) readErrno(err error) error {
 }
 
 func (f *file) Read(ctx context.Context, req *fuse.ReadRequest, resp *fuse.ReadResponse) error {
-	ctx, cancel := f.fs.request(ctx)
+	ctx, cancel := f.fs.transfer(ctx)
 	defer cancel()
 	buf := make([]byte, req.Size)
 	n, err := f.fs.store.ReadAt(ctx, f.mailboxName(), f.uidValidity, f.msg.UID, f.size.Load(), buf, req.Offset)

@@ -9,6 +9,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"imapfs/imapclient/imapwire"
@@ -79,6 +80,11 @@ type Client struct {
 	capsSeen  uint64              // capability lists received (nil caps: not known yet)
 	responses map[string][]Update // unilateral data kept for Response
 
+	// what moves on the connection, for idle timeouts (see activity)
+	moved   atomic.Int64
+	meterMu sync.Mutex
+	queued  int64 // the socket's send queue when last looked at
+
 	greeted chan struct{} // closed once the greeting is read
 	closed  chan struct{} // closed when the connection is gone
 	err     error         // why it is gone
@@ -103,8 +109,8 @@ func New(ctx context.Context, conn io.ReadWriteCloser, opts Options) (*Client, e
 		closed:  make(chan struct{}),
 	}
 	c.tr = newTracer(opts.Logger, opts.Debug)
-	c.bw = bufio.NewWriterSize(c.tr.writer(conn), 32<<10)
-	c.dec = imapwire.NewDecoder(bufio.NewReaderSize(c.tr.reader(conn), 64<<10))
+	c.bw = bufio.NewWriterSize(c.tr.writer(meteredWriter{conn, c}), 32<<10)
+	c.dec = imapwire.NewDecoder(bufio.NewReaderSize(c.tr.reader(meteredReader{conn, c}), 64<<10))
 	c.applyLimits()
 	go c.readLoop()
 	select {
