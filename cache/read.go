@@ -30,28 +30,31 @@ func (s *Store) FirstBlock(ctx context.Context, mailbox string, uidValidity, uid
 
 // ReadAt reads the body of a message into p from offset off, like
 // io.ReaderAt, fetching and caching whole blocks with BODY.PEEK (never
-// setting \Seen). size is the size the caller believes; a body that ends
-// early is reported with a short count and io.EOF semantics left to the
-// caller, never padded.
-func (s *Store) ReadAt(ctx context.Context, mailbox string, uidValidity, uid uint32, size int64, p []byte, off int64) (int, error) {
-	n := 0
+// setting \Seen). size is the size the caller believes. A body that ends
+// before size (RFC822.SIZE can be wrong) gives a short count, never
+// padding, and end, the body's real size, which is then also the size of
+// its listing; end is -1 when the read did not reach the end. A short
+// count with end -1 does not happen: bytes are missing only past the end.
+func (s *Store) ReadAt(ctx context.Context, mailbox string, uidValidity, uid uint32, size int64, p []byte, off int64) (n int, end int64, err error) {
+	end = -1
 	for n < len(p) && off+int64(n) < size {
 		pos := off + int64(n)
 		block := uint32(pos / BlockSize)
 		data, err := s.block(ctx, BodyKey{Mailbox: mailbox, UIDValidity: uidValidity, UID: uid, Block: block})
 		if err != nil {
-			return n, err
+			return n, -1, err
 		}
 		within := pos - int64(block)*BlockSize
-		if within >= int64(len(data)) {
-			break // the body is shorter than RFC822.SIZE said
-		}
-		n += copy(p[n:], data[within:])
+		n += copy(p[n:], data[min(within, int64(len(data))):])
 		if len(data) < BlockSize {
-			break // the body's last block
+			end = int64(block)*BlockSize + int64(len(data)) // the body's last block
+			break
 		}
 	}
-	return n, nil
+	if end >= 0 && end != size {
+		s.CorrectSize(mailbox, uidValidity, uid, end)
+	}
+	return n, end, nil
 }
 
 // block returns one block of a body, from the cache or the server.

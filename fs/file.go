@@ -127,9 +127,15 @@ func (f *file) Read(ctx context.Context, req *fuse.ReadRequest, resp *fuse.ReadR
 	ctx, cancel := f.fs.transfer(ctx)
 	defer cancel()
 	buf := make([]byte, req.Size)
-	n, err := f.fs.store.ReadAt(ctx, f.mailboxName(), f.uidValidity, f.msg.UID, f.size.Load(), buf, req.Offset)
+	n, end, err := f.fs.store.ReadAt(ctx, f.mailboxName(), f.uidValidity, f.msg.UID, f.size.Load(), buf, req.Offset)
 	if err != nil {
 		return f.readErrno(err)
+	}
+	if end >= 0 && f.size.Swap(end) != end {
+		// The server's RFC822.SIZE was wrong: the kernel takes the short
+		// read as the end, and its attributes must say the same, or the
+		// next stat would move the end back and reads past it find zeros.
+		go f.fs.invalidateAttr(f)
 	}
 	resp.Data = buf[:n]
 	return nil
