@@ -131,11 +131,14 @@ func (f *file) Read(ctx context.Context, req *fuse.ReadRequest, resp *fuse.ReadR
 	if err != nil {
 		return f.readErrno(err)
 	}
-	if end >= 0 && f.size.Swap(end) != end {
-		// The server's RFC822.SIZE was wrong: the kernel takes the short
-		// read as the end, and its attributes must say the same, or the
-		// next stat would move the end back and reads past it find zeros.
-		go f.fs.invalidateAttr(f)
+	if end >= 0 {
+		// The server's RFC822.SIZE was wrong. The kernel takes the short
+		// read as the end and sets the file's size to it; the attributes
+		// must say the same when it asks again, or the end would move
+		// back and reads past it find the zeros the kernel filled in.
+		// (Invalidating them now would race the short read: the kernel
+		// then ignores the size it learned.)
+		f.size.Store(end)
 	}
 	resp.Data = buf[:n]
 	return nil
