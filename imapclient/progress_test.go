@@ -19,8 +19,8 @@ import (
 // times the timeout, and an APPEND the server reads slowly, succeed. When
 // nothing moves, the call fails with context.DeadlineExceeded.
 func TestIdleTimeout(t *testing.T) {
-	const idle = 300 * time.Millisecond
-	const pieces, pause = 12, idle / 3 // four times the timeout in all
+	const idle = time.Second
+	const pieces, pause = 8, idle / 4 // twice the timeout in all
 	body := []byte(strings.Repeat("0123456789abcdef", pieces))
 
 	t.Run("read trickling in", func(t *testing.T) {
