@@ -150,13 +150,13 @@ func (d *Disk) Get(k BodyKey) ([]byte, bool) {
 	}
 	p := d.path(k)
 	raw, used, err := readBlockFile(p)
-	if err != nil {
+	if err != nil && !errors.Is(err, errOversized) {
 		if !errors.Is(err, fs.ErrNotExist) {
 			d.log.Warn("disk cache: cannot read a block", "err", err)
 		}
 		return nil, false
 	}
-	if len(raw) < diskHeader || !bytes.Equal(raw[:4], diskMagic) ||
+	if err != nil || len(raw) < diskHeader || !bytes.Equal(raw[:4], diskMagic) ||
 		binary.BigEndian.Uint32(raw[4:8]) != crc32.Checksum(raw[diskHeader:], castagnoli) {
 		d.log.Warn("disk cache: a damaged block was removed", "file", p)
 		d.removeFile(p)
@@ -170,6 +170,9 @@ func (d *Disk) Get(k BodyKey) ([]byte, bool) {
 	return raw[diskHeader:], true
 }
 
+// errOversized: a block file larger than any block, so damaged.
+var errOversized = errors.New("block file larger than a block")
+
 // readBlockFile reads a block file and tells when it was last used.
 func readBlockFile(p string) ([]byte, time.Time, error) {
 	f, err := os.Open(p)
@@ -180,6 +183,11 @@ func readBlockFile(p string) ([]byte, time.Time, error) {
 	info, err := f.Stat()
 	if err != nil {
 		return nil, time.Time{}, err
+	}
+	if info.Size() > diskHeader+BlockSize {
+		// No block is larger: the file is damaged, and its size is no
+		// measure of what to allocate.
+		return nil, time.Time{}, errOversized
 	}
 	raw := make([]byte, info.Size())
 	if _, err := io.ReadFull(f, raw); err != nil {

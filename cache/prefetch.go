@@ -30,24 +30,35 @@ const diskReaders = 8
 func (s *Store) Prefetch(mailbox string, uidValidity uint32, uids []uint32) {
 	fetches := map[uint32]*blockFetch{}
 	var order []uint32
+	// The prefetch is bounded as a whole; its context also tells the
+	// readers who wait for it that it moves.
+	ctx, cancel := context.WithTimeout(context.Background(), prefetchTimeout)
+	ctx, cancelIdle := imapclient.WithIdleTimeout(ctx, prefetchTimeout)
 	s.mu.Lock()
 	for _, uid := range uids {
 		key := BodyKey{Mailbox: mailbox, UIDValidity: uidValidity, UID: uid}
 		if _, cached := s.bodies.Peek(key); cached || s.inflight[key] != nil {
 			continue
 		}
-		f := &blockFetch{done: make(chan struct{})}
+		f := &blockFetch{done: make(chan struct{}), ctx: ctx}
 		s.inflight[key] = f
 		fetches[uid] = f
 		order = append(order, uid)
 	}
 	s.mu.Unlock()
-	if len(fetches) > 0 {
-		go s.runPrefetch(mailbox, uidValidity, order, fetches)
+	if len(fetches) == 0 {
+		cancelIdle()
+		cancel()
+		return
 	}
+	go func() {
+		defer cancel()
+		defer cancelIdle()
+		s.runPrefetch(ctx, mailbox, uidValidity, order, fetches)
+	}()
 }
 
-func (s *Store) runPrefetch(mailbox string, uidValidity uint32, order []uint32, fetches map[uint32]*blockFetch) {
+func (s *Store) runPrefetch(ctx context.Context, mailbox string, uidValidity uint32, order []uint32, fetches map[uint32]*blockFetch) {
 	// What the disk cache has is read from there while the rest is
 	// fetched; a block on disk that turns out damaged is left to its
 	// reader.
@@ -63,8 +74,6 @@ func (s *Store) runPrefetch(mailbox string, uidValidity uint32, order []uint32, 
 	for _, uid := range missing {
 		set.AddNum(uid)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), prefetchTimeout)
-	defer cancel()
 	// Only the first block of a message asked for, no larger than a
 	// block, and as long as announced, is taken: anything else (an answer
 	// that went astray, a NIL for a message expunged meanwhile) is left to
@@ -81,7 +90,7 @@ func (s *Store) runPrefetch(mailbox string, uidValidity uint32, order []uint32, 
 				if fetches[msg.UID] == nil || buffers[msg.UID] != nil || name != section || size > BlockSize {
 					return nil // not a block asked for: that reader fetches itself
 				}
-				b := bytes.NewBuffer(make([]byte, 0, size))
+				b := new(bytes.Buffer) // grows as the bytes come, not as announced
 				buffers[msg.UID], announced[msg.UID] = b, size
 				return b
 			},
@@ -97,10 +106,11 @@ func (s *Store) runPrefetch(mailbox string, uidValidity uint32, order []uint32, 
 	for _, uid := range missing {
 		key := BodyKey{Mailbox: mailbox, UIDValidity: uidValidity, UID: uid}
 		if b := buffers[uid]; err == nil && b != nil && int64(b.Len()) == announced[uid] && b.Len() > 0 {
+			data := withoutSlack(b.Bytes())
 			s.stats.BodyFetches.Add(1)
-			s.stats.BodyBytes.Add(int64(b.Len()))
-			s.disk.Add(key, b.Bytes())
-			s.deliver(key, fetches[uid], b.Bytes())
+			s.stats.BodyBytes.Add(int64(len(data)))
+			s.disk.Add(key, data)
+			s.deliver(key, fetches[uid], data)
 		} else {
 			s.deliver(key, fetches[uid], nil)
 		}

@@ -17,6 +17,9 @@ type blockFetch struct {
 	done chan struct{}
 	data []byte
 	err  error
+	// ctx is the fetch's context: what moves for it is progress for the
+	// readers who wait (see imapclient.ShareProgress).
+	ctx context.Context
 }
 
 // FirstBlock returns the first block of a body (the whole body when it is
@@ -27,28 +30,31 @@ func (s *Store) FirstBlock(ctx context.Context, mailbox string, uidValidity, uid
 
 // ReadAt reads the body of a message into p from offset off, like
 // io.ReaderAt, fetching and caching whole blocks with BODY.PEEK (never
-// setting \Seen). size is the size the caller believes; a body that ends
-// early is reported with a short count and io.EOF semantics left to the
-// caller, never padded.
-func (s *Store) ReadAt(ctx context.Context, mailbox string, uidValidity, uid uint32, size int64, p []byte, off int64) (int, error) {
-	n := 0
+// setting \Seen). size is the size the caller believes. A body that ends
+// before size (RFC822.SIZE can be wrong) gives a short count, never
+// padding, and end, the body's real size, which is then also the size of
+// its listing; end is -1 when the read did not reach the end. A short
+// count with end -1 does not happen: bytes are missing only past the end.
+func (s *Store) ReadAt(ctx context.Context, mailbox string, uidValidity, uid uint32, size int64, p []byte, off int64) (n int, end int64, err error) {
+	end = -1
 	for n < len(p) && off+int64(n) < size {
 		pos := off + int64(n)
 		block := uint32(pos / BlockSize)
 		data, err := s.block(ctx, BodyKey{Mailbox: mailbox, UIDValidity: uidValidity, UID: uid, Block: block})
 		if err != nil {
-			return n, err
+			return n, -1, err
 		}
 		within := pos - int64(block)*BlockSize
-		if within >= int64(len(data)) {
-			break // the body is shorter than RFC822.SIZE said
-		}
-		n += copy(p[n:], data[within:])
+		n += copy(p[n:], data[min(within, int64(len(data))):])
 		if len(data) < BlockSize {
-			break // the body's last block
+			end = int64(block)*BlockSize + int64(len(data)) // the body's last block
+			break
 		}
 	}
-	return n, nil
+	if end >= 0 && end != size {
+		s.CorrectSize(mailbox, uidValidity, uid, end)
+	}
+	return n, end, nil
 }
 
 // block returns one block of a body, from the cache or the server.
@@ -67,33 +73,18 @@ func (s *Store) blockOnce(ctx context.Context, key BodyKey) ([]byte, error) {
 	}
 	s.mu.Lock()
 	f := s.inflight[key]
-	if f == nil {
-		f = &blockFetch{done: make(chan struct{})}
+	mine := f == nil
+	if mine {
+		fetchCtx, cancel := sharedFetchContext(ctx)
+		defer cancel()
+		f = &blockFetch{done: make(chan struct{}), ctx: fetchCtx}
 		s.inflight[key] = f
-		s.mu.Unlock()
-		// The fetch is shared, so it must not die with the first caller's
-		// context alone; it is still bounded by that context's deadline.
-		fetchCtx := context.WithoutCancel(ctx)
-		if deadline, ok := ctx.Deadline(); ok {
-			var cancel context.CancelFunc
-			fetchCtx, cancel = context.WithDeadline(fetchCtx, deadline)
-			defer cancel()
-		}
-		if data, ok := s.disk.Get(key); ok {
-			f.data = data
-			s.stats.DiskHits.Add(1)
-		} else if f.data, f.err = s.fetchBlock(fetchCtx, key); f.err == nil {
-			s.disk.Add(key, f.data)
-		}
-		if f.err == nil {
-			s.bodies.Add(key, f.data)
-		}
-		s.mu.Lock()
-		delete(s.inflight, key)
-		s.mu.Unlock()
-		close(f.done)
-	} else {
-		s.mu.Unlock()
+	}
+	s.mu.Unlock()
+	defer imapclient.ShareProgress(ctx, f.ctx)()
+	if mine {
+		s.fillBlock(key, f)
+		return f.data, f.err
 	}
 	select {
 	case <-f.done:
@@ -101,6 +92,38 @@ func (s *Store) blockOnce(ctx context.Context, key BodyKey) ([]byte, error) {
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+}
+
+// fillBlock brings a block from the disk cache or the server for those
+// who wait on f.
+func (s *Store) fillBlock(key BodyKey, f *blockFetch) {
+	if data, ok := s.disk.Get(key); ok {
+		f.data = data
+		s.stats.DiskHits.Add(1)
+	} else if f.data, f.err = s.fetchBlock(f.ctx, key); f.err == nil {
+		s.disk.Add(key, f.data)
+	}
+	if f.err == nil {
+		s.bodies.Add(key, f.data)
+	}
+	s.mu.Lock()
+	delete(s.inflight, key)
+	s.mu.Unlock()
+	close(f.done)
+}
+
+// sharedFetchContext is the context of a fetch that several readers may
+// wait for, so that it does not die with the first one's context: it is
+// bounded as that context is, by its deadline or its idle timeout.
+func sharedFetchContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	shared := context.WithoutCancel(ctx)
+	if d, ok := imapclient.IdleTimeout(ctx); ok {
+		return imapclient.WithIdleTimeout(shared, d)
+	}
+	if deadline, ok := ctx.Deadline(); ok {
+		return context.WithDeadline(shared, deadline)
+	}
+	return shared, func() {}
 }
 
 // fetchBlock asks the server for one block with a partial BODY.PEEK[].
@@ -169,7 +192,7 @@ func (s *Store) fetchBlockOnce(ctx context.Context, key BodyKey) ([]byte, error)
 				if (msg.UID != 0 && msg.UID != key.UID) || name != section || size > BlockSize || bodies[msg] != nil {
 					return nil
 				}
-				b := bytes.NewBuffer(make([]byte, 0, size))
+				b := new(bytes.Buffer) // grows as the bytes come, not as announced
 				bodies[msg], announced[msg] = b, size
 				return b
 			},
@@ -195,10 +218,17 @@ func (s *Store) fetchBlockOnce(ctx context.Context, key BodyKey) ([]byte, error)
 	}
 	s.stats.BodyFetches.Add(1)
 	s.stats.BodyBytes.Add(int64(len(data)))
+	return withoutSlack(data), nil
+}
+
+// withoutSlack returns a block the cache can hold as it is: a buffer
+// that grew as its bytes came may have room to spare, which the cache
+// would keep for nothing.
+func withoutSlack(data []byte) []byte {
 	if cap(data) > len(data)+len(data)/8 {
-		data = bytes.Clone(data) // the cache holds what it is given: no slack
+		return bytes.Clone(data)
 	}
-	return data, nil
+	return data
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }

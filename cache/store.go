@@ -711,7 +711,7 @@ func (s *Store) CorrectSize(mailbox string, uidValidity, uid uint32, size int64)
 		return
 	}
 	i, ok := slices.BinarySearchFunc(l.Messages, uid, func(m Message, uid uint32) int { return int(int64(m.UID) - int64(uid)) })
-	if !ok {
+	if !ok || l.Messages[i].Size == size {
 		return
 	}
 	s.log.Warn("the server's RFC822.SIZE is wrong; using the real size", "mailbox", mailbox, "uid", uid,

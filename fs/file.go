@@ -98,7 +98,7 @@ func (f *file) Open(ctx context.Context, req *fuse.OpenRequest, resp *fuse.OpenR
 	f.fs.walker.opened(f.mailboxName(), f.msg.UID)
 	resp.Flags |= fuse.OpenKeepCache | openNoFlush
 	if size := f.size.Load(); size < cache.BlockSize {
-		ctx, cancel := f.fs.request(ctx)
+		ctx, cancel := f.fs.transfer(ctx)
 		defer cancel()
 		data, err := f.fs.store.FirstBlock(ctx, f.mailboxName(), f.uidValidity, f.msg.UID)
 		if err != nil {
@@ -124,12 +124,21 @@ func (f *file) readErrno(err error) error {
 }
 
 func (f *file) Read(ctx context.Context, req *fuse.ReadRequest, resp *fuse.ReadResponse) error {
-	ctx, cancel := f.fs.request(ctx)
+	ctx, cancel := f.fs.transfer(ctx)
 	defer cancel()
 	buf := make([]byte, req.Size)
-	n, err := f.fs.store.ReadAt(ctx, f.mailboxName(), f.uidValidity, f.msg.UID, f.size.Load(), buf, req.Offset)
+	n, end, err := f.fs.store.ReadAt(ctx, f.mailboxName(), f.uidValidity, f.msg.UID, f.size.Load(), buf, req.Offset)
 	if err != nil {
 		return f.readErrno(err)
+	}
+	if end >= 0 {
+		// The server's RFC822.SIZE was wrong. The kernel takes the short
+		// read as the end and sets the file's size to it; the attributes
+		// must say the same when it asks again, or the end would move
+		// back and reads past it find the zeros the kernel filled in.
+		// (Invalidating them now would race the short read: the kernel
+		// then ignores the size it learned.)
+		f.size.Store(end)
 	}
 	resp.Data = buf[:n]
 	return nil

@@ -13,6 +13,7 @@ import (
 	bfs "bazil.org/fuse/fs"
 
 	"imapfs/cache"
+	"imapfs/imapclient"
 )
 
 // Config configures the filesystem.
@@ -116,6 +117,15 @@ func (f *FS) Root() (bfs.Node, error) {
 // request bounds a FUSE request's work on the server by the timeout.
 func (f *FS) request(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, f.timeout)
+}
+
+// transfer bounds the work of a request that moves a message (storing
+// one, reading its body) by inactivity instead: it fails once no byte
+// moved for the timeout, however long the whole transfer takes, so a
+// large message gets through a slow link while a stalled one fails as
+// soon as any request would.
+func (f *FS) transfer(ctx context.Context) (context.Context, context.CancelFunc) {
+	return imapclient.WithIdleTimeout(ctx, f.timeout)
 }
 
 // Kernel caching. Message files never change for a UID, so their

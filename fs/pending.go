@@ -337,7 +337,7 @@ func (p *pending) Fsync(ctx context.Context, req *fuse.FsyncRequest) error {
 // not mu, across the APPEND: a listing of the directory, a stat or a read
 // of the file does not wait for it.
 func (p *pending) upload(ctx context.Context, target *dir) error {
-	ctx, cancel := p.fs.request(ctx)
+	ctx, cancel := p.fs.transfer(ctx)
 	defer cancel()
 	p.storing.Lock()
 	defer p.storing.Unlock()

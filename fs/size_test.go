@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"os/user"
 	"path/filepath"
 	"strconv"
@@ -97,4 +98,37 @@ func TestWrongRFC822Size(t *testing.T) {
 			t.Fatalf("read %d bytes (%v), size %v (%v)", len(data), err, info, serr)
 		}
 	})
+}
+
+// A message of more than a block whose RFC822.SIZE claims more than the
+// server then serves (here on the scripted server, which answers a
+// partial FETCH past the end with an empty string; Dovecot drops the
+// connection instead, see TestWrongRFC822Size): a read ends at the real
+// end, the file's size becomes the real one, and no later read, after
+// the attributes are asked again, finds the end moved or zeros added.
+func TestRFC822SizeLargerThanBody(t *testing.T) {
+	test.RequireFUSE(t)
+	const surplus = 1 << 20
+	s := test.StartScripted(t, test.Variation{RFC822SizeSurplus: surplus})
+	body := bigMessage("claims more", 3<<19) // a block and a half
+	uid := s.Seed(t, "INBOX", test.Message{Body: body})[0]
+	m := s.Mount(t, "-o", "attr_timeout=0")
+	path := filepath.Join(m.Dir, "INBOX", fmt.Sprintf("%d.eml", uid))
+	if info, err := os.Stat(path); err != nil || info.Size() != int64(len(body)+surplus) {
+		t.Fatalf("stat before reading: %v, %v; want the size the server claims", info, err)
+	}
+	for i := range 2 {
+		data, err := os.ReadFile(path)
+		if err != nil || !bytes.Equal(data, body) {
+			t.Fatalf("read %d: %d bytes (%v), want the %d the server holds\n%s", i+1, len(data), err, len(body), m.Log())
+		}
+		if info, err := os.Stat(path); err != nil || info.Size() != int64(len(body)) {
+			t.Fatalf("stat after read %d: %v, %v; want the real size %d", i+1, info.Size(), err, len(body))
+		}
+	}
+	// A read from past the real end finds the end, not an error.
+	out, err := exec.Command("dd", "if="+path, "bs=4096", fmt.Sprintf("skip=%d", (len(body)+4096)/4096), "status=none").Output()
+	if err != nil || len(out) != 0 {
+		t.Fatalf("dd past the real end: %d bytes, %v", len(out), err)
+	}
 }

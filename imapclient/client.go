@@ -9,6 +9,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"imapfs/imapclient/imapwire"
@@ -44,6 +45,13 @@ type Options struct {
 	// streamed to FetchOptions.Body); 0 means
 	// imapwire.DefaultMaxStringSize.
 	MaxStringSize int64
+	// MaxResponseSize bounds what one response line may make the client
+	// hold besides body sections (a list of flags, UIDs or ranges, quoted
+	// strings and literals read as strings, together); 0 means
+	// imapwire.DefaultMaxResponseSize. A response beyond a limit fails its
+	// command with ErrResponseTooLarge and is skipped; the connection goes
+	// on.
+	MaxResponseSize int64
 }
 
 // Client is one IMAP connection. Its methods may be called from several
@@ -72,6 +80,11 @@ type Client struct {
 	capsSeen  uint64              // capability lists received (nil caps: not known yet)
 	responses map[string][]Update // unilateral data kept for Response
 
+	// what moves on the connection, for idle timeouts (see activity)
+	moved   atomic.Int64
+	meterMu sync.Mutex
+	queued  int64 // the socket's send queue when last looked at
+
 	greeted chan struct{} // closed once the greeting is read
 	closed  chan struct{} // closed when the connection is gone
 	err     error         // why it is gone
@@ -96,11 +109,9 @@ func New(ctx context.Context, conn io.ReadWriteCloser, opts Options) (*Client, e
 		closed:  make(chan struct{}),
 	}
 	c.tr = newTracer(opts.Logger, opts.Debug)
-	c.bw = bufio.NewWriterSize(c.tr.writer(conn), 32<<10)
-	c.dec = imapwire.NewDecoder(bufio.NewReaderSize(c.tr.reader(conn), 64<<10))
-	if opts.MaxStringSize > 0 {
-		c.dec.MaxStringSize = opts.MaxStringSize
-	}
+	c.bw = bufio.NewWriterSize(c.tr.writer(meteredWriter{conn, c}), 32<<10)
+	c.dec = imapwire.NewDecoder(bufio.NewReaderSize(c.tr.reader(meteredReader{conn, c}), 64<<10))
+	c.applyLimits()
 	go c.readLoop()
 	select {
 	case <-c.greeted:
@@ -119,6 +130,16 @@ func New(ctx context.Context, conn io.ReadWriteCloser, opts Options) (*Client, e
 		return nil, err
 	}
 	return c, nil
+}
+
+// applyLimits gives the decoder the bounds Options set.
+func (c *Client) applyLimits() {
+	if c.opts.MaxStringSize > 0 {
+		c.dec.MaxStringSize = c.opts.MaxStringSize
+	}
+	if c.opts.MaxResponseSize > 0 {
+		c.dec.MaxResponseSize = c.opts.MaxResponseSize
+	}
 }
 
 // Close closes the connection at once, without LOGOUT. Commands in flight

@@ -116,6 +116,7 @@ func (cmd *command) deliver(f func()) {
 // cancelled while still being written (a large literal) closes the
 // connection.
 func (c *Client) execute(ctx context.Context, cmd *command, args func(e *imapwire.Encoder)) (*Status, error) {
+	defer c.watchCommand(ctx)()
 	if err := c.lockForSending(ctx, cmd); err != nil {
 		return nil, err
 	}

@@ -149,6 +149,7 @@ func (c *Client) StartTLS(ctx context.Context, config *tls.Config) error {
 	if !ok {
 		return errors.New("imap: STARTTLS needs a network connection")
 	}
+	defer c.watchCommand(ctx)()
 	cmd := newCommand("STARTTLS")
 	// The reader does the handshake before it reads on; holding writeMu
 	// until then keeps every other command off the plaintext connection.
@@ -181,8 +182,7 @@ func (c *Client) swapConn(conn net.Conn) {
 	c.mu.Lock()
 	c.conn = conn
 	c.mu.Unlock()
-	c.bw.Reset(c.tr.writer(conn))
-	max := c.dec.MaxStringSize
-	c.dec = imapwire.NewDecoder(bufio.NewReaderSize(c.tr.reader(conn), 64<<10))
-	c.dec.MaxStringSize = max
+	c.bw.Reset(c.tr.writer(meteredWriter{conn, c}))
+	c.dec = imapwire.NewDecoder(bufio.NewReaderSize(c.tr.reader(meteredReader{conn, c}), 64<<10))
+	c.applyLimits()
 }

@@ -292,7 +292,8 @@ func (c *Client) fetch(ctx context.Context, uid bool, set SeqSet, items []string
 // IMAP does, so callers check n against what they expect.
 func (c *Client) UIDFetchBody(ctx context.Context, uid uint32, section string, offset, length int64, w io.Writer) (int64, error) {
 	item := "BODY.PEEK[" + section + "]"
-	if offset > 0 || length >= 0 {
+	partial := offset > 0 || length >= 0
+	if partial {
 		if length < 0 {
 			length = 1<<32 - 1 - offset
 		}
@@ -304,16 +305,30 @@ func (c *Client) UIDFetchBody(ctx context.Context, uid uint32, section string, o
 		n += int64(k)
 		return k, err
 	})
+	// Only the section asked for, from the origin asked for, is the
+	// caller's: bytes from another origin (or without one, the whole
+	// section) written at offset would be the wrong bytes in the right
+	// place. A whole section may come as from origin 0.
+	want := responseSectionName(item)
+	answers := func(name string) bool { return name == want || !partial && name == want+"<0>" }
+	var wrong string
 	var set SeqSet
 	set.AddNum(uid)
 	_, err := c.UIDFetch(ctx, set, []string{item}, &FetchOptions{
-		Body: func(msg *FetchMessage, _ string, _ int64) io.Writer {
+		Body: func(msg *FetchMessage, name string, _ int64) io.Writer {
 			if msg.UID != 0 && msg.UID != uid {
+				return nil
+			}
+			if !answers(name) {
+				wrong = name
 				return nil
 			}
 			return counter
 		},
 	})
+	if err == nil && wrong != "" {
+		err = &imapwire.ProtocolError{What: "FETCH response", Msg: "answered " + wrong + " to " + item}
+	}
 	return n, err
 }
 
@@ -423,8 +438,10 @@ func (r *fetchResponse) streamTarget() *command {
 
 // ErrResponseTooLarge fails a command whose response would have made the
 // client hold more than Options.MaxStringSize bytes of body sections in
-// memory; FetchOptions.Body streams sections of any size.
-var ErrResponseTooLarge = errors.New("imap: FETCH response larger than Options.MaxStringSize")
+// memory (FetchOptions.Body streams sections of any size), a token larger
+// than Options.MaxStringSize, or more than Options.MaxResponseSize of
+// anything else.
+var ErrResponseTooLarge = imapwire.ErrResponseTooLarge
 
 // hold reads a section into memory, within what is left of the limit.
 // Past it, the command fails and the rest of the section is skipped.

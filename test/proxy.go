@@ -33,16 +33,26 @@ func (d Direction) String() string {
 	return "no direction"
 }
 
-// ProxyOptions are a Proxy's delays; SetDelay changes them later.
+// ProxyOptions are a Proxy's delays and bandwidth; SetDelay and
+// SetBandwidth change them later.
 type ProxyOptions struct {
 	// Delay is how long each direction holds every chunk of bytes (a
-	// one-way network latency). Bytes keep their order, and there is no
-	// bandwidth limit: a chunk is sent no earlier than its arrival plus the
-	// delay, so pipelined bytes do not add up delays.
+	// one-way network latency). Bytes keep their order: a chunk is sent
+	// no earlier than its arrival plus the delay, so pipelined bytes do
+	// not add up delays.
 	Delay time.Duration
 	// ToServerDelay and ToClientDelay, when set, replace Delay for one
 	// direction.
 	ToServerDelay, ToClientDelay time.Duration
+	// Bandwidth, when set, is how many bytes a second each direction
+	// carries (a slow link); 0 is no limit. The proxy then reads no
+	// faster than that and keeps small socket buffers on connections
+	// opened while a limit is set, so a sender feels the link as it
+	// would a real one, not only its receiver.
+	Bandwidth int64
+	// ToServerBandwidth and ToClientBandwidth, when set, replace
+	// Bandwidth for one direction.
+	ToServerBandwidth, ToClientBandwidth int64
 }
 
 // Proxy is a TCP proxy on loopback in front of a server, adding latency and
@@ -58,6 +68,7 @@ type Proxy struct {
 
 	ln      net.Listener
 	delay   [2]atomic.Int64 // by direction index: ToServer, ToClient
+	rate    [2]atomic.Int64 // bytes a second by direction index; 0: no limit
 	accepts atomic.Int64
 	bytes   [2]atomic.Int64
 	wg      sync.WaitGroup
@@ -94,6 +105,13 @@ func StartProxy(t T, target string, opts ProxyOptions) *Proxy {
 	if opts.ToClientDelay != 0 {
 		p.SetDelay(ToClient, opts.ToClientDelay)
 	}
+	p.SetBandwidth(BothWays, opts.Bandwidth)
+	if opts.ToServerBandwidth != 0 {
+		p.SetBandwidth(ToServer, opts.ToServerBandwidth)
+	}
+	if opts.ToClientBandwidth != 0 {
+		p.SetBandwidth(ToClient, opts.ToClientBandwidth)
+	}
 	p.wg.Add(1)
 	go p.acceptLoop()
 	t.Cleanup(p.Close)
@@ -120,6 +138,16 @@ func (p *Proxy) SetDelay(dir Direction, d time.Duration) {
 	for i, one := range []Direction{ToServer, ToClient} {
 		if dir&one != 0 {
 			p.delay[i].Store(int64(d))
+		}
+	}
+}
+
+// SetBandwidth sets how many bytes a second the given directions carry
+// (0: no limit), for bytes read from now on.
+func (p *Proxy) SetBandwidth(dir Direction, bytesPerSecond int64) {
+	for i, one := range []Direction{ToServer, ToClient} {
+		if dir&one != 0 {
+			p.rate[i].Store(bytesPerSecond)
 		}
 	}
 }
@@ -331,6 +359,13 @@ func (p *Proxy) acceptLoop() {
 			client.Close()
 			continue
 		}
+		// A slow direction has small buffers where its bytes wait to be
+		// read, so that they wait with the sender, as on a slow link.
+		for i, from := range []net.Conn{client, server} {
+			if rate := p.rate[i].Load(); rate > 0 {
+				from.(*net.TCPConn).SetReadBuffer(int(max(4<<10, rate/8)))
+			}
+		}
 		c := &proxyConn{p: p, conns: [2]net.Conn{server, client}, done: make(chan struct{})}
 		p.mu.Lock()
 		if p.closed {
@@ -419,7 +454,12 @@ func (c *proxyConn) pump(i int, from, to net.Conn) {
 	go func() {
 		defer c.p.wg.Done()
 		for {
-			buf := make([]byte, 32<<10)
+			rate := c.p.rate[i].Load()
+			size := 32 << 10
+			if rate > 0 {
+				size = int(min(32<<10, max(512, rate/16)))
+			}
+			buf := make([]byte, size)
 			n, err := from.Read(buf)
 			mu.Lock()
 			if n > 0 {
@@ -434,6 +474,12 @@ func (c *proxyConn) pump(i int, from, to net.Conn) {
 			default:
 			}
 			if err != nil {
+				return
+			}
+			// The link is busy with these bytes for n/rate seconds; the
+			// next ones wait for it (where they are, in the sender's
+			// buffers).
+			if rate > 0 && !c.sleepUntil(time.Now().Add(time.Duration(n)*time.Second/time.Duration(rate))) {
 				return
 			}
 		}

@@ -142,6 +142,30 @@ func received(t *testing.T, got <-chan []byte) string {
 	}
 }
 
+// A bandwidth limit makes bytes take their time: 128 KiB at 64 KiB/s
+// take two seconds, arrive whole and in order, and wait with the sender.
+func TestProxyBandwidth(t *testing.T) {
+	const rate, size = 64 << 10, 128 << 10
+	p := StartProxy(t, startEcho(t), ProxyOptions{ToServerBandwidth: rate})
+	c := dialProxy(t, p)
+	sent := make([]byte, size)
+	for i := range sent {
+		sent[i] = byte('a' + i%26)
+	}
+	start := time.Now()
+	go c.Write(sent)
+	got := make([]byte, size)
+	if _, err := io.ReadFull(c, got); err != nil {
+		t.Fatal(err)
+	}
+	if took, want := time.Since(start), time.Duration(size/rate)*time.Second*3/4; took < want {
+		t.Errorf("%d bytes at %d bytes/s took %v, want at least %v", size, rate, took, want)
+	}
+	if !bytes.Equal(got, sent) {
+		t.Error("the bytes changed on the way")
+	}
+}
+
 // A cut after N bytes forwards exactly N, then closes both sides, on every
 // connection it covers.
 func TestProxyCutAfterBytes(t *testing.T) {

@@ -87,6 +87,11 @@ type Variation struct {
 	// BrokenAppendUID stores every APPEND and answers it with an APPENDUID
 	// code that does not parse: the message is there, the answer unclear.
 	BrokenAppendUID bool
+	// RFC822SizeSurplus is added to every RFC822.SIZE: the server claims
+	// messages larger than the bytes it serves (a damaged index), and
+	// answers a partial FETCH beyond the real end with an empty string,
+	// as RFC 3501 says.
+	RFC822SizeSurplus int
 }
 
 // DefaultScriptedCapabilities is what a zero Variation announces.

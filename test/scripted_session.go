@@ -648,7 +648,7 @@ func (ss *scriptedSession) fetchItem(m *scriptedMsg, name string) (fetchItem, er
 	case "FLAGS":
 		return fetchItem{"FLAGS", "(" + strings.Join(m.flags, " ") + ")"}, nil
 	case "RFC822.SIZE":
-		return fetchItem{"RFC822.SIZE", strconv.Itoa(len(m.body))}, nil
+		return fetchItem{"RFC822.SIZE", strconv.Itoa(len(m.body) + ss.v.RFC822SizeSurplus)}, nil
 	case "INTERNALDATE":
 		return fetchItem{"INTERNALDATE", `"` + m.date.Format(scriptedDate) + `"`}, nil
 	case "RFC822", "RFC822.HEADER", "RFC822.TEXT":

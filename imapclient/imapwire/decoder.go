@@ -10,6 +10,10 @@ import (
 // DefaultMaxStringSize is the initial Decoder.MaxStringSize.
 const DefaultMaxStringSize = 1 << 20
 
+// DefaultMaxResponseSize is the initial Decoder.MaxResponseSize: room for
+// a SEARCH answer naming a million messages.
+const DefaultMaxResponseSize = 16 << 20
+
 // Decoder reads server responses token by token. I/O errors stick: after
 // one, every call returns it. A *ProtocolError does not: the caller may
 // DiscardLine to skip the rest of the response and go on.
@@ -19,18 +23,24 @@ type Decoder struct {
 	// hostile server cannot make us allocate without limit. Literals of any
 	// size can still be streamed with ReadLiteral.
 	MaxStringSize int64
+	// MaxResponseSize bounds what one response line may make the caller
+	// hold: its tokens and the literals read as strings together (lists
+	// of flags or numbers, say), not the literals streamed with
+	// ReadLiteral.
+	MaxResponseSize int64
 
 	r         *bufio.Reader
 	err       error
 	lineStart bool           // nothing of the current response line is read yet
 	lit       *literalReader // the literal handed out last, drained before reading on
 	consumed  int64          // bytes consumed, to notice a list element that reads nothing
+	held      int64          // bytes of the current response line read into tokens and strings
 	seen      [32]byte       // the last bytes consumed, for error context
 }
 
 // NewDecoder returns a Decoder reading responses from r.
 func NewDecoder(r *bufio.Reader) *Decoder {
-	return &Decoder{MaxStringSize: DefaultMaxStringSize, r: r, lineStart: true}
+	return &Decoder{MaxStringSize: DefaultMaxStringSize, MaxResponseSize: DefaultMaxResponseSize, r: r, lineStart: true}
 }
 
 // Err returns the I/O error that stopped the Decoder, if any.
@@ -147,8 +157,32 @@ func (d *Decoder) ReadCRLF() error {
 	if err := d.expectByte("end of line", '\n'); err != nil {
 		return err
 	}
-	d.lineStart = true
+	d.endLine()
 	return nil
+}
+
+// endLine notes that a response line is over.
+func (d *Decoder) endLine() {
+	d.lineStart = true
+	d.held = 0
+}
+
+// hold counts n more bytes of the current response read into memory,
+// refusing them past MaxResponseSize.
+func (d *Decoder) hold(what string, n int64) error {
+	if d.held+n > d.MaxResponseSize {
+		return d.tooLarge(what, "the response is larger than its limit")
+	}
+	d.held += n
+	return nil
+}
+
+// tooLarge is the ProtocolError of a token or response refused for its
+// size.
+func (d *Decoder) tooLarge(what, msg string) *ProtocolError {
+	err := d.protocolError(what, msg)
+	err.Err = ErrResponseTooLarge
+	return err
 }
 
 // readWhile consumes bytes while keep accepts them, up to MaxStringSize.
@@ -169,7 +203,10 @@ func (d *Decoder) readWhile(what string, keep func(byte) bool) (string, error) {
 			n++
 		}
 		if int64(len(token)+n) > d.MaxStringSize {
-			return "", d.protocolError(what, "too long")
+			return "", d.tooLarge(what, "too long")
+		}
+		if err := d.hold(what, int64(n)); err != nil {
+			return "", err
 		}
 		token = append(token, buf[:n]...)
 		d.discard(n)

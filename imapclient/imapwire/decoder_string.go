@@ -21,7 +21,10 @@ func (d *Decoder) ReadQuoted() (string, error) {
 			return "", d.protocolError("quoted string", "unterminated")
 		}
 		if int64(len(b)) >= d.MaxStringSize {
-			return "", d.protocolError("quoted string", "too long")
+			return "", d.tooLarge("quoted string", "too long")
+		}
+		if err := d.hold("quoted string", 1); err != nil {
+			return "", err
 		}
 		d.readByte()
 		switch c {

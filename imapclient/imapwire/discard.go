@@ -32,7 +32,7 @@ func (d *Decoder) DiscardLine() error {
 		}
 		size, ok := literalAtEnd(tail)
 		if !ok {
-			d.lineStart = true
+			d.endLine()
 			return nil
 		}
 		if _, err := io.CopyN(io.Discard, d.r, size); err != nil {

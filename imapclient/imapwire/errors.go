@@ -13,11 +13,21 @@ type ProtocolError struct {
 	Msg   string // what was wrong with it
 	Seen  string // the last bytes read before the failure, for logs
 	Ahead string // the unread bytes at the failure, as far as buffered
+	// Err is ErrResponseTooLarge when the response was refused for its
+	// size rather than its form; nil otherwise.
+	Err error
 }
 
 func (e *ProtocolError) Error() string {
 	return fmt.Sprintf("imap: malformed %s: %s, after %q at %q", e.What, e.Msg, e.Seen, e.Ahead)
 }
+
+func (e *ProtocolError) Unwrap() error { return e.Err }
+
+// ErrResponseTooLarge is why a response was refused when it would have
+// made the client hold more than Decoder.MaxStringSize in one token or
+// Decoder.MaxResponseSize in the whole response.
+var ErrResponseTooLarge = errors.New("imap: response larger than the client's limits")
 
 // ArgumentError reports a command argument the Encoder refused to send.
 type ArgumentError struct {

@@ -37,18 +37,22 @@ func (d *Decoder) ReadLiteral() (io.Reader, int64, error) {
 }
 
 // readLiteralString reads a whole literal into memory, refusing one larger
-// than MaxStringSize. A refused literal is skipped by the next call, so the
-// caller can still DiscardLine.
+// than MaxStringSize or than what is left of MaxResponseSize. A refused
+// literal is skipped by the next call, so the caller can still
+// DiscardLine. The string grows as its bytes arrive: the size announced
+// decides nothing about memory until the bytes are there.
 func (d *Decoder) readLiteralString() (string, error) {
 	r, size, err := d.ReadLiteral()
 	if err != nil {
 		return "", err
 	}
 	if size > d.MaxStringSize {
-		return "", d.protocolError("literal", "larger than the string limit")
+		return "", d.tooLarge("literal", "larger than the string limit")
+	}
+	if err := d.hold("literal", size); err != nil {
+		return "", err
 	}
 	var b strings.Builder
-	b.Grow(int(size))
 	if _, err := io.Copy(&b, r); err != nil {
 		return "", err
 	}

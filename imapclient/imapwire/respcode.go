@@ -220,7 +220,7 @@ func (d *Decoder) ReadRespCode() (*RespCode, error) {
 	if parse := codeArgs[code.Name]; parse != nil {
 		// The CRLF ends the last argument as the "]" did on the wire.
 		args := NewDecoder(bufio.NewReader(strings.NewReader(code.Raw + "\r\n")))
-		args.MaxStringSize = d.MaxStringSize
+		args.MaxStringSize, args.MaxResponseSize = d.MaxStringSize, d.MaxResponseSize
 		if err := parse(code, args); err != nil {
 			code = &RespCode{Name: code.Name, Raw: code.Raw, malformed: true}
 		}
@@ -264,7 +264,10 @@ func (d *Decoder) readCodeArgs() (string, error) {
 			depth--
 		}
 		if int64(len(raw)) >= d.MaxStringSize {
-			return "", d.protocolError("response code", "too long")
+			return "", d.tooLarge("response code", "too long")
+		}
+		if err := d.hold("response code", 1); err != nil {
+			return "", err
 		}
 		raw = append(raw, c)
 		d.discard(1)
