@@ -3,11 +3,13 @@ package fs_test
 import (
 	"bytes"
 	"fmt"
+	"math/rand/v2"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"imapfs/test"
 )
@@ -236,4 +238,48 @@ func TestRemoveCutOff(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestListingUnderConcurrentUse's load, through a proxy that drops the
+// mount's connections every few seconds, at once or after a random number
+// of bytes: once it stops, the mount still shows exactly the server's
+// messages, every cp that succeeded is stored once, and one that failed
+// at most once.
+func TestLoadUnderFaults(t *testing.T) {
+	s := test.SharedDovecot(t)
+	u := s.NewUser(t)
+	seeded := seedLoad(t, s, u, "INBOX")
+	p := test.StartProxy(t, s.TLSAddr(), test.ProxyOptions{})
+	m := test.Mount(t, s.Via(p), u)
+
+	stop := make(chan struct{})
+	done := make(chan int)
+	go func() {
+		faults := 0
+		defer func() { done <- faults }()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Duration(2000+rand.IntN(2000)) * time.Millisecond):
+			}
+			faults++
+			if faults%2 == 0 {
+				p.DropAll()
+				continue
+			}
+			// Cut each open connection after some more bytes, in either
+			// direction: mid-command, mid-literal or mid-answer.
+			a := p.Arm(test.Fault{AfterBytes: 1 + rand.Int64N(64<<10), OpenOnly: true})
+			select {
+			case <-stop:
+			case <-time.After(time.Second):
+			}
+			a.Release()
+		}
+	}()
+	uploads := runLoad(t, s, u, m, "INBOX", seeded, loadDuration)
+	close(stop)
+	t.Logf("%d faults armed, %d connections accepted by the proxy", <-done, p.Accepted())
+	checkAfterLoad(t, s, u, m, "INBOX", uploads)
 }
