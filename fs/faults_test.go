@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -32,11 +34,26 @@ func mountPlainVia(t *testing.T, p *test.Proxy, u test.User, flags ...string) *t
 	return m
 }
 
-// plainDovecot is a private Dovecot without TLS, for command faults.
-func plainDovecot(t *testing.T) (*test.Server, test.User, *test.Proxy) {
-	t.Helper()
-	s := test.StartDovecotWith(t, test.DovecotOptions{NoTLS: true})
-	return s, s.NewUser(t), test.StartProxy(t, s.Addr(), test.ProxyOptions{})
+// eachPlainServer runs f on a private Dovecot and a private Cyrus that
+// speak plaintext, each behind a proxy to its plaintext port, for command
+// faults; withoutMove hides their MOVE.
+func eachPlainServer(t *testing.T, withoutMove bool, f func(t *testing.T, s *test.Server, p *test.Proxy)) {
+	t.Run("dovecot", func(t *testing.T) {
+		opts := test.DovecotOptions{NoTLS: true}
+		if withoutMove {
+			opts.Capabilities = "IMAP4rev1 LITERAL+ SASL-IR LOGIN-REFERRALS ID ENABLE IDLE NAMESPACE UNSELECT CHILDREN LIST-EXTENDED ESEARCH UIDPLUS"
+		}
+		s := test.StartDovecotWith(t, opts)
+		f(t, s, test.StartProxy(t, s.Addr(), test.ProxyOptions{}))
+	})
+	t.Run("cyrus", func(t *testing.T) {
+		opts := test.CyrusOptions{NoTLS: true}
+		if withoutMove {
+			opts.SuppressCapabilities = "MOVE"
+		}
+		s := test.StartCyrusWith(t, opts)
+		f(t, s, test.StartProxy(t, s.Addr(), test.ProxyOptions{}))
+	})
 }
 
 // copiesOf counts the messages of each mailbox whose bytes are body.
@@ -45,8 +62,8 @@ func copiesOf(t *testing.T, s *test.Server, u test.User, body []byte, mailboxes 
 	var n []int
 	for _, box := range mailboxes {
 		k := 0
-		for _, b := range s.Bodies(t, u, box) {
-			if bytes.Equal(b, body) {
+		for _, sm := range s.Messages(t, u, box) {
+			if bytes.Equal(s.Body(t, u, box, sm.UID), body) {
 				k++
 			}
 		}
@@ -73,128 +90,73 @@ func fired(a *test.Armed) bool {
 }
 
 // A mv whose connection is cut before or right after UID MOVE reaches the
-// server ends with the message in exactly one mailbox; mv fails (the user
-// is told) unless the move is known to be done, and mv tried again leaves
-// one copy, in the target.
+// server ends with the message in exactly one mailbox, and mv succeeds
+// only if that is the target; mv tried again leaves one copy, in the
+// target, and no \Deleted behind.
 func TestMoveCutOff(t *testing.T) {
 	for _, after := range []bool{false, true} {
 		t.Run(fmt.Sprintf("after=%v", after), func(t *testing.T) {
-			s, u, p := plainDovecot(t)
-			s.CreateMailbox(t, u, "Work")
-			uids := seedSome(t, s, u, "INBOX", 3)
-			body := s.Body(t, u, "INBOX", uids[1])
-			m := mountPlainVia(t, p, u)
-			src := filepath.Join(m.Dir, "INBOX", fmt.Sprintf("%d.eml", uids[1]))
-			dst := filepath.Join(m.Dir, "Work") + "/"
-			run(t, "ls", filepath.Join(m.Dir, "INBOX"), dst)
-
-			cut := cutAt(p, "UID MOVE", after)
-			out, err := exec.Command("mv", src, dst).CombinedOutput()
-			if !fired(cut) {
-				t.Fatalf("mv (%v %s) sent no UID MOVE through the proxy\n%s", err, out, m.Log())
-			}
-			n := copiesOf(t, s, u, body, "INBOX", "Work")
-			t.Logf("mv cut off: %v %s; copies in INBOX, Work: %v", err, out, n)
-			switch {
-			case n[0]+n[1] == 0:
-				t.Fatalf("the message is in no mailbox\n%s", m.Log())
-			case n[0]+n[1] > 1 && err == nil:
-				t.Errorf("mv succeeded with copies in INBOX, Work: %v", n)
-			case err == nil && n[1] != 1:
-				t.Errorf("mv succeeded with copies in INBOX, Work: %v", n)
-			}
-			if err == nil {
-				return
-			}
-			// Tried again, as a user would after an error.
-			out, err = exec.Command("mv", src, dst).CombinedOutput()
-			n = copiesOf(t, s, u, body, "INBOX", "Work")
-			if n[0] != 0 || n[1] != 1 {
-				t.Errorf("after mv tried again (%v %s), copies in INBOX, Work: %v, want 0, 1\n%s", err, out, n, m.Log())
-			}
-			for _, sm := range s.Messages(t, u, "INBOX") {
-				if slices.Contains(sm.Flags, `\Deleted`) {
-					t.Errorf("UID %d of INBOX is left \\Deleted", sm.UID)
-				}
-			}
+			eachPlainServer(t, false, func(t *testing.T, s *test.Server, p *test.Proxy) {
+				moveCutOff(t, s, p, "UID MOVE", after)
+			})
 		})
 	}
 }
 
 // Without MOVE a move is UID COPY, UID STORE \Deleted and UID EXPUNGE: a
-// cut right after any of them leaves the message in one mailbox, or in
-// both with mv failing; mv tried again copies nothing more and ends with
-// the message in the target alone.
+// cut right after any of them reaches the server leaves the message in
+// one mailbox, or in both with mv failing (and the log saying so); mv
+// tried again makes no second copy.
 func TestMoveWithoutMOVECutOff(t *testing.T) {
 	for _, command := range []string{"UID COPY", "UID STORE", "UID EXPUNGE"} {
 		t.Run(strings.ReplaceAll(command, " ", "_"), func(t *testing.T) {
-			test.RequireFUSE(t)
-			s := test.StartScripted(t, test.Variation{Capabilities: without("MOVE")})
-			uids := s.Seed(t, "INBOX", scriptedMessages(2)...)
-			body := s.Body(t, "INBOX", uids[1])
-			s.CreateMailbox(t, "Work")
-			p := test.StartProxy(t, s.Addr(), test.ProxyOptions{})
-			m := s.Mount(t, "--plaintext", "imap://"+s.User.Name+"@"+p.Addr)
-			defer func() {
-				if t.Failed() {
-					t.Logf("imapfs log:\n%s\nthe server's transcript:\n%s", m.Log(), s.Transcript(12000))
-				}
-			}()
-			src := filepath.Join(m.Dir, "INBOX", fmt.Sprintf("%d.eml", uids[1]))
-			dst := filepath.Join(m.Dir, "Work") + "/"
-			run(t, "ls", filepath.Join(m.Dir, "INBOX"), dst)
-			copies := func() (int, int) {
-				in, work := 0, 0
-				for _, sm := range s.Messages(t, "INBOX") {
-					if bytes.Equal(s.Body(t, "INBOX", sm.UID), body) {
-						in++
-					}
-				}
-				for _, sm := range s.Messages(t, "Work") {
-					if bytes.Equal(s.Body(t, "Work", sm.UID), body) {
-						work++
-					}
-				}
-				return in, work
-			}
-
-			cut := cutAt(p, command, true)
-			out, err := exec.Command("mv", src, dst).CombinedOutput()
-			if !fired(cut) {
-				t.Fatalf("mv (%v %s) sent no %s through the proxy", err, out, command)
-			}
-			in, work := copies()
-			t.Logf("mv cut off after %s: %v %s; copies in INBOX, Work: %d, %d", command, err, out, in, work)
-			if in+work == 0 {
-				t.Fatal("the message is in no mailbox")
-			}
-			if err == nil && (in != 0 || work != 1) {
-				t.Errorf("mv succeeded with copies in INBOX, Work: %d, %d", in, work)
-			}
-			if in+work > 1 && !strings.Contains(m.Log(), "mv ") {
-				t.Errorf("the message is in both mailboxes and the log does not say so")
-			}
-			if err != nil {
-				out, err = exec.Command("mv", src, dst).CombinedOutput()
-			}
-			if in, work = copies(); in != 0 || work != 1 {
-				t.Errorf("after mv tried again (%v %s), copies in INBOX, Work: %d, %d, want 0, 1", err, out, in, work)
-			}
-			for _, sm := range s.Messages(t, "INBOX") {
-				if slices.Contains(sm.Flags, `\Deleted`) {
-					t.Errorf("UID %d of INBOX is left \\Deleted", sm.UID)
-				}
-			}
-			n := 0
-			for _, c := range s.Commands() {
-				if strings.HasPrefix(c, "UID COPY") {
-					n++
-				}
-			}
-			if n != 1 {
-				t.Errorf("%d UID COPY commands, want 1", n)
-			}
+			eachPlainServer(t, true, func(t *testing.T, s *test.Server, p *test.Proxy) {
+				moveCutOff(t, s, p, command, true)
+			})
 		})
+	}
+}
+
+// moveCutOff runs mv INBOX/F Work/ with the connection cut at command
+// (before it reaches the server, or after), then mv again if it failed,
+// and checks the server's state after each.
+func moveCutOff(t *testing.T, s *test.Server, p *test.Proxy, command string, after bool) {
+	u := s.NewUser(t)
+	inbox, work := "INBOX", s.Personal("Work")
+	s.CreateMailbox(t, u, work)
+	uids := seedSome(t, s, u, inbox, 3)
+	body := s.Body(t, u, inbox, uids[1])
+	m := mountPlainVia(t, p, u)
+	src := filepath.Join(mailboxDir(m, s, inbox), fmt.Sprintf("%d.eml", uids[1]))
+	dst := mailboxDir(m, s, work) + "/"
+	run(t, "ls", mailboxDir(m, s, inbox), dst)
+
+	cut := cutAt(p, command, after)
+	out, err := exec.Command("mv", src, dst).CombinedOutput()
+	if !fired(cut) {
+		t.Fatalf("mv (%v %s) sent no %s through the proxy\n%s", err, out, command, m.Log())
+	}
+	n := copiesOf(t, s, u, body, inbox, work)
+	t.Logf("mv cut off at %s: %v %s; copies in the source and the target: %v", command, err, bytes.TrimSpace(out), n)
+	switch {
+	case n[0]+n[1] == 0:
+		t.Fatalf("the message is in no mailbox\n%s", m.Log())
+	case err == nil && (n[0] != 0 || n[1] != 1):
+		t.Errorf("mv succeeded with copies in the source and the target: %v\n%s", n, m.Log())
+	case n[0]+n[1] > 1 && !strings.Contains(m.Log(), "mv /INBOX/"):
+		t.Errorf("the message is in both mailboxes and the log does not say so\n%s", m.Log())
+	}
+	if err != nil {
+		// Tried again, as a user would after an error.
+		out, err = exec.Command("mv", src, dst).CombinedOutput()
+		if n = copiesOf(t, s, u, body, inbox, work); n[0] != 0 || n[1] != 1 {
+			t.Errorf("after mv tried again (%v %s), copies in the source and the target: %v, want 0, 1\n%s", err, out, n, m.Log())
+		}
+	}
+	for _, sm := range s.Messages(t, u, inbox) {
+		if slices.Contains(sm.Flags, `\Deleted`) {
+			t.Errorf("UID %d of INBOX is left \\Deleted", sm.UID)
+		}
 	}
 }
 
@@ -204,38 +166,40 @@ func TestMoveWithoutMOVECutOff(t *testing.T) {
 func TestRemoveCutOff(t *testing.T) {
 	for _, command := range []string{"UID STORE", "UID EXPUNGE"} {
 		t.Run(strings.ReplaceAll(command, " ", "_"), func(t *testing.T) {
-			s, u, p := plainDovecot(t)
-			uids := seedSome(t, s, u, "INBOX", 3)
-			m := mountPlainVia(t, p, u)
-			name := filepath.Join(m.Dir, "INBOX", fmt.Sprintf("%d.eml", uids[1]))
-			run(t, "ls", filepath.Join(m.Dir, "INBOX"))
+			eachPlainServer(t, false, func(t *testing.T, s *test.Server, p *test.Proxy) {
+				u := s.NewUser(t)
+				uids := seedSome(t, s, u, "INBOX", 3)
+				m := mountPlainVia(t, p, u)
+				name := filepath.Join(m.Dir, "INBOX", fmt.Sprintf("%d.eml", uids[1]))
+				run(t, "ls", filepath.Join(m.Dir, "INBOX"))
 
-			cut := cutAt(p, command, true)
-			out, err := exec.Command("rm", name).CombinedOutput()
-			if !fired(cut) {
-				t.Fatalf("rm (%v %s) sent no %s through the proxy\n%s", err, out, command, m.Log())
-			}
-			var left *test.StoredMessage
-			for _, sm := range s.Messages(t, u, "INBOX") {
-				if sm.UID == uids[1] {
-					left = &sm
+				cut := cutAt(p, command, true)
+				out, err := exec.Command("rm", name).CombinedOutput()
+				if !fired(cut) {
+					t.Fatalf("rm (%v %s) sent no %s through the proxy\n%s", err, out, command, m.Log())
 				}
-			}
-			t.Logf("rm cut off after %s: %v %s; message left: %+v", command, err, out, left)
-			switch {
-			case err == nil && left != nil:
-				t.Errorf("rm succeeded and the message is still there: %+v\n%s", left, m.Log())
-			case err != nil && left == nil:
-				t.Errorf("rm failed (%v %s) and the message is gone\n%s", err, out, m.Log())
-			case left != nil && slices.Contains(left.Flags, `\Deleted`):
-				t.Errorf("rm failed and left \\Deleted: %+v\n%s", left, m.Log())
-			}
-			if left != nil {
-				run(t, "rm", name)
-			}
-			if got := s.Messages(t, u, "INBOX"); len(got) != 2 || got[0].UID != uids[0] || got[1].UID != uids[2] {
-				t.Errorf("after rm, INBOX holds %+v, want UIDs %d and %d", got, uids[0], uids[2])
-			}
+				var left *test.StoredMessage
+				for _, sm := range s.Messages(t, u, "INBOX") {
+					if sm.UID == uids[1] {
+						left = &sm
+					}
+				}
+				t.Logf("rm cut off after %s: %v %s; message left: %+v", command, err, out, left)
+				switch {
+				case err == nil && left != nil:
+					t.Errorf("rm succeeded and the message is still there: %+v\n%s", left, m.Log())
+				case err != nil && left == nil:
+					t.Errorf("rm failed (%v %s) and the message is gone\n%s", err, out, m.Log())
+				case left != nil && slices.Contains(left.Flags, `\Deleted`):
+					t.Errorf("rm failed and left \\Deleted: %+v\n%s", left, m.Log())
+				}
+				if left != nil {
+					run(t, "rm", name)
+				}
+				if got := s.Messages(t, u, "INBOX"); len(got) != 2 || got[0].UID != uids[0] || got[1].UID != uids[2] {
+					t.Errorf("after rm, INBOX holds %+v, want UIDs %d and %d", got, uids[0], uids[2])
+				}
+			})
 		})
 	}
 }
@@ -282,4 +246,100 @@ func TestLoadUnderFaults(t *testing.T) {
 	close(stop)
 	t.Logf("%d faults armed, %d connections accepted by the proxy", <-done, p.Accepted())
 	checkAfterLoad(t, s, u, m, "INBOX", uploads)
+}
+
+// imapfs killed (-9) while cp writes a large file, or while its close
+// stores it: the server holds no part of the message, the next mount
+// names the spool file in its log, and the message can then be stored
+// whole, once: by the cp tried again, or by copying the spool file in.
+func TestKilledDuringCopy(t *testing.T) {
+	if closeSyscall == "" {
+		t.Fatalf("close(2)'s number on %s is unknown to this test", runtime.GOARCH)
+	}
+	for _, during := range []string{"writing", "storing"} {
+		t.Run(during, func(t *testing.T) {
+			s := test.SharedDovecot(t)
+			u := s.NewUser(t)
+			cacheHome := t.TempDir()
+			mount := func() *test.Mounted {
+				return test.MountCommand(t, []string{test.Imapfs(t), "-f", "--ca-file", s.TLS.CAFile, s.URL(u, true)},
+					[]string{"IMAPFS_PASSWORD=" + u.Password, "XDG_CACHE_HOME=" + cacheHome})
+			}
+			spoolDir := filepath.Join(cacheHome, "imapfs", "spool")
+			src := filepath.Join(t.TempDir(), "big.eml")
+			line := []byte("a line of a large message cut off by a crash...................\r\n")
+			body := append([]byte("Subject: big, crashed\r\n\r\n"), bytes.Repeat(line, 64<<20/len(line))...)
+			if err := os.WriteFile(src, body, 0o644); err != nil {
+				t.Fatal(err)
+			}
+
+			m := mount()
+			inbox := mailboxDir(m, s, "INBOX")
+			cp := exec.Command("cp", src, inbox+"/")
+			var cpOut bytes.Buffer
+			cp.Stdout, cp.Stderr = &cpOut, &cpOut
+			if err := cp.Start(); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- cp.Wait() }()
+			for ready := false; !ready; time.Sleep(time.Millisecond) {
+				files, _ := filepath.Glob(filepath.Join(spoolDir, "*"))
+				for _, f := range files {
+					info, err := os.Stat(f)
+					if err != nil {
+						continue
+					}
+					if during == "writing" {
+						ready = info.Size() > 1<<20 && info.Size() < int64(len(body))
+					} else if info.Size() == int64(len(body)) {
+						sc, _ := os.ReadFile(fmt.Sprintf("/proc/%d/syscall", cp.Process.Pid))
+						ready = strings.HasPrefix(string(sc), closeSyscall+" ")
+					}
+				}
+				select {
+				case err := <-done:
+					t.Fatalf("cp ended (%v: %s) before the test could kill imapfs %s", err, cpOut.Bytes(), during)
+				default:
+				}
+			}
+			killMount(t, m)
+			if err := <-done; err == nil {
+				t.Errorf("cp succeeded though imapfs was killed while %s", during)
+			}
+			m.Unmount(t)
+			stored := s.Messages(t, u, "INBOX")
+			for _, sm := range stored {
+				if got := s.Body(t, u, "INBOX", sm.UID); !bytes.Equal(got, body) {
+					t.Errorf("after the crash the server holds UID %d, %d bytes, not the message", sm.UID, len(got))
+				}
+			}
+			if len(stored) > 0 {
+				t.Logf("the APPEND had ended before the kill: %d stored", len(stored))
+			}
+
+			again := mount()
+			var spool string
+			for _, l := range strings.Split(again.Log(), "\n") {
+				if strings.Contains(l, "not stored") {
+					spool = logValue(l, "spool")
+				}
+			}
+			kept, err := os.ReadFile(spool)
+			if err != nil || !bytes.HasPrefix(body, kept) || len(kept) == 0 {
+				t.Fatalf("the spool file the log names (%q) holds %d bytes (%v), not a part of the message\n%s", spool, len(kept), err, again.Log())
+			}
+			// What the user does: copy in what the log names if it is
+			// whole, else the cp again.
+			from := src
+			if len(kept) == len(body) {
+				from = spool
+			}
+			run(t, "cp", from, mailboxDir(again, s, "INBOX")+"/")
+			stored = s.Messages(t, u, "INBOX")
+			if len(stored) != 1 || !bytes.Equal(s.Body(t, u, "INBOX", stored[0].UID), body) {
+				t.Errorf("after storing it again the server holds %+v, want the message once\n%s", stored, again.Log())
+			}
+		})
+	}
 }
