@@ -22,16 +22,16 @@ import (
 
 // mountPlainVia mounts u's account through p, a proxy to a server's
 // plaintext port, in plaintext, so that p can cut at a command.
-func mountPlainVia(t *testing.T, p *test.Proxy, u test.User) *test.Mounted {
+func mountPlainVia(t *testing.T, p *test.Proxy, u test.User, flags ...string) *test.Mounted {
 	t.Helper()
-	return mountPlainHome(t, p, u, t.TempDir())
+	return mountPlainHome(t, p, u, t.TempDir(), flags...)
 }
 
 // mountPlainHome is mountPlainVia with imapfs's spool and state below
 // home, which a later mount may share.
-func mountPlainHome(t *testing.T, p *test.Proxy, u test.User, home string) *test.Mounted {
+func mountPlainHome(t *testing.T, p *test.Proxy, u test.User, home string, flags ...string) *test.Mounted {
 	t.Helper()
-	argv := []string{test.Imapfs(t), "-f", "--plaintext"}
+	argv := append([]string{test.Imapfs(t), "-f", "--plaintext"}, flags...)
 	argv = append(argv, "imap://"+u.Name+"@"+p.Addr)
 	m := test.MountCommand(t, argv, []string{"IMAPFS_PASSWORD=" + u.Password,
 		"XDG_CACHE_HOME=" + filepath.Join(home, "cache"), "XDG_STATE_HOME=" + filepath.Join(home, "state")})
@@ -77,10 +77,35 @@ func copiesOf(t *testing.T, s *test.Server, u test.User, body []byte, mailboxes 
 	return n
 }
 
-// cutAt arms a fault that cuts the connection sending the next command
-// name, before it reaches the server or once all of it did.
-func cutAt(p *test.Proxy, name string, after bool) *test.Armed {
-	return p.Arm(test.Fault{Command: name, AfterCommand: after})
+// A changeFault is what the proxy does to the connection that sends a
+// command of a change: cut it before the command reaches the server,
+// cut it right after, or hold the server's answer (until the request
+// times out: the mounts of these tests use faultTimeout).
+type changeFault string
+
+const (
+	cutBefore     changeFault = "cut before"
+	cutAfter      changeFault = "cut after"
+	answerStalled changeFault = "answer stalled"
+)
+
+// faultTimeout is the --timeout of the mounts that meet a stalled answer.
+const faultTimeout = "--timeout=3s"
+
+func (f changeFault) name(command string) string {
+	return strings.ReplaceAll(string(f)+" "+command, " ", "_")
+}
+
+// arm arms f for the next command named command.
+func (f changeFault) arm(p *test.Proxy, command string) *test.Armed {
+	switch f {
+	case cutBefore:
+		return p.Arm(test.Fault{Command: command})
+	case cutAfter:
+		return p.Arm(test.Fault{Command: command, AfterCommand: true})
+	default:
+		return p.Arm(test.Fault{Command: command, AfterCommand: true, Stall: true, Dir: test.ToClient})
+	}
 }
 
 // fired tells whether a fault acted, releasing it.
@@ -94,55 +119,52 @@ func fired(a *test.Armed) bool {
 	}
 }
 
-// A mv whose connection is cut before or right after UID MOVE reaches the
-// server ends with the message in exactly one mailbox, and mv succeeds
-// only if that is the target; mv tried again leaves one copy, in the
-// target, and no \Deleted behind.
+// A mv whose UID MOVE is cut off before or after it reaches the server,
+// or whose answer never comes, ends with the message in exactly one
+// mailbox, and mv succeeds only if that is the target; mv tried again
+// leaves one copy, in the target, and no \Deleted behind.
 func TestMoveCutOff(t *testing.T) {
-	for _, after := range []bool{false, true} {
-		t.Run(fmt.Sprintf("after=%v", after), func(t *testing.T) {
-			eachPlainServer(t, false, func(t *testing.T, s *test.Server, p *test.Proxy) {
-				moveCutOff(t, s, p, "UID MOVE", after)
-			})
-		})
-	}
+	eachPlainServer(t, false, func(t *testing.T, s *test.Server, p *test.Proxy) {
+		for _, f := range []changeFault{cutBefore, cutAfter, answerStalled} {
+			t.Run(f.name("UID MOVE"), func(t *testing.T) { moveCutOff(t, s, p, "UID MOVE", f) })
+		}
+	})
 }
 
 // Without MOVE a move is UID COPY, UID STORE \Deleted and UID EXPUNGE: a
-// cut right after any of them reaches the server leaves the message in
-// one mailbox, or in both with mv failing (and the log saying so); mv
-// tried again makes no second copy.
+// cut right after any of them reaches the server, or an answer that
+// never comes, leaves the message in one mailbox, or in both with mv
+// failing (and the log saying so); mv tried again makes no second copy.
 func TestMoveWithoutMOVECutOff(t *testing.T) {
-	for _, command := range []string{"UID COPY", "UID STORE", "UID EXPUNGE"} {
-		t.Run(strings.ReplaceAll(command, " ", "_"), func(t *testing.T) {
-			eachPlainServer(t, true, func(t *testing.T, s *test.Server, p *test.Proxy) {
-				moveCutOff(t, s, p, command, true)
-			})
-		})
-	}
+	eachPlainServer(t, true, func(t *testing.T, s *test.Server, p *test.Proxy) {
+		for _, command := range []string{"UID COPY", "UID STORE", "UID EXPUNGE"} {
+			for _, f := range []changeFault{cutAfter, answerStalled} {
+				t.Run(f.name(command), func(t *testing.T) { moveCutOff(t, s, p, command, f) })
+			}
+		}
+	})
 }
 
-// moveCutOff runs mv INBOX/F Work/ with the connection cut at command
-// (before it reaches the server, or after), then mv again if it failed,
-// and checks the server's state after each.
-func moveCutOff(t *testing.T, s *test.Server, p *test.Proxy, command string, after bool) {
+// moveCutOff runs mv INBOX/F Work/ with fault f at command, then mv again
+// if it failed, and checks the server's state after each.
+func moveCutOff(t *testing.T, s *test.Server, p *test.Proxy, command string, f changeFault) {
 	u := s.NewUser(t)
 	inbox, work := "INBOX", s.Personal("Work")
 	s.CreateMailbox(t, u, work)
 	uids := seedSome(t, s, u, inbox, 3)
 	body := s.Body(t, u, inbox, uids[1])
-	m := mountPlainVia(t, p, u)
+	m := mountPlainVia(t, p, u, faultTimeout)
 	src := filepath.Join(mailboxDir(m, s, inbox), fmt.Sprintf("%d.eml", uids[1]))
 	dst := mailboxDir(m, s, work) + "/"
 	run(t, "ls", mailboxDir(m, s, inbox), dst)
 
-	cut := cutAt(p, command, after)
+	fault := f.arm(p, command)
 	out, err := exec.Command("mv", src, dst).CombinedOutput()
-	if !fired(cut) {
+	if !fired(fault) {
 		t.Fatalf("mv (%v %s) sent no %s through the proxy\n%s", err, out, command, m.Log())
 	}
 	n := copiesOf(t, s, u, body, inbox, work)
-	t.Logf("mv cut off at %s: %v %s; copies in the source and the target: %v", command, err, bytes.TrimSpace(out), n)
+	t.Logf("mv with the %s: %v %s; copies in the source and the target: %v", f.name(command), err, bytes.TrimSpace(out), n)
 	switch {
 	case n[0]+n[1] == 0:
 		t.Fatalf("the message is in no mailbox\n%s", m.Log())
@@ -160,52 +182,57 @@ func moveCutOff(t *testing.T, s *test.Server, p *test.Proxy, command string, aft
 	}
 	for _, sm := range s.Messages(t, u, inbox) {
 		if slices.Contains(sm.Flags, `\Deleted`) {
-			t.Errorf("UID %d of INBOX is left \\Deleted", sm.UID)
+			t.Errorf("UID %d of INBOX is left \\Deleted\n%s", sm.UID, m.Log())
 		}
 	}
 }
 
-// An rm whose connection is cut right after its UID STORE \Deleted or its
-// UID EXPUNGE reaches the server either removed the message and says so,
-// or fails and leaves it without \Deleted; rm tried again removes it.
+// An rm whose UID STORE \Deleted or UID EXPUNGE is cut off right after
+// it reaches the server, or whose answer never comes, either removed the
+// message and says so, or fails and leaves it without \Deleted; rm
+// tried again removes it.
 func TestRemoveCutOff(t *testing.T) {
-	for _, command := range []string{"UID STORE", "UID EXPUNGE"} {
-		t.Run(strings.ReplaceAll(command, " ", "_"), func(t *testing.T) {
-			eachPlainServer(t, false, func(t *testing.T, s *test.Server, p *test.Proxy) {
-				u := s.NewUser(t)
-				uids := seedSome(t, s, u, "INBOX", 3)
-				m := mountPlainVia(t, p, u)
-				name := filepath.Join(m.Dir, "INBOX", fmt.Sprintf("%d.eml", uids[1]))
-				run(t, "ls", filepath.Join(m.Dir, "INBOX"))
+	eachPlainServer(t, false, func(t *testing.T, s *test.Server, p *test.Proxy) {
+		for _, command := range []string{"UID STORE", "UID EXPUNGE"} {
+			for _, f := range []changeFault{cutAfter, answerStalled} {
+				t.Run(f.name(command), func(t *testing.T) { removeCutOff(t, s, p, command, f) })
+			}
+		}
+	})
+}
 
-				cut := cutAt(p, command, true)
-				out, err := exec.Command("rm", name).CombinedOutput()
-				if !fired(cut) {
-					t.Fatalf("rm (%v %s) sent no %s through the proxy\n%s", err, out, command, m.Log())
-				}
-				var left *test.StoredMessage
-				for _, sm := range s.Messages(t, u, "INBOX") {
-					if sm.UID == uids[1] {
-						left = &sm
-					}
-				}
-				t.Logf("rm cut off after %s: %v %s; message left: %+v", command, err, out, left)
-				switch {
-				case err == nil && left != nil:
-					t.Errorf("rm succeeded and the message is still there: %+v\n%s", left, m.Log())
-				case err != nil && left == nil:
-					t.Errorf("rm failed (%v %s) and the message is gone\n%s", err, out, m.Log())
-				case left != nil && slices.Contains(left.Flags, `\Deleted`):
-					t.Errorf("rm failed and left \\Deleted: %+v\n%s", left, m.Log())
-				}
-				if left != nil {
-					run(t, "rm", name)
-				}
-				if got := s.Messages(t, u, "INBOX"); len(got) != 2 || got[0].UID != uids[0] || got[1].UID != uids[2] {
-					t.Errorf("after rm, INBOX holds %+v, want UIDs %d and %d", got, uids[0], uids[2])
-				}
-			})
-		})
+func removeCutOff(t *testing.T, s *test.Server, p *test.Proxy, command string, f changeFault) {
+	u := s.NewUser(t)
+	uids := seedSome(t, s, u, "INBOX", 3)
+	m := mountPlainVia(t, p, u, faultTimeout)
+	name := filepath.Join(m.Dir, "INBOX", fmt.Sprintf("%d.eml", uids[1]))
+	run(t, "ls", filepath.Join(m.Dir, "INBOX"))
+
+	fault := f.arm(p, command)
+	out, err := exec.Command("rm", name).CombinedOutput()
+	if !fired(fault) {
+		t.Fatalf("rm (%v %s) sent no %s through the proxy\n%s", err, out, command, m.Log())
+	}
+	var left *test.StoredMessage
+	for _, sm := range s.Messages(t, u, "INBOX") {
+		if sm.UID == uids[1] {
+			left = &sm
+		}
+	}
+	t.Logf("rm with the %s: %v %s; the message left: %+v", f.name(command), err, bytes.TrimSpace(out), left)
+	switch {
+	case err == nil && left != nil:
+		t.Errorf("rm succeeded and the message is still there: %+v\n%s", left, m.Log())
+	case err != nil && left == nil:
+		t.Errorf("rm failed (%v %s) and the message is gone\n%s", err, out, m.Log())
+	case left != nil && slices.Contains(left.Flags, `\Deleted`):
+		t.Errorf("rm failed and left \\Deleted: %+v\n%s", left, m.Log())
+	}
+	if left != nil {
+		run(t, "rm", name)
+	}
+	if got := s.Messages(t, u, "INBOX"); len(got) != 2 || got[0].UID != uids[0] || got[1].UID != uids[2] {
+		t.Errorf("after rm, INBOX holds %+v, want UIDs %d and %d", got, uids[0], uids[2])
 	}
 }
 
