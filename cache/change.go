@@ -37,16 +37,17 @@ func (s *Store) Expunge(ctx context.Context, mailbox string, uidValidity, uid ui
 	return nil
 }
 
-// goneAfterCut tells whether a change of the message uid that failed
-// with err without the server's answer (a dropped connection, a
+// goneAfterCut tells whether a change of the message uid that was cut
+// off before the server's answer (err: a dropped connection, a BYE, a
 // deadline) removed it after all: asked on a connection of its own, the
 // mailbox no longer holds it. Without this, rm or mv would report a
 // failure for a message they did remove, and the user would not know
-// which. A change the server refused, or one that found the message
-// gone before, did not happen.
+// which. A change the server refused did not happen; one that never got
+// a connection (an unreachable server) is not asked about.
 func (s *Store) goneAfterCut(ctx context.Context, mailbox string, uidValidity, uid uint32, err error) bool {
 	var refused *imapclient.StatusError
-	if err == nil || errors.As(err, &refused) || errors.Is(err, ErrStale) || errors.Is(err, ErrNoUIDPlus) {
+	cutOff := errors.Is(err, imapclient.ErrAbort) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
+	if !cutOff || errors.As(err, &refused) {
 		return false
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), undoTimeout)
