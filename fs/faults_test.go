@@ -16,9 +16,10 @@ import (
 	"imapfs/test"
 )
 
-// Faults cut the connection of a change once the server has it, and the
-// server's state is then read through its own tools, not the proxy: no
-// message may end in no mailbox, or twice in one, whatever the cut.
+// Faults under changes: connections cut or stalled at a command of mv or
+// rm, imapfs killed during cp, connections dropped under load. The
+// server's state is read with its own tools, not through the proxy: no
+// message may end in no mailbox, or twice in one, whatever the fault.
 
 // mountPlainVia mounts u's account through p, a proxy to a server's
 // plaintext port, in plaintext, so that p can cut at a command.
