@@ -27,10 +27,44 @@ func (s *Store) Expunge(ctx context.Context, mailbox string, uidValidity, uid ui
 		return s.removeOne(ctx, c, set)
 	})
 	if err != nil {
-		return s.undoDeletedElsewhere(ctx, mailbox, uidValidity, uid, err)
+		err = s.undoDeletedElsewhere(ctx, mailbox, uidValidity, uid, err)
+		if !s.goneAfterCut(ctx, mailbox, uidValidity, uid, err) {
+			return err
+		}
+		s.log.Info("a removal cut off before its answer had happened", "mailbox", mailbox, "uid", uid)
 	}
 	s.forgetMessage(mailbox, uidValidity, uid)
 	return nil
+}
+
+// goneAfterCut tells whether a change of the message uid that was cut
+// off before the server's answer (err: a dropped connection, a BYE, a
+// deadline) removed it after all: asked on a connection of its own, the
+// mailbox no longer holds it. Without this, rm or mv would report a
+// failure for a message they did remove, and the user would not know
+// which. A change the server refused did not happen; one that never got
+// a connection (an unreachable server) is not asked about.
+func (s *Store) goneAfterCut(ctx context.Context, mailbox string, uidValidity, uid uint32, err error) bool {
+	var refused *imapclient.StatusError
+	cutOff := errors.Is(err, imapclient.ErrAbort) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
+	if !cutOff || errors.As(err, &refused) {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), undoTimeout)
+	defer cancel()
+	gone := false
+	check := s.readMailbox(ctx, mailbox, func(c *imapclient.Client, m *imapclient.MailboxStatus) error {
+		if m.UIDValidity != uidValidity {
+			return ErrStale
+		}
+		if err := c.Noop(ctx); err != nil { // the expunges of other sessions
+			return err
+		}
+		msgs, err := c.UIDFetch(ctx, imapclient.SeqSet{{Start: uid, Stop: uid}}, []string{imapclient.FetchUID}, nil)
+		gone = err == nil && !slices.ContainsFunc(msgs, func(m *imapclient.FetchMessage) bool { return m.UID == uid })
+		return err
+	})
+	return check == nil && gone
 }
 
 // changeMessage runs f, a change of the message uid given as a UID set, on
@@ -324,7 +358,11 @@ func (s *Store) Move(ctx context.Context, mailbox string, uidValidity, uid uint3
 	})
 	s.markDirty(to)
 	if err != nil {
-		return copied, s.undoDeletedElsewhere(ctx, mailbox, uidValidity, uid, err)
+		err = s.undoDeletedElsewhere(ctx, mailbox, uidValidity, uid, err)
+		if !s.goneAfterCut(ctx, mailbox, uidValidity, uid, err) {
+			return copied, err
+		}
+		s.log.Info("a move cut off before its answer had happened", "mailbox", mailbox, "uid", uid, "to", to)
 	}
 	s.setCopyCertain(key)
 	s.forgetMessage(mailbox, uidValidity, uid)

@@ -74,13 +74,34 @@ func viewDiff(m *test.Mounted, s *test.Server, u test.User, mailbox string, stor
 func TestListingUnderConcurrentUse(t *testing.T) {
 	s := test.SharedDovecot(t)
 	u := s.NewUser(t)
-	const mailbox = "INBOX"
+	seeded := seedLoad(t, s, u, "INBOX")
+	m := test.Mount(t, s, u)
+	uploads := runLoad(t, s, u, m, "INBOX", seeded, loadDuration)
+	checkAfterLoad(t, s, u, m, "INBOX", uploads)
+}
+
+// upload is one cp of the load: the bytes it wrote and whether it said
+// it succeeded.
+type upload struct {
+	body []byte
+	ok   bool
+}
+
+// seedLoad stores the messages the load starts from.
+func seedLoad(t *testing.T, s *test.Server, u test.User, mailbox string) []uint32 {
 	var seeds []test.Message
 	for i := range 80 {
 		seeds = append(seeds, test.Message{Body: messageBody("seed", i)})
 	}
-	seeded := s.Seed(t, u, mailbox, seeds...)
-	m := test.Mount(t, s, u)
+	return s.Seed(t, u, mailbox, seeds...)
+}
+
+// runLoad keeps the mount busy for d: 8 parallel grep -r, 4 cp writers
+// into mailbox, and another client (not through the mount) appending and
+// expunging among the seeded messages and its own. It returns the cps.
+// A cp that failed leaves its pending file, which the writer removes, as
+// a user would.
+func runLoad(t *testing.T, s *test.Server, u test.User, m *test.Mounted, mailbox string, seeded []uint32, d time.Duration) []upload {
 	dir := mailboxDir(m, s, mailbox)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -110,12 +131,9 @@ func TestListingUnderConcurrentUse(t *testing.T) {
 		})
 	}
 
-	type upload struct {
-		body []byte
-		ok   bool
-	}
 	var uploadsMu sync.Mutex
 	var uploads []upload
+	var cpFailures atomic.Int64
 	src := t.TempDir()
 	for w := range 4 {
 		wg.Go(func() {
@@ -131,10 +149,17 @@ func TestListingUnderConcurrentUse(t *testing.T) {
 					t.Error(err)
 					return
 				}
-				err := exec.Command("cp", file, filepath.Join(dir, fmt.Sprintf("new-w%d-%d.eml", w, i))).Run()
+				target := filepath.Join(dir, fmt.Sprintf("new-w%d-%d.eml", w, i))
+				out, err := exec.Command("cp", file, target).CombinedOutput()
 				uploadsMu.Lock()
 				uploads = append(uploads, upload{body, err == nil})
 				uploadsMu.Unlock()
+				if err != nil {
+					if cpFailures.Add(1) <= 3 {
+						t.Logf("cp: %v: %.300s", err, out)
+					}
+					os.Remove(target)
+				}
 				time.Sleep(200 * time.Millisecond)
 			}
 		})
@@ -177,20 +202,21 @@ func TestListingUnderConcurrentUse(t *testing.T) {
 		}
 	})
 
-	time.Sleep(loadDuration)
+	time.Sleep(d)
 	close(stop)
 	wg.Wait()
 	uploadsMu.Lock()
-	stored := 0
-	for _, up := range uploads {
-		if up.ok {
-			stored++
-		}
-	}
-	t.Logf("%d grep -r (%d exited non-zero, %d with EIO), %d cp (%d succeeded), %d appended and %d expunged by another client",
-		greps.Load(), grepFailures.Load(), grepEIO.Load(), len(uploads), stored, appended.Load(), expunged.Load())
+	defer uploadsMu.Unlock()
+	t.Logf("%d grep -r (%d exited non-zero, %d with EIO), %d cp (%d failed), %d appended and %d expunged by another client",
+		greps.Load(), grepFailures.Load(), grepEIO.Load(), len(uploads), cpFailures.Load(), appended.Load(), expunged.Load())
+	return uploads
+}
 
-	// The server's state, read without IMAP, and the mount's view of it.
+// checkAfterLoad checks the mount once the load stopped: within
+// settleDelay it shows exactly the server's messages (names, sizes,
+// bytes; the server's state read without IMAP), every cp that succeeded
+// is stored exactly once, and one that failed at most once.
+func checkAfterLoad(t *testing.T, s *test.Server, u test.User, m *test.Mounted, mailbox string, uploads []upload) {
 	serverState := s.Messages(t, u, mailbox)
 	var diff string
 	for deadline := time.Now().Add(settleDelay); ; time.Sleep(200 * time.Millisecond) {
@@ -204,6 +230,7 @@ func TestListingUnderConcurrentUse(t *testing.T) {
 	if log, err := os.ReadFile(m.LogFile); err == nil {
 		t.Logf("refreshes that found the server's answers disagreeing: %d", bytes.Count(log, []byte("disagrees")))
 	}
+	dir := mailboxDir(m, s, mailbox)
 	bodies := map[string]int{}
 	serverBodies := s.Bodies(t, u, mailbox)
 	for _, sm := range serverState {
@@ -215,8 +242,11 @@ func TestListingUnderConcurrentUse(t *testing.T) {
 		}
 	}
 	for _, up := range uploads {
-		if up.ok && bodies[string(up.body)] != 1 {
-			t.Errorf("a cp that succeeded is stored %d times: %.60q", bodies[string(up.body)], up.body)
+		switch n := bodies[string(up.body)]; {
+		case up.ok && n != 1:
+			t.Errorf("a cp that succeeded is stored %d times: %.60q", n, up.body)
+		case !up.ok && n > 1:
+			t.Errorf("a cp that failed is stored %d times: %.60q", n, up.body)
 		}
 	}
 }

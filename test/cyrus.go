@@ -42,9 +42,11 @@ sasl_mech_list: PLAIN LOGIN
 unixhierarchysep: no
 altnamespace: no
 annotation_allow_undefined: yes
+{{- if not .Options.NoTLS}}
 tls_server_cert: {{.TLS.CertFile}}
 tls_server_key: {{.TLS.KeyFile}}
 tls_server_ca_file: {{.TLS.CAFile}}
+{{- end}}
 syslog_prefix: imapfs-test-cyrus
 {{- if .Options.LegacyAnnotations}}
 annotation_enable_legacy_commands: yes
@@ -60,7 +62,7 @@ var cyrusConf = template.Must(template.New("cyrus.conf").Parse(`START {
 }
 SERVICES {
   imap cmd="{{.Bin}}/imapd -C {{.Conf}}" listen="127.0.0.1:{{.Port}}" prefork=0
-  imaps cmd="{{.Bin}}/imapd -C {{.Conf}} -s" listen="127.0.0.1:{{.TLSPort}}" prefork=0
+  imaps cmd="{{.Bin}}/imapd -C {{.Conf}}{{if not .NoTLS}} -s{{end}}" listen="127.0.0.1:{{.TLSPort}}" prefork=0
 }
 EVENTS {
 }
@@ -88,6 +90,9 @@ type CyrusOptions struct {
 	// CAPABILITY answers, to play a server without, say, METADATA or
 	// QUOTA. Cyrus still runs the commands if asked.
 	SuppressCapabilities string
+	// NoTLS: no TLS at all, so no STARTTLS either; the "TLS" port then
+	// speaks plaintext too.
+	NoTLS bool
 }
 
 // StartCyrus starts a private Cyrus IMAP for this test alone; it is stopped
@@ -131,7 +136,7 @@ func startCyrus(t T, opts CyrusOptions) (*Server, func(), error) {
 	s := &Server{
 		Kind: "cyrus", Host: "127.0.0.1", Delimiter: ".", Dir: dir,
 		Alice: User{"alice", "alice-secret"}, Bob: User{"bob", "bob-secret"},
-		Admin: User{"admin", "admin-secret"}, backend: b,
+		Admin: User{"admin", "admin-secret"}, backend: b, noTLS: opts.NoTLS,
 	}
 	b.server = s
 	if s.TLS, err = makeTLSFiles(dir); err != nil {
@@ -187,7 +192,7 @@ func (s *Server) startCyrusProcess(b *cyrus) error {
 		return err
 	}
 	err = cyrusConf.Execute(&master, map[string]any{
-		"Bin": b.bin(), "Conf": b.conf, "Port": s.Port, "TLSPort": s.TLSPort,
+		"Bin": b.bin(), "Conf": b.conf, "Port": s.Port, "TLSPort": s.TLSPort, "NoTLS": b.opts.NoTLS,
 	})
 	if err != nil {
 		return err
