@@ -44,6 +44,8 @@ type Options struct {
 	// streamed to FetchOptions.Body); 0 means
 	// imapwire.DefaultMaxStringSize.
 	MaxStringSize int64
+	// Counters, if set, counts the commands and bytes of the connection.
+	Counters *Counters
 }
 
 // Client is one IMAP connection. Its methods may be called from several
@@ -96,8 +98,9 @@ func New(ctx context.Context, conn io.ReadWriteCloser, opts Options) (*Client, e
 		closed:  make(chan struct{}),
 	}
 	c.tr = newTracer(opts.Logger, opts.Debug)
-	c.bw = bufio.NewWriterSize(c.tr.writer(conn), 32<<10)
-	c.dec = imapwire.NewDecoder(bufio.NewReaderSize(c.tr.reader(conn), 64<<10))
+	r, w := c.opts.counted(conn)
+	c.bw = bufio.NewWriterSize(c.tr.writer(w), 32<<10)
+	c.dec = imapwire.NewDecoder(bufio.NewReaderSize(c.tr.reader(r), 64<<10))
 	if opts.MaxStringSize > 0 {
 		c.dec.MaxStringSize = opts.MaxStringSize
 	}

@@ -181,8 +181,9 @@ func (c *Client) swapConn(conn net.Conn) {
 	c.mu.Lock()
 	c.conn = conn
 	c.mu.Unlock()
-	c.bw.Reset(c.tr.writer(conn))
+	r, w := c.opts.counted(conn)
+	c.bw.Reset(c.tr.writer(w))
 	max := c.dec.MaxStringSize
-	c.dec = imapwire.NewDecoder(bufio.NewReaderSize(c.tr.reader(conn), 64<<10))
+	c.dec = imapwire.NewDecoder(bufio.NewReaderSize(c.tr.reader(r), 64<<10))
 	c.dec.MaxStringSize = max
 }
