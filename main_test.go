@@ -770,3 +770,237 @@ func TestReadmeGoVersion(t *testing.T) {
 	}
 	t.Fatal("go.mod has no go line")
 }
+
+// waitFor polls cond until it holds, failing the test after 30 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("still not so after 30s: %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// fuseConnection is the directory of the mount at dir under
+// /sys/fs/fuse/connections (fusectl), mounting fusectl when it is not.
+func fuseConnection(t *testing.T, dir string) string {
+	t.Helper()
+	var st syscall.Stat_t
+	if err := syscall.Stat(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	const fusectl = "/sys/fs/fuse/connections"
+	if _, err := os.Stat(fusectl + "/" + strconv.Itoa(0)); err != nil && !test.IsMounted(fusectl) {
+		if out, err := exec.Command("mount", "-t", "fusectl", "none", fusectl).CombinedOutput(); err != nil {
+			test.Unavailable(t, "fusectl is not mounted and cannot be: %v %s", err, out)
+		}
+	}
+	conn := fmt.Sprintf("%s/%d", fusectl, unix_minor(st.Dev))
+	if _, err := os.Stat(conn + "/abort"); err != nil {
+		test.Unavailable(t, "no FUSE connection directory for %s: %v", dir, err)
+	}
+	return conn
+}
+
+// unix_minor is the minor number of a Linux device number.
+func unix_minor(dev uint64) uint64 { return (dev & 0xff) | ((dev >> 12) & 0xfff00) }
+
+// A mount whose FUSE connection is aborted (echo 1 > .../abort, what an
+// administrator does to a hung mount) makes imapfs stop serving; it must
+// not leave the mountpoint dead ("Transport endpoint is not connected")
+// but unmount it, and say why in its log.
+func TestAbortedConnectionUnmounts(t *testing.T) {
+	s := test.SharedDovecot(t)
+	u := s.NewUser(t)
+	s.Seed(t, u, "INBOX", test.Message{Body: []byte("Subject: x\r\n\r\nx\r\n")})
+	m := test.Mount(t, s, u)
+	if out, err := exec.Command("ls", m.Dir+"/INBOX").CombinedOutput(); err != nil {
+		t.Fatalf("ls: %v %s", err, out)
+	}
+	pid := daemonPID(t, m.Dir)
+	conn := fuseConnection(t, m.Dir)
+	if err := os.WriteFile(conn+"/abort", []byte("1"), 0); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "imapfs exited", func() bool { return syscall.Kill(pid, 0) != nil })
+	if test.IsMounted(m.Dir) {
+		t.Errorf("%s is still mounted after imapfs exited\n%s", m.Dir, m.Log())
+	}
+	if names, err := os.ReadDir(m.Dir); err != nil || len(names) > 0 {
+		t.Errorf("the mountpoint reads %v, %v; want empty, as before the mount", names, err)
+	}
+	if log := m.Log(); !strings.Contains(log, "nobody serving it; unmounting") {
+		t.Errorf("the log does not say why the mount went away:\n%s", log)
+	}
+}
+
+// ls lists dir, failing the test when it cannot.
+func ls(t *testing.T, dir string) string {
+	t.Helper()
+	out, err := exec.Command("ls", dir).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ls %s: %v %s", dir, err, out)
+	}
+	return string(out)
+}
+
+// fileHas tells whether the file at path holds want.
+func fileHas(path, want string) bool {
+	data, err := os.ReadFile(path)
+	return err == nil && strings.Contains(string(data), want)
+}
+
+// SIGHUP keeps the mount, makes the next ls ask the server however long
+// listings are trusted (--dir-cache-time), and reopens the --log-file,
+// whose every line names the mountpoint.
+func TestSIGHUP(t *testing.T) {
+	s := test.SharedDovecot(t)
+	u := s.NewUser(t)
+	s.Seed(t, u, "INBOX", test.Message{Body: []byte("Subject: 1\r\n\r\nx\r\n")})
+	logFile := filepath.Join(t.TempDir(), "logs", "imapfs.log")
+	m := test.Mount(t, s, u, "--dir-cache-time", "1h", "--log-file", logFile)
+	pid := daemonPID(t, m.Dir)
+	if root, inbox := ls(t, m.Dir), ls(t, m.Dir+"/INBOX"); strings.Contains(root, "Fresh") || !strings.Contains(inbox, "1.eml") {
+		t.Fatalf("before: root %q, INBOX %q", root, inbox)
+	}
+	// Behind the mount's back.
+	s.CreateMailbox(t, u, "Fresh")
+	s.Seed(t, u, "INBOX", test.Message{Body: []byte("Subject: 2\r\n\r\nx\r\n")})
+	if root := ls(t, m.Dir); strings.Contains(root, "Fresh") {
+		t.Fatalf("the folder list was not kept for --dir-cache-time: %q", root)
+	}
+
+	syscall.Kill(pid, syscall.SIGHUP)
+	waitFor(t, "SIGHUP logged", func() bool { return fileHas(logFile, "cached listings dropped") })
+	if root, inbox := ls(t, m.Dir), ls(t, m.Dir+"/INBOX"); !strings.Contains(root, "Fresh") || !strings.Contains(inbox, "2.eml") {
+		t.Errorf("after SIGHUP: root %q, INBOX %q", root, inbox)
+	}
+
+	// logrotate: the file is moved away, SIGHUP, a new one is written.
+	if err := os.Rename(logFile, logFile+".1"); err != nil {
+		t.Fatal(err)
+	}
+	syscall.Kill(pid, syscall.SIGHUP)
+	waitFor(t, "a new log file", func() bool { return fileHas(logFile, "log reopened") })
+	ls(t, m.Dir+"/Fresh")
+	m.Unmount(t)
+	old, _ := os.ReadFile(logFile + ".1")
+	fresh, _ := os.ReadFile(logFile)
+	if !strings.Contains(string(fresh), "msg=unmounted") || strings.Contains(string(old), "msg=unmounted") {
+		t.Errorf("the lines after the second SIGHUP are not in the new file\nold:\n%s\nnew:\n%s", old, fresh)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(old)+string(fresh)), "\n") {
+		if !strings.Contains(line, " mountpoint="+m.Dir) {
+			t.Errorf("a log line does not name the mountpoint: %s", line)
+		}
+	}
+	if strings.TrimSpace(m.Log()) != "" {
+		t.Errorf("with --log-file, stderr holds:\n%s", m.Log())
+	}
+}
+
+// A background imapfs keeps its mount on SIGHUP and reopens its log file
+// (the default one under $XDG_STATE_HOME).
+func TestDaemonSIGHUP(t *testing.T) {
+	test.RequireFUSE(t)
+	s := test.SharedDovecot(t)
+	u := s.NewUser(t)
+	s.Seed(t, u, "INBOX", test.Message{Body: []byte("Subject: hi\r\n\r\nhello\r\n")})
+	dir := emptyDir(t)
+	test.TrackMount(t, dir)
+	state := t.TempDir()
+	logFile := filepath.Join(state, "imapfs", "imapfs.log")
+	_, errOut, status := runImapfsEnv(t, []string{"IMAPFS_PASSWORD=" + u.Password, "XDG_STATE_HOME=" + state},
+		"--ca-file", s.TLS.CAFile, s.URL(u, true), dir)
+	if status != 0 {
+		t.Fatalf("status %d: %s", status, errOut)
+	}
+	pid := daemonPID(t, dir)
+	defer func() {
+		exec.Command("fusermount3", "-u", dir).Run()
+		waitFor(t, "imapfs exited", func() bool { return syscall.Kill(pid, 0) != nil })
+	}()
+	ls(t, dir+"/INBOX")
+	if err := os.Rename(logFile, logFile+".1"); err != nil {
+		t.Fatal(err)
+	}
+	syscall.Kill(pid, syscall.SIGHUP)
+	waitFor(t, "a new log file", func() bool { return fileHas(logFile, "log reopened") })
+	if out := ls(t, dir+"/INBOX"); !strings.Contains(out, "1.eml") || !test.IsMounted(dir) {
+		t.Errorf("after SIGHUP: ls %q, mounted %v", out, test.IsMounted(dir))
+	}
+	if data, _ := os.ReadFile(logFile); !strings.Contains(string(data), "mountpoint="+dir) {
+		t.Errorf("the new log does not name the mountpoint:\n%s", data)
+	}
+}
+
+// statsOf reads the root's user.imapfs.stats into numbers by key.
+func statsOf(t *testing.T, dir string) map[string]int64 {
+	t.Helper()
+	out, err := exec.Command("getfattr", "--absolute-names", "--only-values", "-n", "user.imapfs.stats", dir).CombinedOutput()
+	if err != nil {
+		t.Fatalf("getfattr: %v %s", err, out)
+	}
+	stats := map[string]int64{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		k, v, ok := strings.Cut(line, "=")
+		n, err := strconv.ParseInt(v, 10, 64)
+		if !ok || err != nil {
+			t.Fatalf("not a key=number line: %q", line)
+		}
+		stats[k] = n
+	}
+	return stats
+}
+
+// The statistics are there on demand: user.imapfs.stats on the root, and
+// SIGUSR1 writes them to the log.
+func TestStatistics(t *testing.T) {
+	test.RequireTool(t, "getfattr")
+	s := test.SharedDovecot(t)
+	u := s.NewUser(t)
+	for i := range 3 {
+		s.Seed(t, u, "INBOX", test.Message{Body: []byte(fmt.Sprintf("Subject: %d\r\n\r\n%s\r\n", i, strings.Repeat("x", 1000)))})
+	}
+	m := test.Mount(t, s, u)
+	read := func(name string) {
+		t.Helper()
+		// iflag=nocache drops the page cache of the file, so the read
+		// reaches imapfs each time.
+		if out, err := exec.Command("dd", "if="+m.Dir+"/INBOX/"+name, "of=/dev/null", "iflag=nocache", "status=none").CombinedOutput(); err != nil {
+			t.Fatalf("dd %s: %v %s", name, err, out)
+		}
+	}
+	read("1.eml")
+	before := statsOf(t, m.Dir)
+	for _, k := range []string{"connections_open", "connections_made", "commands", "bytes_in", "bytes_out", "listings", "bodies_fetched", "body_bytes_fetched", "fuse_requests", "fuse_requests.Read", "fuse_requests.Lookup"} {
+		if before[k] <= 0 {
+			t.Errorf("%s=%d after a read, want > 0", k, before[k])
+		}
+	}
+	read("1.eml")
+	read("2.eml")
+	read("3.eml")
+	after := statsOf(t, m.Dir)
+	for _, k := range []string{"commands", "bytes_in", "fuse_requests", "fuse_requests.Read", "cache_hits_memory"} {
+		if after[k] <= before[k] {
+			t.Errorf("%s went from %d to %d over three more reads", k, before[k], after[k])
+		}
+	}
+	if after["bodies_fetched"] < 3 {
+		t.Errorf("bodies_fetched=%d after reading 3 messages", after["bodies_fetched"])
+	}
+
+	syscall.Kill(daemonPID(t, m.Dir), syscall.SIGUSR1)
+	waitFor(t, "statistics in the log", func() bool { return strings.Contains(m.Log(), "msg=statistics") })
+	for _, want := range []string{"commands=", "bytes_in=", "bodies_fetched=", "cache_hits_memory=", "fuse_requests.Read="} {
+		if !strings.Contains(m.Log(), want) {
+			t.Errorf("the statistics in the log lack %s:\n%s", want, m.Log())
+		}
+	}
+	if !test.IsMounted(m.Dir) {
+		t.Error("SIGUSR1 ended the mount")
+	}
+}
