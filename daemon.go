@@ -85,6 +85,11 @@ func detach(cfg *mountopts.Config, args []string, pass string) error {
 // runDaemon is the background process: it reads the password, serves the
 // mount, and reports readiness to the waiting parent.
 func runDaemon(cfg *mountopts.Config) int {
+	// Inherited descriptors are not closed on exec: without this, every
+	// command run before the verdict (a --tunnel, the guard) would hold
+	// the pipe open, and the waiting parent with it.
+	syscall.CloseOnExec(readyFD)
+	syscall.CloseOnExec(passwordFD)
 	readyW := os.NewFile(readyFD, "ready")
 	passR := os.NewFile(passwordFD, "password")
 	pass, err := io.ReadAll(passR)

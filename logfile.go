@@ -60,6 +60,14 @@ func (l *logFile) Reopen() error {
 	return nil
 }
 
+// name is the file's name; "" for none (the log goes to stderr).
+func (l *logFile) name() string {
+	if l == nil {
+		return ""
+	}
+	return l.path
+}
+
 func (l *logFile) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -31,6 +31,9 @@ func main() {
 
 // run is imapfs without the process around it; it returns the exit status.
 func run(args []string, stdout, stderr io.Writer) int {
+	if os.Getenv(guardEnv) == "1" {
+		return runGuard(args)
+	}
 	cfg, err := mountopts.Parse(args)
 	var usageErr *mountopts.UsageError
 	switch {

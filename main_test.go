@@ -227,6 +227,25 @@ func TestSignalUnmounts(t *testing.T) {
 	}
 }
 
+// guardPID finds the guard of the imapfs process serving mountpoint.
+func guardPID(t *testing.T, mountpoint string) int {
+	t.Helper()
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		args := strings.Split(strings.TrimRight(string(data), "\x00"), "\x00")
+		if len(args) >= 3 && args[0] == guardName && args[1] == mountpoint {
+			pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+			return pid
+		}
+	}
+	t.Fatalf("no guard process for %s", mountpoint)
+	return 0
+}
+
 // daemonPID finds the imapfs process serving mountpoint.
 func daemonPID(t *testing.T, mountpoint string) int {
 	t.Helper()
@@ -670,13 +689,15 @@ func TestShellQuote(t *testing.T) {
 	}
 }
 
-// A mount whose imapfs was killed (-9) is stale: mounting there again says
-// so, with the command that clears it, and that command works.
+// A mount whose imapfs was killed (-9) together with its guard is stale:
+// mounting there again says so, with the command that clears it, and that
+// command works.
 func TestStaleMountpoint(t *testing.T) {
 	s := test.SharedDovecot(t)
 	u := s.NewUser(t)
 	m := test.Mount(t, s, u)
 	pid := daemonPID(t, m.Dir)
+	syscall.Kill(guardPID(t, m.Dir), syscall.SIGKILL)
 	syscall.Kill(pid, syscall.SIGKILL)
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		if _, err := os.Stat(m.Dir); err != nil {
@@ -1002,5 +1023,96 @@ func TestStatistics(t *testing.T) {
 	}
 	if !test.IsMounted(m.Dir) {
 		t.Error("SIGUSR1 ended the mount")
+	}
+}
+
+// An imapfs that dies with its mount live (kill -9 here; the OOM killer, a
+// fatal runtime error) leaves no dead mount: its guard unmounts it and
+// says so in the log. The guard holds nothing of the mount's.
+func TestKilledImapfsUnmounts(t *testing.T) {
+	s := test.SharedDovecot(t)
+	u := s.NewUser(t)
+	s.Seed(t, u, "INBOX", test.Message{Body: []byte("Subject: x\r\n\r\nx\r\n")})
+	for _, mode := range []string{"foreground", "daemon"} {
+		t.Run(mode, func(t *testing.T) {
+			var dir, logFile string
+			if mode == "foreground" {
+				m := test.Mount(t, s, u)
+				dir, logFile = m.Dir, m.LogFile
+			} else {
+				dir = emptyDir(t)
+				test.TrackMount(t, dir)
+				logFile = filepath.Join(t.TempDir(), "imapfs.log")
+				_, errOut, status := runImapfsEnv(t, []string{"IMAPFS_PASSWORD=" + u.Password},
+					"--ca-file", s.TLS.CAFile, "--log-file", logFile, s.URL(u, true), dir)
+				if status != 0 {
+					t.Fatalf("status %d: %s", status, errOut)
+				}
+			}
+			ls(t, dir+"/INBOX")
+			guard := guardPID(t, dir)
+			fds, _ := filepath.Glob(fmt.Sprintf("/proc/%d/fd/*", guard))
+			for _, fd := range fds {
+				if target, _ := os.Readlink(fd); target == "/dev/fuse" {
+					t.Errorf("the guard holds the mount's /dev/fuse open (%s)", fd)
+				}
+			}
+			syscall.Kill(daemonPID(t, dir), syscall.SIGKILL)
+			waitFor(t, "the mount gone", func() bool { return !test.IsMounted(dir) })
+			if names, err := os.ReadDir(dir); err != nil || len(names) > 0 {
+				t.Errorf("the mountpoint reads %v, %v; want empty, as before the mount", names, err)
+			}
+			waitFor(t, "the guard ended", func() bool { return syscall.Kill(guard, 0) != nil })
+			if !fileHas(logFile, "imapfs ended without unmounting") {
+				data, _ := os.ReadFile(logFile)
+				t.Errorf("the log does not say why the mount went away:\n%s", data)
+			}
+		})
+	}
+}
+
+// imapfs -f whose stderr is a pipe nobody reads any more (the program it
+// was piped into ended) keeps serving: a write to the closed pipe fails
+// instead of killing imapfs with SIGPIPE and leaving the mount dead.
+func TestClosedStderrKeepsMount(t *testing.T) {
+	test.RequireFUSE(t)
+	s := test.SharedDovecot(t)
+	u := s.NewUser(t)
+	s.Seed(t, u, "INBOX", test.Message{Body: []byte("Subject: x\r\n\r\nx\r\n")})
+	dir := emptyDir(t)
+	test.TrackMount(t, dir)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(test.Imapfs(t), "-f", "-d", "--ca-file", s.TLS.CAFile, s.URL(u, true), dir)
+	cmd.Env = append(os.Environ(), "IMAPFS_PASSWORD="+u.Password, "XDG_STATE_HOME="+t.TempDir(), "XDG_CACHE_HOME="+t.TempDir())
+	cmd.Stdout, cmd.Stderr = w, w
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		exec.Command("fusermount3", "-u", dir).Run()
+		select {
+		case <-exited:
+		case <-time.After(30 * time.Second):
+			cmd.Process.Kill()
+			t.Error("imapfs still running 30s after fusermount3 -u")
+		}
+	}()
+	waitFor(t, "mounted", func() bool { return test.IsMounted(dir) })
+	r.Close() // the reader goes away; -d logs every request from now on
+	for i := range 3 {
+		if out, err := exec.Command("cat", dir+"/INBOX/1.eml").CombinedOutput(); err != nil {
+			t.Fatalf("cat %d after stderr closed: %v %s", i, err, out)
+		}
+	}
+	select {
+	case err := <-exited:
+		t.Fatalf("imapfs ended: %v", err)
+	default:
 	}
 }

@@ -147,6 +147,13 @@ func serve(cfg *mountopts.Config, pass string, log *slog.Logger, logs *logFile, 
 	}
 	if err != nil {
 		log.Warn("cannot find the mount in /proc/self/mountinfo; it will not be unmounted if serving it fails", "err", err)
+	} else {
+		guard, err := startGuard(abs, device, logs.name())
+		if err != nil {
+			log.Warn("cannot start the process that unmounts if imapfs dies", "err", err)
+		} else {
+			defer guard.Close() // the guard then finds the mount gone, and ends
+		}
 	}
 	ready(nil)
 
