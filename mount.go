@@ -211,12 +211,15 @@ func handleSignals(signals <-chan os.Signal, done <-chan struct{}, cfg *mountopt
 		switch sig {
 		case syscall.SIGHUP:
 			store.Forget()
-			if logs != nil {
-				if err := logs.Reopen(); err != nil {
-					log.Error("SIGHUP: cannot reopen the log file; logging on to the old one", "err", err)
-				}
+			if logs == nil {
+				log.Info("SIGHUP: cached listings dropped")
+				break
 			}
-			log.Info("SIGHUP: cached listings dropped, log reopened")
+			if err := logs.Reopen(); err != nil {
+				log.Error("SIGHUP: cached listings dropped; cannot reopen the log file, logging on to the old one", "err", err)
+				break
+			}
+			log.Info("SIGHUP: cached listings dropped, log reopened", "log_file", logs.name())
 		case syscall.SIGUSR1:
 			log.Info("statistics", stats.attrs()...)
 		default:
