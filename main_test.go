@@ -808,10 +808,11 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // /sys/fs/fuse/connections (fusectl), mounting fusectl when it is not.
 func fuseConnection(t *testing.T, dir string) string {
 	t.Helper()
-	var st syscall.Stat_t
-	if err := syscall.Stat(dir, &st); err != nil {
+	info, err := os.Stat(dir) // retries when a signal interrupts it, unlike syscall.Stat
+	if err != nil {
 		t.Fatal(err)
 	}
+	st := info.Sys().(*syscall.Stat_t)
 	const fusectl = "/sys/fs/fuse/connections"
 	if !test.IsMounted(fusectl) {
 		if out, err := exec.Command("mount", "-t", "fusectl", "none", fusectl).CombinedOutput(); err != nil {
