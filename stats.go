@@ -31,7 +31,7 @@ func (s *statistics) list() []stat {
 	store := s.store.Stats()
 	list := []stat{
 		{"connections_open", int64(pool.Open)},
-		{"connections_made", int64(pool.Dials - pool.FailedDials)},
+		{"connections_made", int64(pool.Dials - pool.FailedDials - pool.Dialing)}, // Dials counts those in progress too
 		{"connections_failed", int64(pool.FailedDials)},
 		{"connections_dropped", int64(pool.Dropped)},
 		{"commands", s.counters.Commands.Load()},
