@@ -4,11 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -37,18 +35,17 @@ func detach(cfg *mountopts.Config, args []string, pass string) error {
 	if err != nil {
 		return err
 	}
-	logPath, err := logPath()
+	logPath, err := defaultLogFile(cfg)
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(logPath), 0o700); err != nil {
-		return fmt.Errorf("log file: %w", err)
-	}
-	logFile, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	// The background process opens the log itself (and reopens it on
+	// SIGHUP); this is for what it says before it can.
+	logs, err := openLogFile(logPath, false)
 	if err != nil {
-		return fmt.Errorf("log file: %w", err)
+		return err
 	}
-	defer logFile.Close()
+	defer logs.f.Close()
 	readyR, readyW, err := os.Pipe()
 	if err != nil {
 		return err
@@ -62,7 +59,7 @@ func detach(cfg *mountopts.Config, args []string, pass string) error {
 	// IMAPFS_PASSWORD stays in the background process's environment.
 	env := slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "IMAPFS_PASSWORD=") })
 	cmd.Env = append(env, daemonEnv+"=1")
-	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.Stdout, cmd.Stderr = logs.f, logs.f
 	cmd.ExtraFiles = []*os.File{readyW, passR}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
@@ -88,6 +85,11 @@ func detach(cfg *mountopts.Config, args []string, pass string) error {
 // runDaemon is the background process: it reads the password, serves the
 // mount, and reports readiness to the waiting parent.
 func runDaemon(cfg *mountopts.Config) int {
+	// Inherited descriptors are not closed on exec: without this, every
+	// command run before the verdict (a --tunnel, the guard) would hold
+	// the pipe open, and the waiting parent with it.
+	syscall.CloseOnExec(readyFD)
+	syscall.CloseOnExec(passwordFD)
 	readyW := os.NewFile(readyFD, "ready")
 	passR := os.NewFile(passwordFD, "password")
 	pass, err := io.ReadAll(passR)
@@ -100,7 +102,16 @@ func runDaemon(cfg *mountopts.Config) int {
 	if err == nil {
 		syscall.Dup2(int(devnull.Fd()), 0)
 	}
-	log := newLogger(os.Stderr, cfg)
+	logPath, err := defaultLogFile(cfg)
+	var logs *logFile
+	if err == nil {
+		logs, err = openLogFile(logPath, true)
+	}
+	if err != nil {
+		fmt.Fprint(readyW, err.Error())
+		return 1
+	}
+	log := newLogger(logs, cfg)
 	reported := false
 	ready := func(err error) {
 		if reported {
@@ -114,20 +125,11 @@ func runDaemon(cfg *mountopts.Config) int {
 		}
 		readyW.Close()
 	}
-	if err := serve(cfg, string(pass), log, ready); err != nil {
+	if err := serve(cfg, string(pass), log, logs, ready); err != nil {
 		log.Error("imapfs stopped", "err", err)
 		return 1
 	}
 	return 0
-}
-
-// newLogger logs to w, at debug level with -d.
-func newLogger(w io.Writer, cfg *mountopts.Config) *slog.Logger {
-	level := slog.LevelInfo
-	if cfg.Debug {
-		level = slog.LevelDebug
-	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
 }
 
 // notifySystemd tells systemd that the mount is live when it runs

@@ -31,6 +31,9 @@ func main() {
 
 // run is imapfs without the process around it; it returns the exit status.
 func run(args []string, stdout, stderr io.Writer) int {
+	if os.Getenv(guardEnv) == "1" {
+		return runGuard(args)
+	}
 	cfg, err := mountopts.Parse(args)
 	var usageErr *mountopts.UsageError
 	switch {
@@ -62,10 +65,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	}
-	log := newLogger(stderr, cfg)
-	err = serve(cfg, pass, log, func(err error) {
+	w, logs, err := logTo(cfg, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "imapfs: %v\n", err)
+		return 1
+	}
+	log := newLogger(w, cfg)
+	err = serve(cfg, pass, log, logs, func(err error) {
 		if err == nil {
-			log.Info("mounted", "server", cfg.Server.String(), "mountpoint", cfg.Mountpoint)
+			log.Info("mounted", "server", cfg.Server.String())
 			if err := notifySystemd(); err != nil {
 				log.Warn("cannot tell systemd the mount is live", "err", err)
 			}

@@ -227,6 +227,25 @@ func TestSignalUnmounts(t *testing.T) {
 	}
 }
 
+// guardPID finds the guard of the imapfs process serving mountpoint.
+func guardPID(t *testing.T, mountpoint string) int {
+	t.Helper()
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		args := strings.Split(strings.TrimRight(string(data), "\x00"), "\x00")
+		if len(args) >= 3 && args[0] == guardName && args[1] == mountpoint {
+			pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+			return pid
+		}
+	}
+	t.Fatalf("no guard process for %s", mountpoint)
+	return 0
+}
+
 // daemonPID finds the imapfs process serving mountpoint.
 func daemonPID(t *testing.T, mountpoint string) int {
 	t.Helper()
@@ -670,13 +689,15 @@ func TestShellQuote(t *testing.T) {
 	}
 }
 
-// A mount whose imapfs was killed (-9) is stale: mounting there again says
-// so, with the command that clears it, and that command works.
+// A mount whose imapfs was killed (-9) together with its guard is stale:
+// mounting there again says so, with the command that clears it, and that
+// command works.
 func TestStaleMountpoint(t *testing.T) {
 	s := test.SharedDovecot(t)
 	u := s.NewUser(t)
 	m := test.Mount(t, s, u)
 	pid := daemonPID(t, m.Dir)
+	syscall.Kill(guardPID(t, m.Dir), syscall.SIGKILL)
 	syscall.Kill(pid, syscall.SIGKILL)
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		if _, err := os.Stat(m.Dir); err != nil {
@@ -769,4 +790,330 @@ func TestReadmeGoVersion(t *testing.T) {
 		}
 	}
 	t.Fatal("go.mod has no go line")
+}
+
+// waitFor polls cond until it holds, failing the test after 30 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("still not so after 30s: %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// fuseConnection is the directory of the mount at dir under
+// /sys/fs/fuse/connections (fusectl), mounting fusectl when it is not.
+func fuseConnection(t *testing.T, dir string) string {
+	t.Helper()
+	info, err := os.Stat(dir) // retries when a signal interrupts it, unlike syscall.Stat
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := info.Sys().(*syscall.Stat_t)
+	const fusectl = "/sys/fs/fuse/connections"
+	if !test.IsMounted(fusectl) {
+		if out, err := exec.Command("mount", "-t", "fusectl", "none", fusectl).CombinedOutput(); err != nil {
+			test.Unavailable(t, "fusectl is not mounted and cannot be: %v %s", err, out)
+		}
+	}
+	conn := fmt.Sprintf("%s/%d", fusectl, deviceMinor(st.Dev))
+	if _, err := os.Stat(conn + "/abort"); err != nil {
+		test.Unavailable(t, "no FUSE connection directory for %s: %v", dir, err)
+	}
+	return conn
+}
+
+// deviceMinor is the minor number of a Linux device number.
+func deviceMinor(dev uint64) uint64 { return (dev & 0xff) | ((dev >> 12) & 0xfff00) }
+
+// A mount whose FUSE connection is aborted (echo 1 > .../abort, what an
+// administrator does to a hung mount) makes imapfs stop serving; it must
+// not leave the mountpoint dead ("Transport endpoint is not connected")
+// but unmount it, and say why in its log.
+func TestAbortedConnectionUnmounts(t *testing.T) {
+	s := test.SharedDovecot(t)
+	u := s.NewUser(t)
+	s.Seed(t, u, "INBOX", test.Message{Body: []byte("Subject: x\r\n\r\nx\r\n")})
+	m := test.Mount(t, s, u)
+	if out, err := exec.Command("ls", m.Dir+"/INBOX").CombinedOutput(); err != nil {
+		t.Fatalf("ls: %v %s", err, out)
+	}
+	pid := daemonPID(t, m.Dir)
+	conn := fuseConnection(t, m.Dir)
+	if err := os.WriteFile(conn+"/abort", []byte("1"), 0); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "imapfs exited", func() bool { return syscall.Kill(pid, 0) != nil })
+	if test.IsMounted(m.Dir) {
+		t.Errorf("%s is still mounted after imapfs exited\n%s", m.Dir, m.Log())
+	}
+	if names, err := os.ReadDir(m.Dir); err != nil || len(names) > 0 {
+		t.Errorf("the mountpoint reads %v, %v; want empty, as before the mount", names, err)
+	}
+	if log := m.Log(); !strings.Contains(log, "nobody serving it; unmounting") {
+		t.Errorf("the log does not say why the mount went away:\n%s", log)
+	}
+}
+
+// ls lists dir, failing the test when it cannot.
+func ls(t *testing.T, dir string) string {
+	t.Helper()
+	out, err := exec.Command("ls", dir).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ls %s: %v %s", dir, err, out)
+	}
+	return string(out)
+}
+
+// fileHas tells whether the file at path holds want.
+func fileHas(path, want string) bool {
+	data, err := os.ReadFile(path)
+	return err == nil && strings.Contains(string(data), want)
+}
+
+// SIGHUP keeps the mount, makes the next ls ask the server however long
+// listings are trusted (--dir-cache-time), and reopens the --log-file,
+// whose every line names the mountpoint.
+func TestSIGHUP(t *testing.T) {
+	s := test.SharedDovecot(t)
+	u := s.NewUser(t)
+	s.Seed(t, u, "INBOX", test.Message{Body: []byte("Subject: 1\r\n\r\nx\r\n")})
+	logFile := filepath.Join(t.TempDir(), "logs", "imapfs.log")
+	m := test.Mount(t, s, u, "--dir-cache-time", "1h", "--log-file", logFile)
+	pid := daemonPID(t, m.Dir)
+	if root, inbox := ls(t, m.Dir), ls(t, m.Dir+"/INBOX"); strings.Contains(root, "Fresh") || !strings.Contains(inbox, "1.eml") {
+		t.Fatalf("before: root %q, INBOX %q", root, inbox)
+	}
+	// Behind the mount's back.
+	s.CreateMailbox(t, u, "Fresh")
+	s.Seed(t, u, "INBOX", test.Message{Body: []byte("Subject: 2\r\n\r\nx\r\n")})
+	if root := ls(t, m.Dir); strings.Contains(root, "Fresh") {
+		t.Fatalf("the folder list was not kept for --dir-cache-time: %q", root)
+	}
+
+	syscall.Kill(pid, syscall.SIGHUP)
+	waitFor(t, "SIGHUP logged", func() bool { return fileHas(logFile, "cached listings dropped") })
+	if root, inbox := ls(t, m.Dir), ls(t, m.Dir+"/INBOX"); !strings.Contains(root, "Fresh") || !strings.Contains(inbox, "2.eml") {
+		t.Errorf("after SIGHUP: root %q, INBOX %q", root, inbox)
+	}
+
+	// logrotate: the file is moved away, SIGHUP, a new one is written.
+	if err := os.Rename(logFile, logFile+".1"); err != nil {
+		t.Fatal(err)
+	}
+	syscall.Kill(pid, syscall.SIGHUP)
+	waitFor(t, "a new log file", func() bool { return fileHas(logFile, "log reopened") })
+	ls(t, m.Dir+"/Fresh")
+	m.Unmount(t)
+	old, _ := os.ReadFile(logFile + ".1")
+	fresh, _ := os.ReadFile(logFile)
+	if !strings.Contains(string(fresh), "msg=unmounted") || strings.Contains(string(old), "msg=unmounted") {
+		t.Errorf("the lines after the second SIGHUP are not in the new file\nold:\n%s\nnew:\n%s", old, fresh)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(old)+string(fresh)), "\n") {
+		if !strings.Contains(line, " mountpoint="+m.Dir) {
+			t.Errorf("a log line does not name the mountpoint: %s", line)
+		}
+	}
+	if strings.TrimSpace(m.Log()) != "" {
+		t.Errorf("with --log-file, stderr holds:\n%s", m.Log())
+	}
+}
+
+// A background imapfs keeps its mount on SIGHUP and reopens its log file
+// (the default one under $XDG_STATE_HOME).
+func TestDaemonSIGHUP(t *testing.T) {
+	test.RequireFUSE(t)
+	s := test.SharedDovecot(t)
+	u := s.NewUser(t)
+	s.Seed(t, u, "INBOX", test.Message{Body: []byte("Subject: hi\r\n\r\nhello\r\n")})
+	dir := emptyDir(t)
+	test.TrackMount(t, dir)
+	state := t.TempDir()
+	logFile := filepath.Join(state, "imapfs", "imapfs.log")
+	_, errOut, status := runImapfsEnv(t, []string{"IMAPFS_PASSWORD=" + u.Password, "XDG_STATE_HOME=" + state},
+		"--ca-file", s.TLS.CAFile, s.URL(u, true), dir)
+	if status != 0 {
+		t.Fatalf("status %d: %s", status, errOut)
+	}
+	pid := daemonPID(t, dir)
+	defer func() {
+		exec.Command("fusermount3", "-u", dir).Run()
+		waitFor(t, "imapfs exited", func() bool { return syscall.Kill(pid, 0) != nil })
+	}()
+	ls(t, dir+"/INBOX")
+	if err := os.Rename(logFile, logFile+".1"); err != nil {
+		t.Fatal(err)
+	}
+	syscall.Kill(pid, syscall.SIGHUP)
+	waitFor(t, "a new log file", func() bool { return fileHas(logFile, "log reopened") })
+	if out := ls(t, dir+"/INBOX"); !strings.Contains(out, "1.eml") || !test.IsMounted(dir) {
+		t.Errorf("after SIGHUP: ls %q, mounted %v", out, test.IsMounted(dir))
+	}
+	if data, _ := os.ReadFile(logFile); !strings.Contains(string(data), "mountpoint="+dir) {
+		t.Errorf("the new log does not name the mountpoint:\n%s", data)
+	}
+}
+
+// statsOf reads the root's user.imapfs.stats into numbers by key.
+func statsOf(t *testing.T, dir string) map[string]int64 {
+	t.Helper()
+	out, err := exec.Command("getfattr", "--absolute-names", "--only-values", "-n", "user.imapfs.stats", dir).CombinedOutput()
+	if err != nil {
+		t.Fatalf("getfattr: %v %s", err, out)
+	}
+	stats := map[string]int64{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		k, v, ok := strings.Cut(line, "=")
+		n, err := strconv.ParseInt(v, 10, 64)
+		if !ok || err != nil {
+			t.Fatalf("not a key=number line: %q", line)
+		}
+		stats[k] = n
+	}
+	return stats
+}
+
+// The statistics are there on demand: user.imapfs.stats on the root, and
+// SIGUSR1 writes them to the log.
+func TestStatistics(t *testing.T) {
+	test.RequireTool(t, "getfattr")
+	s := test.SharedDovecot(t)
+	u := s.NewUser(t)
+	for i := range 3 {
+		s.Seed(t, u, "INBOX", test.Message{Body: []byte(fmt.Sprintf("Subject: %d\r\n\r\n%s\r\n", i, strings.Repeat("x", 1000)))})
+	}
+	m := test.Mount(t, s, u)
+	read := func(name string) {
+		t.Helper()
+		// iflag=nocache drops the page cache of the file, so the read
+		// reaches imapfs each time.
+		if out, err := exec.Command("dd", "if="+m.Dir+"/INBOX/"+name, "of=/dev/null", "iflag=nocache", "status=none").CombinedOutput(); err != nil {
+			t.Fatalf("dd %s: %v %s", name, err, out)
+		}
+	}
+	read("1.eml")
+	before := statsOf(t, m.Dir)
+	for _, k := range []string{"connections_open", "connections_made", "commands", "bytes_in", "bytes_out", "listings", "bodies_fetched", "body_bytes_fetched", "fuse_requests", "fuse_requests.Read", "fuse_requests.Lookup"} {
+		if before[k] <= 0 {
+			t.Errorf("%s=%d after a read, want > 0", k, before[k])
+		}
+	}
+	read("1.eml")
+	read("2.eml")
+	read("3.eml")
+	after := statsOf(t, m.Dir)
+	for _, k := range []string{"commands", "bytes_in", "fuse_requests", "fuse_requests.Read", "cache_hits_memory"} {
+		if after[k] <= before[k] {
+			t.Errorf("%s went from %d to %d over three more reads", k, before[k], after[k])
+		}
+	}
+	if after["bodies_fetched"] < 3 {
+		t.Errorf("bodies_fetched=%d after reading 3 messages", after["bodies_fetched"])
+	}
+
+	syscall.Kill(daemonPID(t, m.Dir), syscall.SIGUSR1)
+	waitFor(t, "statistics in the log", func() bool { return strings.Contains(m.Log(), "msg=statistics") })
+	for _, want := range []string{"commands=", "bytes_in=", "bodies_fetched=", "cache_hits_memory=", "fuse_requests.Read="} {
+		if !strings.Contains(m.Log(), want) {
+			t.Errorf("the statistics in the log lack %s:\n%s", want, m.Log())
+		}
+	}
+	if !test.IsMounted(m.Dir) {
+		t.Error("SIGUSR1 ended the mount")
+	}
+}
+
+// An imapfs that dies with its mount live (kill -9 here; the OOM killer, a
+// fatal runtime error) leaves no dead mount: its guard unmounts it and
+// says so in the log. The guard holds nothing of the mount's.
+func TestKilledImapfsUnmounts(t *testing.T) {
+	s := test.SharedDovecot(t)
+	u := s.NewUser(t)
+	s.Seed(t, u, "INBOX", test.Message{Body: []byte("Subject: x\r\n\r\nx\r\n")})
+	for _, mode := range []string{"foreground", "daemon"} {
+		t.Run(mode, func(t *testing.T) {
+			var dir, logFile string
+			if mode == "foreground" {
+				m := test.Mount(t, s, u)
+				dir, logFile = m.Dir, m.LogFile
+			} else {
+				dir = emptyDir(t)
+				test.TrackMount(t, dir)
+				logFile = filepath.Join(t.TempDir(), "imapfs.log")
+				_, errOut, status := runImapfsEnv(t, []string{"IMAPFS_PASSWORD=" + u.Password},
+					"--ca-file", s.TLS.CAFile, "--log-file", logFile, s.URL(u, true), dir)
+				if status != 0 {
+					t.Fatalf("status %d: %s", status, errOut)
+				}
+			}
+			ls(t, dir+"/INBOX")
+			guard := guardPID(t, dir)
+			fds, _ := filepath.Glob(fmt.Sprintf("/proc/%d/fd/*", guard))
+			for _, fd := range fds {
+				if target, _ := os.Readlink(fd); target == "/dev/fuse" {
+					t.Errorf("the guard holds the mount's /dev/fuse open (%s)", fd)
+				}
+			}
+			syscall.Kill(daemonPID(t, dir), syscall.SIGKILL)
+			waitFor(t, "the mount gone", func() bool { return !test.IsMounted(dir) })
+			if names, err := os.ReadDir(dir); err != nil || len(names) > 0 {
+				t.Errorf("the mountpoint reads %v, %v; want empty, as before the mount", names, err)
+			}
+			waitFor(t, "the guard ended", func() bool { return syscall.Kill(guard, 0) != nil })
+			if !fileHas(logFile, "imapfs ended without unmounting") {
+				data, _ := os.ReadFile(logFile)
+				t.Errorf("the log does not say why the mount went away:\n%s", data)
+			}
+		})
+	}
+}
+
+// imapfs -f whose stderr is a pipe nobody reads any more (the program it
+// was piped into ended) keeps serving: a write to the closed pipe fails
+// instead of killing imapfs with SIGPIPE and leaving the mount dead.
+func TestClosedStderrKeepsMount(t *testing.T) {
+	test.RequireFUSE(t)
+	s := test.SharedDovecot(t)
+	u := s.NewUser(t)
+	s.Seed(t, u, "INBOX", test.Message{Body: []byte("Subject: x\r\n\r\nx\r\n")})
+	dir := emptyDir(t)
+	test.TrackMount(t, dir)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(test.Imapfs(t), "-f", "-d", "--ca-file", s.TLS.CAFile, s.URL(u, true), dir)
+	cmd.Env = append(os.Environ(), "IMAPFS_PASSWORD="+u.Password, "XDG_STATE_HOME="+t.TempDir(), "XDG_CACHE_HOME="+t.TempDir())
+	cmd.Stdout, cmd.Stderr = w, w
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		exec.Command("fusermount3", "-u", dir).Run()
+		select {
+		case <-exited:
+		case <-time.After(30 * time.Second):
+			cmd.Process.Kill()
+			t.Error("imapfs still running 30s after fusermount3 -u")
+		}
+	}()
+	waitFor(t, "mounted", func() bool { return test.IsMounted(dir) })
+	r.Close() // the reader goes away; -d logs every request from now on
+	for i := range 3 {
+		if out, err := exec.Command("cat", dir+"/INBOX/1.eml").CombinedOutput(); err != nil {
+			t.Fatalf("cat %d after stderr closed: %v %s", i, err, out)
+		}
+	}
+	select {
+	case err := <-exited:
+		t.Fatalf("imapfs ended: %v", err)
+	default:
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
@@ -31,8 +32,9 @@ import (
 
 // serve mounts the account and serves it until it is unmounted (by
 // fusermount3 -u, or SIGINT/SIGTERM). ready is called once: with nil when
-// the mount is live, or with the error that prevented it.
-func serve(cfg *mountopts.Config, pass string, log *slog.Logger, ready func(error)) error {
+// the mount is live, or with the error that prevented it. logs, if
+// not nil, is the log's file, reopened on SIGHUP.
+func serve(cfg *mountopts.Config, pass string, log *slog.Logger, logs *logFile, ready func(error)) error {
 	fail := func(err error) error {
 		ready(err)
 		return err
@@ -51,9 +53,10 @@ func serve(cfg *mountopts.Config, pass string, log *slog.Logger, ready func(erro
 		return fail(err)
 	}
 	var store *cache.Store
+	counters := &imapclient.Counters{}
 	pool := imapclient.NewPool(imapclient.PoolConfig{
 		Dial: func(ctx context.Context, opts imapclient.Options) (*imapclient.Client, error) {
-			opts.Logger, opts.Debug = log, debugLevel(cfg)
+			opts.Logger, opts.Debug, opts.Counters = log, debugLevel(cfg), counters
 			return dialAndLogin(ctx, cfg, tlsConfig, pass, opts)
 		},
 		Size:     cfg.Connections,
@@ -89,7 +92,7 @@ func serve(cfg *mountopts.Config, pass string, log *slog.Logger, ready func(erro
 		}
 		defer disk.Close()
 	}
-	store = cache.New(cache.Config{Pool: pool, CacheSize: cfg.CacheSize, Disk: disk, TTL: 2 * time.Second, Logger: log,
+	store = cache.New(cache.Config{Pool: pool, CacheSize: cfg.CacheSize, Disk: disk, TTL: cfg.DirCacheTime, Logger: log,
 		ExpungeAllDeleted: cfg.ExpungeAllDeleted})
 
 	// Log in once before mounting, so a wrong password or an unreachable
@@ -118,23 +121,42 @@ func serve(cfg *mountopts.Config, pass string, log *slog.Logger, ready func(erro
 	if cfg.AllowOther || cfg.DefaultPermissions {
 		options = append(options, fuse.DefaultPermissions())
 	}
+	// Signals are caught from before the mount is live: one that came
+	// between the mount and the handler would end the process with the
+	// mount left dead ("Transport endpoint is not connected").
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1)
+	defer signal.Stop(signals)
+	// Nor may a write to a closed pipe kill it (the reader of -f's stderr
+	// gone): the write fails, and the mount goes on.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
+	abs, err := realPath(cfg.Mountpoint)
+	if err != nil {
+		return fail(fmt.Errorf("mountpoint %s: %w", cfg.Mountpoint, err))
+	}
 	conn, err := mountFUSE(cfg.Mountpoint, log, options...)
 	if err != nil {
 		return fail(err)
 	}
 	defer conn.Close()
+	// The mount's device: what is unmounted at the end if it is still
+	// there, and never another mount made on the same path since.
+	device, err := mountDevice(abs)
+	if err == nil && device == "" {
+		err = errors.New("not listed")
+	}
+	if err != nil {
+		log.Warn("cannot find the mount in /proc/self/mountinfo; it will not be unmounted if serving it fails", "err", err)
+	} else {
+		guard, err := startGuard(abs, device, logs.name())
+		if err != nil {
+			log.Warn("cannot start the process that unmounts if imapfs dies", "err", err)
+		} else {
+			defer guard.Close() // the guard then finds the mount gone, and ends
+		}
+	}
 	ready(nil)
 
-	signals := make(chan os.Signal, 1)
-	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
-	defer signal.Stop(signals)
-	go func() {
-		for range signals {
-			if err := fuse.Unmount(cfg.Mountpoint); err != nil {
-				log.Error("unmount", "err", err)
-			}
-		}
-	}()
 	uid, gid := uint32(os.Getuid()), uint32(os.Getgid())
 	if cfg.UID >= 0 {
 		uid = uint32(cfg.UID)
@@ -142,20 +164,89 @@ func serve(cfg *mountopts.Config, pass string, log *slog.Logger, ready func(erro
 	if cfg.GID >= 0 {
 		gid = uint32(cfg.GID)
 	}
+	stats := &statistics{pool: pool, counters: counters, store: store}
 	filesystem := fs.New(fs.Config{
 		Store: store, Logger: log, ReadOnly: cfg.ReadOnly, Timeout: cfg.Timeout,
 		UID: uid, GID: gid, Umask: cfg.Umask, PrefetchBytes: cfg.CacheSize / 4,
 		SpoolDir: spool, AttrTimeout: cfg.AttrTimeout, EntryTimeout: cfg.EntryTimeout,
+		Stats: stats.text,
 	})
+	stats.fs = filesystem
+	done := make(chan struct{})
+	defer close(done)
+	go handleSignals(signals, done, cfg, log, logs, store, stats)
 	err = filesystem.Serve(conn, cfg.Debug)
+	if err != nil {
+		log.Error("serving the mount failed", "err", err)
+	}
+	// However serving ended, nothing may stay mounted without a process
+	// behind it: the connection aborted (/sys/fs/fuse/connections), or an
+	// error reading requests.
+	if device != "" && unmountDead(cfg.Mountpoint, device, log) && err == nil {
+		err = errors.New("the FUSE connection ended while mounted (aborted?); unmounted")
+	}
 	filesystem.LogPending()
 	// What the mount cost, for whoever wonders where the time went (and for
 	// the tests and benchmarks, which read it).
-	stats := store.Stats()
-	log.Info("unmounted", "listings", stats.ListingFetches.Load(), "refreshes", stats.Refreshes.Load(),
-		"body_fetches", stats.BodyFetches.Load(), "body_bytes", stats.BodyBytes.Load(), "prefetches", stats.Prefetches.Load(),
-		"disk_hits", stats.DiskHits.Load(), "fuse_requests", filesystem.Requests())
+	st := store.Stats()
+	log.Info("unmounted", "listings", st.ListingFetches.Load(), "refreshes", st.Refreshes.Load(),
+		"body_fetches", st.BodyFetches.Load(), "body_bytes", st.BodyBytes.Load(), "prefetches", st.Prefetches.Load(),
+		"disk_hits", st.DiskHits.Load(), "fuse_requests", filesystem.Requests())
 	return err
+}
+
+// handleSignals acts on the signals of a live mount until done:
+// SIGINT and SIGTERM unmount; SIGHUP drops what is cached of listings
+// and the folder list (the next ls asks the server) and reopens the log
+// file (logrotate); SIGUSR1 logs the statistics.
+func handleSignals(signals <-chan os.Signal, done <-chan struct{}, cfg *mountopts.Config, log *slog.Logger,
+	logs *logFile, store *cache.Store, stats *statistics) {
+	for {
+		var sig os.Signal
+		select {
+		case sig = <-signals:
+		case <-done:
+			return
+		}
+		switch sig {
+		case syscall.SIGHUP:
+			store.Forget()
+			if logs == nil {
+				log.Info("SIGHUP: cached listings dropped")
+				break
+			}
+			if err := logs.Reopen(); err != nil {
+				log.Error("SIGHUP: cached listings dropped; cannot reopen the log file, logging on to the old one", "err", err)
+				break
+			}
+			log.Info("SIGHUP: cached listings dropped, log reopened", "log_file", logs.name())
+		case syscall.SIGUSR1:
+			log.Info("statistics", stats.attrs()...)
+		default:
+			log.Info("unmounting", "signal", sig.String())
+			if err := fuse.Unmount(cfg.Mountpoint); err != nil {
+				log.Error("unmount", "err", err)
+			}
+		}
+	}
+}
+
+// unmountDead unmounts the mount of device at mountpoint if it is still
+// there once serving ended, lazily when something holds it busy, and
+// reports whether it was there.
+func unmountDead(mountpoint, device string, log *slog.Logger) bool {
+	if mounted, err := deviceMounted(device); err != nil || !mounted {
+		return false
+	}
+	log.Error("the mount is still there with nobody serving it; unmounting", "device", device)
+	out, err := exec.Command("fusermount3", "-u", mountpoint).CombinedOutput()
+	if err != nil {
+		log.Warn("unmount failed; unmounting lazily (gone once nothing uses it)", "err", err, "said", strings.TrimSpace(string(out)))
+		if out, err := exec.Command("fusermount3", "-u", "-z", mountpoint).CombinedOutput(); err != nil {
+			log.Error("lazy unmount failed", "err", err, "said", strings.TrimSpace(string(out)))
+		}
+	}
+	return true
 }
 
 // logSpooled names the files in the spool at mount: new messages that a
@@ -185,11 +276,11 @@ func logSpooled(log *slog.Logger, spool string) {
 // terminal.
 func mountFUSE(dir string, log *slog.Logger, options ...fuse.MountOption) (*fuse.Conn, error) {
 	var said bytes.Buffer
-	flags := stdlog.Flags()
+	flags, out := stdlog.Flags(), stdlog.Writer()
 	stdlog.SetOutput(&said)
 	stdlog.SetFlags(0)
 	conn, err := fuse.Mount(dir, options...)
-	stdlog.SetOutput(os.Stderr)
+	stdlog.SetOutput(out)
 	stdlog.SetFlags(flags)
 	var lines []string
 	for _, line := range strings.Split(strings.TrimSpace(said.String()), "\n") {
@@ -311,24 +402,65 @@ func mountedType(path string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	m, err := topMount(abs)
+	return m.fstype, err
+}
+
+// mountDevice is the device (MAJ:MIN) of the topmost mount on abs, an
+// absolute path without symbolic links; "" when nothing is mounted there.
+// It does not look at the mount itself, which may not be served yet.
+func mountDevice(abs string) (string, error) {
+	m, err := topMount(abs)
+	return m.device, err
+}
+
+// deviceMounted reports whether a mount of device is still there.
+func deviceMounted(device string) (bool, error) {
+	mounts, err := mounts()
+	return slices.ContainsFunc(mounts, func(m mountEntry) bool { return m.device == device }), err
+}
+
+// mountEntry is one line of /proc/self/mountinfo.
+type mountEntry struct {
+	device     string // MAJ:MIN
+	mountpoint string
+	fstype     string
+}
+
+// topMount is the mount on top at mountpoint; the zero mountEntry when
+// nothing is mounted there.
+func topMount(mountpoint string) (mountEntry, error) {
+	mounts, err := mounts()
+	top := mountEntry{}
+	for _, m := range mounts {
+		if m.mountpoint == mountpoint {
+			top = m // later lines are mounted on top
+		}
+	}
+	return top, err
+}
+
+func mounts() ([]mountEntry, error) {
 	f, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	defer f.Close()
-	fstype := ""
+	var mounts []mountEntry
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		// ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - TYPE SOURCE SUPER
 		fields := strings.Fields(sc.Text())
-		if len(fields) < 5 || unescapeOctal(fields[4]) != abs {
+		if len(fields) < 5 {
 			continue
 		}
+		m := mountEntry{device: fields[2], mountpoint: unescapeOctal(fields[4])}
 		if i := slices.Index(fields, "-"); i > 0 && i+1 < len(fields) {
-			fstype = fields[i+1] // later lines are mounted on top
+			m.fstype = fields[i+1]
 		}
+		mounts = append(mounts, m)
 	}
-	return fstype, sc.Err()
+	return mounts, sc.Err()
 }
 
 func realPath(path string) (string, error) {

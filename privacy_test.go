@@ -36,7 +36,13 @@ func nobodyIDs(t *testing.T) (uid, gid int) {
 func modeOwner(t *testing.T, path string) string {
 	t.Helper()
 	var st syscall.Stat_t
-	if err := syscall.Stat(path, &st); err != nil {
+	// A signal to this process (the Go runtime's preemption) can
+	// interrupt the FUSE request; os.Stat retries then, syscall.Stat not.
+	var err error = syscall.EINTR
+	for err == syscall.EINTR {
+		err = syscall.Stat(path, &st)
+	}
+	if err != nil {
 		t.Fatalf("stat %s: %v", path, err)
 	}
 	return fmt.Sprintf("%o %d %d", st.Mode&0o7777, st.Uid, st.Gid)

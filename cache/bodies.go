@@ -2,6 +2,7 @@ package cache
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"github.com/hashicorp/golang-lru/v2/simplelru"
 )
@@ -23,6 +24,7 @@ type Bodies struct {
 	lru   *simplelru.LRU[BodyKey, []byte]
 	bytes int64
 	max   int64
+	hits  atomic.Int64 // Gets that found their body
 }
 
 // NewBodies makes a cache holding at most maxBytes of bodies.
@@ -42,9 +44,16 @@ func NewBodies(maxBytes int64) *Bodies {
 // Get returns a cached body. The caller must not modify it.
 func (b *Bodies) Get(k BodyKey) ([]byte, bool) {
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.lru.Get(k)
+	body, ok := b.lru.Get(k)
+	b.mu.Unlock()
+	if ok {
+		b.hits.Add(1)
+	}
+	return body, ok
 }
+
+// Hits is how many Gets found their body.
+func (b *Bodies) Hits() int64 { return b.hits.Load() }
 
 // Peek reports whether a block is cached, without making it recent.
 func (b *Bodies) Peek(k BodyKey) ([]byte, bool) {

@@ -38,6 +38,8 @@ type Config struct {
 	PrefetchBytes int64
 	// SpoolDir holds new messages until they are stored (APPEND).
 	SpoolDir string
+	// Stats, if set, tells the mount's statistics (user.imapfs.stats).
+	Stats func() string
 }
 
 // FS is the imapfs filesystem: its root is the account's personal
@@ -52,6 +54,7 @@ type FS struct {
 	requests requestCounts
 	walker   walker
 	spoolDir string
+	stats    func() string
 	server   *bfs.Server // for kernel invalidations; set by Serve
 	nodes    nodes
 	names    folderNamesMemo
@@ -106,7 +109,7 @@ func New(cfg Config) *FS {
 	}
 	return &FS{store: cfg.Store, log: log, readOnly: cfg.ReadOnly, timeout: cfg.Timeout,
 		uid: cfg.UID, gid: cfg.GID, umask: cfg.Umask, attrTimeout: cfg.AttrTimeout, entryTimeout: cfg.EntryTimeout, walker: walker{store: cfg.Store, budget: cfg.PrefetchBytes},
-		spoolDir: cfg.SpoolDir}
+		spoolDir: cfg.SpoolDir, stats: cfg.Stats}
 }
 
 // Root is the directory of top-level mailboxes.

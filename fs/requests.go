@@ -62,3 +62,11 @@ func (f *FS) ServeConfig(debug bool) *bfs.Config {
 
 // Requests describes the FUSE requests served so far.
 func (f *FS) Requests() string { return f.requests.String() }
+
+// RequestCounts is how many FUSE requests of each kind ("Lookup",
+// "Read", ...) were served so far.
+func (f *FS) RequestCounts() map[string]int64 {
+	f.requests.mu.Lock()
+	defer f.requests.mu.Unlock()
+	return maps.Clone(f.requests.n)
+}

@@ -22,6 +22,7 @@ import (
 const (
 	xattrCapability  = "user.imap.capability"
 	xattrNamespace   = "user.imap.namespace"
+	xattrStats       = "user.imapfs.stats" // imapfs's own: what the mount did so far, key=value lines
 	xattrMessages    = "user.imap.messages"
 	xattrUnseen      = "user.imap.unseen"
 	xattrRecent      = "user.imap.recent"
@@ -127,6 +128,9 @@ func (d *dir) Listxattr(ctx context.Context, req *fuse.ListxattrRequest, resp *f
 	}
 	if a.root {
 		resp.Append(xattrCapability, xattrNamespace)
+		if d.fs.stats != nil {
+			resp.Append(xattrStats)
+		}
 	} else {
 		if a.folder.Selectable {
 			resp.Append(slices.Sorted(maps.Keys(statusXattrs))...)
@@ -165,6 +169,12 @@ func (d *dir) Listxattr(ctx context.Context, req *fuse.ListxattrRequest, resp *f
 func (d *dir) Getxattr(ctx context.Context, req *fuse.GetxattrRequest, resp *fuse.GetxattrResponse) error {
 	if otherNamespace(req.Name) {
 		return syscall.EOPNOTSUPP
+	}
+	if req.Name == xattrStats && len(d.p()) == 0 && d.fs.stats != nil {
+		// Before anything that asks the server: the statistics are
+		// wanted most when it does not answer.
+		resp.Xattr = []byte(d.fs.stats())
+		return nil
 	}
 	ctx, cancel := d.fs.request(ctx)
 	defer cancel()
@@ -304,7 +314,7 @@ func parseLimits(text string) (map[string]uint64, error) {
 // readOnlyDirXattr tells the directory attributes that only report.
 func readOnlyDirXattr(name string) bool {
 	switch name {
-	case xattrCapability, xattrNamespace, xattrACL, xattrMyRights, xattrQuota, xattrSpecialUse:
+	case xattrCapability, xattrNamespace, xattrStats, xattrACL, xattrMyRights, xattrQuota, xattrSpecialUse:
 		return true
 	}
 	return statusXattrs[name] != ""

@@ -52,6 +52,8 @@ type Options struct {
 	// command with ErrResponseTooLarge and is skipped; the connection goes
 	// on.
 	MaxResponseSize int64
+	// Counters, if set, counts the commands and bytes of the connection.
+	Counters *Counters
 }
 
 // Client is one IMAP connection. Its methods may be called from several

@@ -213,7 +213,7 @@ func (c *Client) activity() int64 {
 }
 
 // meteredReader and meteredWriter count the bytes that move on the
-// connection (Client.activity).
+// connection (Client.activity, and Options.Counters).
 type meteredReader struct {
 	r io.Reader
 	c *Client
@@ -222,6 +222,7 @@ type meteredReader struct {
 func (m meteredReader) Read(p []byte) (int, error) {
 	n, err := m.r.Read(p)
 	m.c.moved.Add(int64(n))
+	m.c.opts.countBytes(true, n)
 	return n, err
 }
 
@@ -241,6 +242,7 @@ func (m meteredWriter) Write(p []byte) (int, error) {
 		n, err := m.w.Write(p[written:min(len(p), written+meterChunk)])
 		written += n
 		m.c.moved.Add(int64(n))
+		m.c.opts.countBytes(false, n)
 		if err != nil {
 			return written, err
 		}

@@ -38,7 +38,9 @@ type Config struct {
 	CacheSize          int64  // bytes of message bodies kept in memory
 	Connections        int
 	Debug              bool
+	LogFile            string        // where the log goes; "" for the default (stderr with -f)
 	Timeout            time.Duration // how long a request waits for the server
+	DirCacheTime       time.Duration // how long a listing or the folder list is trusted without asking the server
 	// ExpungeAllDeleted lets rm and mv work on a server without UIDPLUS,
 	// with a plain EXPUNGE, which also removes every message another
 	// client marked \Deleted.
@@ -106,6 +108,7 @@ const (
 	DefaultCacheDirSize = 10 << 30
 	DefaultConnections  = 4
 	DefaultTimeout      = 60 * time.Second
+	DefaultDirCacheTime = 2 * time.Second
 )
 
 // ErrHelp and ErrVersion are returned when the command line asks for help
@@ -159,7 +162,9 @@ func newFlagSet(p *parsed) *pflag.FlagSet {
 	fs.StringVar(&p.cacheSize, "cache-size", "256M", "memory for cached message bodies: `SIZE` in bytes, or with K, M, G")
 	fs.IntVar(&c.Connections, "connections", DefaultConnections, "at most `N` connections to the server")
 	fs.DurationVar(&c.Timeout, "timeout", DefaultTimeout, "fail a request with EIO when the server has not answered after this long")
+	fs.DurationVar(&c.DirCacheTime, "dir-cache-time", DefaultDirCacheTime, "trust a mailbox listing and the folder list this long without asking the server (SIGHUP drops them at once)")
 	fs.BoolVar(&c.ExpungeAllDeleted, "expunge-all-deleted", false, "on servers without UIDPLUS, let rm and mv use a plain EXPUNGE, which also removes every message others marked \\Deleted")
+	fs.StringVar(&c.LogFile, "log-file", "", "write the log to `FILE` (default: stderr with -f, else ~/.local/state/imapfs/imapfs.log); SIGHUP reopens it")
 	fs.BoolVarP(&c.Debug, "debug", "d", false, "log the IMAP protocol (credentials redacted) and FUSE requests")
 	fs.BoolVarP(&p.help, "help", "h", false, "show this help")
 	fs.BoolVar(&p.version, "version", false, "print the version")
@@ -188,6 +193,7 @@ Flags:
 	b.WriteString(newFlagSet(&parsed{}).FlagUsages())
 	b.WriteString(`
 Unmount with: fusermount3 -u MOUNTPOINT (or SIGINT/SIGTERM to imapfs).
+SIGHUP drops cached listings and reopens the log file; SIGUSR1 logs statistics.
 `)
 	return b.String()
 }
@@ -253,8 +259,16 @@ func Parse(args []string) (*Config, error) {
 			return nil, usagef("--cache-dir: %v", err)
 		}
 	}
+	if c.LogFile != "" {
+		if c.LogFile, err = filepath.Abs(c.LogFile); err != nil {
+			return nil, usagef("--log-file: %v", err)
+		}
+	}
 	if c.Connections < 1 {
 		return nil, usagef("--connections must be at least 1")
+	}
+	if c.DirCacheTime <= 0 {
+		return nil, usagef("--dir-cache-time must be positive")
 	}
 	if c.Timeout <= 0 {
 		return nil, usagef("--timeout must be positive")

@@ -122,6 +122,26 @@ func TestCacheDir(t *testing.T) {
 	}
 }
 
+// --log-file becomes absolute (the background process may run elsewhere);
+// --dir-cache-time is a positive duration, 2s unless given.
+func TestLogFileAndDirCacheTime(t *testing.T) {
+	c, err := Parse([]string{"-o", "log_file=imapfs.log,dir_cache_time=1h", "imaps://host", "m"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !filepath.IsAbs(c.LogFile) || filepath.Base(c.LogFile) != "imapfs.log" || c.DirCacheTime != time.Hour {
+		t.Errorf("log file %q, dir cache time %v", c.LogFile, c.DirCacheTime)
+	}
+	if c, err := Parse([]string{"imaps://host", "m"}); err != nil || c.LogFile != "" || c.DirCacheTime != DefaultDirCacheTime {
+		t.Errorf("defaults: log file %q, dir cache time %v, %v", c.LogFile, c.DirCacheTime, err)
+	}
+	for _, bad := range []string{"0s", "-1s", "soon"} {
+		if _, err := Parse([]string{"--dir-cache-time", bad, "imaps://host", "m"}); err == nil {
+			t.Errorf("--dir-cache-time %s was accepted", bad)
+		}
+	}
+}
+
 func TestUserFlag(t *testing.T) {
 	c, err := Parse([]string{"--user", "a@b.c", "imaps://host", "m"})
 	if err != nil || c.Server.User != "a@b.c" {
