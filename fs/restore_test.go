@@ -1,0 +1,224 @@
+package fs_test
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"imapfs/test"
+)
+
+// A restore can be run again: a message whose bytes the mailbox holds
+// already is not stored a second time, whatever the file is called and
+// however the earlier run ended.
+
+// writeBackup writes n messages into a new directory, as a backup of a
+// mailbox holds them (each with its date as mtime), with lineEnd ending
+// their lines and every third without a Message-ID, and returns the
+// directory and the messages as a server stores them (CRLF).
+func writeBackup(t *testing.T, n int, lineEnd string) (string, [][]byte) {
+	t.Helper()
+	dir := t.TempDir()
+	var bodies [][]byte
+	for i := range n {
+		id := fmt.Sprintf("Message-ID: <%d.restore@example.com>\n", i)
+		if i%3 == 2 {
+			id = ""
+		}
+		text := fmt.Sprintf("From: r%d@example.com\n%sSubject: restore %d\n\nbody %d\n%s\n", i, id, i, i, strings.Repeat("y", 300*i))
+		body := []byte(strings.ReplaceAll(text, "\n", lineEnd))
+		name := filepath.Join(dir, fmt.Sprintf("m%02d.eml", i))
+		if err := os.WriteFile(name, body, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		date := time.Date(2023, 5, 1+i, 10, 20, 30, 0, time.UTC)
+		if err := os.Chtimes(name, date, date); err != nil {
+			t.Fatal(err)
+		}
+		bodies = append(bodies, bytes.ReplaceAll(bytes.ReplaceAll(body, []byte("\r\n"), []byte("\n")), []byte("\n"), []byte("\r\n")))
+	}
+	return dir, bodies
+}
+
+// holdsOnce checks that the server holds each of want exactly once and
+// nothing else, and returns its messages.
+func holdsOnce(t *testing.T, s *test.Server, u test.User, mailbox string, want [][]byte, log func() string) []test.StoredMessage {
+	t.Helper()
+	stored := s.Messages(t, u, mailbox)
+	count := map[string]int{}
+	for _, sm := range stored {
+		count[string(s.Body(t, u, mailbox, sm.UID))]++
+	}
+	for i, w := range want {
+		if count[string(w)] != 1 {
+			t.Errorf("message %d is stored %d times", i, count[string(w)])
+		}
+		delete(count, string(w))
+	}
+	if len(count) > 0 || t.Failed() {
+		t.Fatalf("the server holds %d messages for %d (%d unexpected)\n%s", len(stored), len(want), len(count), log())
+	}
+	return stored
+}
+
+func uidsOf(msgs []test.StoredMessage) []uint32 {
+	var uids []uint32
+	for _, m := range msgs {
+		uids = append(uids, m.UID)
+	}
+	return uids
+}
+
+// rsync -a into an empty mailbox, run again: the second run stores
+// nothing, and ls lists each message once under its UID.
+func TestRsyncRestoreTwice(t *testing.T) {
+	test.EachServer(t, func(t *testing.T, s *test.Server) {
+		u := s.NewUser(t)
+		backup, want := writeBackup(t, 12, "\r\n")
+		m := test.Mount(t, s, u)
+		box := mailboxDir(m, s, s.Personal("Restored"))
+		run(t, "mkdir", box)
+		run(t, "rsync", "-a", backup+"/", box+"/")
+		first := holdsOnce(t, s, u, s.Personal("Restored"), want, m.Log)
+		run(t, "rsync", "-a", backup+"/", box+"/")
+		second := holdsOnce(t, s, u, s.Personal("Restored"), want, m.Log)
+		if !slices.Equal(uidsOf(first), uidsOf(second)) {
+			t.Errorf("the second run changed the UIDs: %v, then %v", uidsOf(first), uidsOf(second))
+		}
+		for i, sm := range second {
+			if want := time.Date(2023, 5, 1+i, 10, 20, 30, 0, time.UTC); !sm.InternalDate.Equal(want) {
+				t.Errorf("UID %d: INTERNALDATE %v, want %v", sm.UID, sm.InternalDate, want)
+			}
+		}
+		entries, err := os.ReadDir(box)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names, wantNames []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		for _, sm := range second {
+			wantNames = append(wantNames, fmt.Sprintf("%d.eml", sm.UID))
+		}
+		slices.Sort(wantNames)
+		if !slices.Equal(names, wantNames) {
+			t.Errorf("ls shows %v, want %v", names, wantNames)
+		}
+	})
+}
+
+// rsyncKilled runs rsync -a slowly and kills it (SIGKILL, with its
+// children) as soon as until says so.
+func rsyncKilled(t *testing.T, src, dst string, until func() bool) {
+	t.Helper()
+	cmd := exec.Command("rsync", "-a", "--bwlimit=2", src+"/", dst+"/")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	for !until() {
+		select {
+		case err := <-exited:
+			t.Fatalf("rsync ended (%v) before it could be interrupted", err)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	<-exited
+}
+
+// An rsync killed half-way and run again, twice over, leaves each message
+// stored once: the first run killed once half of the messages are stored,
+// the third once half of them were found stored already.
+func TestRsyncRestoreInterrupted(t *testing.T) {
+	test.EachServer(t, func(t *testing.T, s *test.Server) {
+		u := s.NewUser(t)
+		backup, want := writeBackup(t, 10, "\r\n")
+		m := test.Mount(t, s, u)
+		restored := s.Personal("Restored")
+		box := mailboxDir(m, s, restored)
+		run(t, "mkdir", box)
+		rsyncKilled(t, backup, box, func() bool { return len(s.Messages(t, u, restored)) >= 5 })
+		run(t, "rsync", "-a", backup+"/", box+"/")
+		holdsOnce(t, s, u, restored, want, m.Log)
+		found := func() int {
+			log, _ := os.ReadFile(m.LogFile)
+			return strings.Count(string(log), "holds the message already")
+		}
+		before := found()
+		rsyncKilled(t, backup, box, func() bool { return found() >= before+5 })
+		run(t, "rsync", "-a", backup+"/", box+"/")
+		holdsOnce(t, s, u, restored, want, m.Log)
+	})
+}
+
+// cp of the same files twice, plain (the date is the upload's) or with
+// -p, stores each message once; so do files with Unix line ends, which are
+// stored with CRLF.
+func TestCopyTwice(t *testing.T) {
+	test.EachServer(t, func(t *testing.T, s *test.Server) {
+		for _, c := range []struct {
+			name, lineEnd string
+			cp            []string
+		}{
+			{"cp", "\r\n", []string{"cp"}},
+			{"cp -p", "\r\n", []string{"cp", "-p"}},
+			{"LF", "\n", []string{"cp"}},
+			{"LF cp -p", "\n", []string{"cp", "-p"}},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				u := s.NewUser(t)
+				backup, want := writeBackup(t, 6, c.lineEnd)
+				files, _ := filepath.Glob(filepath.Join(backup, "*.eml"))
+				m := test.Mount(t, s, u)
+				inbox := mailboxDir(m, s, "INBOX")
+				args := append(append(c.cp[1:], files...), inbox+"/")
+				run(t, c.cp[0], args...)
+				first := holdsOnce(t, s, u, "INBOX", want, m.Log)
+				run(t, c.cp[0], args...)
+				second := holdsOnce(t, s, u, "INBOX", want, m.Log)
+				if !slices.Equal(uidsOf(first), uidsOf(second)) {
+					t.Errorf("the second cp changed the UIDs: %v, then %v", uidsOf(first), uidsOf(second))
+				}
+			})
+		}
+	})
+}
+
+// Two messages of the same size, date and Message-ID but other bytes are
+// both stored, once each, however often they are copied.
+func TestSameSizeAndDateBothStored(t *testing.T) {
+	test.EachServer(t, func(t *testing.T, s *test.Server) {
+		u := s.NewUser(t)
+		src := t.TempDir()
+		date := time.Date(2022, 2, 2, 2, 2, 2, 0, time.UTC)
+		var want [][]byte
+		for _, name := range []string{"a", "b"} {
+			body := []byte("Message-ID: <same@example.com>\r\nSubject: twin\r\n\r\nversion " + name + "\r\n")
+			path := filepath.Join(src, name+".eml")
+			os.WriteFile(path, body, 0o644)
+			os.Chtimes(path, date, date)
+			want = append(want, body)
+		}
+		m := test.Mount(t, s, u)
+		inbox := mailboxDir(m, s, "INBOX")
+		for range 2 {
+			run(t, "cp", "-p", filepath.Join(src, "a.eml"), filepath.Join(src, "b.eml"), inbox+"/")
+		}
+		for _, sm := range holdsOnce(t, s, u, "INBOX", want, m.Log) {
+			if !sm.InternalDate.Equal(date) {
+				t.Errorf("UID %d: INTERNALDATE %v, want %v", sm.UID, sm.InternalDate, date)
+			}
+		}
+	})
+}
