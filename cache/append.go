@@ -268,6 +268,12 @@ func (s *Store) findStored(ctx context.Context, c *imapclient.Client, m *imapcli
 	if err != nil {
 		return Copied{}, err
 	}
+	// A message holding NUL bytes is compared as BINARY gives it: BODY[]
+	// may not carry a NUL (Dovecot sends 0x80 in its place).
+	section := "BODY.PEEK[]"
+	if form.binary {
+		section = "BINARY.PEEK[]"
+	}
 	for _, uid := range uids {
 		if _, err := f.Seek(0, io.SeekStart); err != nil {
 			return Copied{}, err
@@ -275,7 +281,7 @@ func (s *Store) findStored(ctx context.Context, c *imapclient.Client, m *imapcli
 		same := &sameBytes{want: bufio.NewReaderSize(form.reader(f), 64<<10)}
 		var set imapclient.SeqSet
 		set.AddNum(uid)
-		msgs, err := c.UIDFetch(ctx, set, []string{imapclient.FetchUID, imapclient.FetchInternalDate, "BODY.PEEK[]"}, &imapclient.FetchOptions{
+		msgs, err := c.UIDFetch(ctx, set, []string{imapclient.FetchUID, imapclient.FetchInternalDate, section}, &imapclient.FetchOptions{
 			Body: func(msg *imapclient.FetchMessage, _ string, _ int64) io.Writer {
 				if msg.UID != 0 && msg.UID != uid {
 					return nil

@@ -222,3 +222,24 @@ func TestSameSizeAndDateBothStored(t *testing.T) {
 		}
 	})
 }
+
+// A message holding NUL bytes (sent as BINARY's literal8) is found as
+// BINARY gives it back, not stored again. (One whose MIME part says
+// Content-Transfer-Encoding: binary is stored converted to base64 by both
+// servers: it cannot be recognised, and is stored again.)
+func TestCopyTwiceWithNUL(t *testing.T) {
+	body := []byte("Message-ID: <nul@example.com>\nSubject: binary\n\nzero \x00 byte\r\nand\nmore\x00\n")
+	src := filepath.Join(t.TempDir(), "binary.eml")
+	if err := os.WriteFile(src, body, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want := bytes.ReplaceAll(bytes.ReplaceAll(body, []byte("\r\n"), []byte("\n")), []byte("\n"), []byte("\r\n"))
+	test.EachServer(t, func(t *testing.T, s *test.Server) {
+		u := s.NewUser(t)
+		m := test.Mount(t, s, u)
+		for range 2 {
+			run(t, "cp", src, mailboxDir(m, s, "INBOX")+"/")
+		}
+		holdsOnce(t, s, u, "INBOX", [][]byte{want}, m.Log)
+	})
+}
