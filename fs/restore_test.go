@@ -243,3 +243,69 @@ func TestCopyTwiceWithNUL(t *testing.T) {
 		holdsOnce(t, s, u, "INBOX", [][]byte{want}, m.Log)
 	})
 }
+
+// An APPEND the server stored but whose answer was unclear fails cp with
+// EIO; a second cp of the same file (a new file, a new upload) finds the
+// message there instead of storing it again.
+func TestUploadRetriedByNewCopyStoredOnce(t *testing.T) {
+	s := test.StartScripted(t, test.Variation{BrokenAppendUID: true})
+	m := s.Mount(t)
+	src := filepath.Join(t.TempDir(), "new.eml")
+	body := []byte("Message-ID: <retried@example.com>\r\nSubject: retried\r\n\r\nonce\r\n")
+	if err := os.WriteFile(src, body, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("cp", src, filepath.Join(m.Dir, "INBOX", "first.eml")).CombinedOutput()
+	t.Logf("first cp: %v %s", err, out)
+	run(t, "cp", src, filepath.Join(m.Dir, "INBOX", "second.eml"))
+	if got := s.Messages(t, "INBOX"); len(got) != 1 || !bytes.Equal(s.Body(t, "INBOX", got[0].UID), body) {
+		t.Fatalf("the server holds %d messages, want the one\n%s", len(got), m.Log())
+	}
+}
+
+// The look for a message costs one UID SEARCH per upload, not a NOOP
+// before each too: one after another on one connection, the uploads of
+// the same mount need none, since each APPEND brings that connection's
+// view up to date. (A NOOP may still come where the connection sat idle
+// longer than the listing TTL.)
+func TestUploadLookCostsOneSearch(t *testing.T) {
+	s := test.StartScripted(t, test.Variation{})
+	m := s.Mount(t)
+	src := t.TempDir()
+	const n = 10
+	for i := range n {
+		writeMessage(t, src, fmt.Sprintf("m%02d.eml", i), i)
+	}
+	for i := range n {
+		run(t, "cp", filepath.Join(src, fmt.Sprintf("m%02d.eml", i)), filepath.Join(m.Dir, "INBOX")+"/")
+	}
+	if got := s.Messages(t, "INBOX"); len(got) != n {
+		t.Fatalf("the server holds %d messages, want %d\n%s", len(got), n, m.Log())
+	}
+	// Per session, the command before each UID SEARCH.
+	last := map[string]string{}
+	searches, afterNoop := 0, 0
+	for _, line := range strings.Split(s.Transcript(1<<20), "\n") {
+		session, rest, _ := strings.Cut(line, " C: ")
+		fields := strings.Fields(rest)
+		if len(fields) < 2 {
+			continue
+		}
+		cmd := strings.ToUpper(strings.Join(fields[1:min(3, len(fields))], " "))
+		if strings.HasPrefix(cmd, "UID SEARCH") {
+			searches++
+			if last[session] == "NOOP" {
+				afterNoop++
+			}
+		}
+		last[session] = strings.ToUpper(fields[1])
+	}
+	if searches != n || afterNoop > n/2 {
+		t.Errorf("%d UID SEARCH for %d uploads, %d of them after a NOOP\n%s", searches, n, afterNoop, s.Transcript(8000))
+	}
+	for _, c := range s.Commands() {
+		if strings.HasPrefix(c, "STATUS") {
+			t.Errorf("an upload asked STATUS: %s", c)
+		}
+	}
+}
