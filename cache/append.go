@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -84,7 +85,7 @@ func (s *Store) Append(ctx context.Context, mailbox string, up *Upload) (Copied,
 	}
 	// Two uploads of one message at once (cp a b DIR/ of equal files)
 	// must not both find it missing and both store it.
-	done, err := s.appends.hold(ctx, mailbox, form.size)
+	done, err := s.appends.hold(ctx, mailbox, form.digest)
 	if err != nil {
 		return Copied{}, err
 	}
@@ -342,8 +343,8 @@ func (w *sameBytes) matched() bool {
 // under way, and which APPENDs each connection's view of a mailbox shows.
 type appendState struct {
 	mu sync.Mutex
-	// busy holds a channel, closed when done, for each (mailbox, size)
-	// an upload is being looked for and stored.
+	// busy holds a channel, closed when done, for each message (by its
+	// wire form's digest) being looked for and stored in a mailbox.
 	busy map[uploadKey]chan struct{}
 	// count counts the APPENDs into each mailbox that ended (stored or
 	// not: it may not be known); views holds, per connection and
@@ -355,7 +356,7 @@ type appendState struct {
 
 type uploadKey struct {
 	mailbox string
-	size    int64
+	digest  [sha256.Size]byte
 }
 
 type connMailbox struct {
@@ -368,10 +369,10 @@ type view struct {
 	at   time.Time
 }
 
-// hold waits until no other upload of this size into mailbox is under
-// way, and marks this one so; done ends it.
-func (a *appendState) hold(ctx context.Context, mailbox string, size int64) (done func(), err error) {
-	key := uploadKey{mailbox, size}
+// hold waits until no other upload of the message with this digest into
+// mailbox is under way, and marks this one so; done ends it.
+func (a *appendState) hold(ctx context.Context, mailbox string, digest [sha256.Size]byte) (done func(), err error) {
+	key := uploadKey{mailbox, digest}
 	for {
 		a.mu.Lock()
 		wait, busy := a.busy[key]

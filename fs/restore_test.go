@@ -309,3 +309,34 @@ func TestUploadLookCostsOneSearch(t *testing.T) {
 		}
 	}
 }
+
+// The same message copied by several processes at once is stored once:
+// the uploads of one message into one mailbox look and store in turn.
+func TestIdenticalCopiesAtOnce(t *testing.T) {
+	s := test.SharedDovecot(t)
+	u := s.NewUser(t)
+	m := test.Mount(t, s, u)
+	src := t.TempDir()
+	body := writeMessage(t, src, "same.eml", 1)
+	other := writeMessage(t, src, "other.eml", 2)
+	errs := make(chan error, 8)
+	for i := range 8 {
+		go func() {
+			name := "same.eml"
+			if i == 7 {
+				name = "other.eml"
+			}
+			out, err := exec.Command("cp", filepath.Join(src, name), filepath.Join(m.Dir, "INBOX", fmt.Sprintf("copy%d.eml", i))).CombinedOutput()
+			if err != nil {
+				err = fmt.Errorf("%v: %s", err, out)
+			}
+			errs <- err
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	holdsOnce(t, s, u, "INBOX", [][]byte{body, other}, m.Log)
+}
