@@ -127,7 +127,7 @@ func (s *Store) Append(ctx context.Context, mailbox string, up *Upload) (Copied,
 			s.log.Info("APPEND lost its connection; checking whether it arrived", "mailbox", mailbox, "err", err)
 		}
 	}
-	return Copied{}, errors.New("APPEND lost its connection twice")
+	return Copied{}, errors.New("the connection was lost twice while storing the message")
 }
 
 // storeOnce looks for the message and, not found, sends one APPEND on the
