@@ -340,3 +340,36 @@ func TestIdenticalCopiesAtOnce(t *testing.T) {
 	}
 	holdsOnce(t, s, u, "INBOX", [][]byte{body, other}, m.Log)
 }
+
+// A message removed (through the mount or by another client) and then
+// copied in again is stored again: the look does not take the removed
+// one, which a connection may still show, for the message.
+func TestCopyAfterRemoveStoresAgain(t *testing.T) {
+	test.EachServer(t, func(t *testing.T, s *test.Server) {
+		u := s.NewUser(t)
+		backup, want := writeBackup(t, 3, "\r\n")
+		files, _ := filepath.Glob(filepath.Join(backup, "*.eml"))
+		m := test.Mount(t, s, u)
+		inbox := mailboxDir(m, s, "INBOX")
+		run(t, "cp", append(files, inbox+"/")...)
+		first := holdsOnce(t, s, u, "INBOX", want, m.Log)
+		run(t, "rm", filepath.Join(inbox, fmt.Sprintf("%d.eml", first[1].UID)))
+		run(t, "cp", append(files, inbox+"/")...)
+		second := holdsOnce(t, s, u, "INBOX", want, m.Log)
+		if second[0].UID != first[0].UID || second[1].UID != first[2].UID || second[2].UID <= first[2].UID {
+			t.Errorf("UIDs %v after the removal and the second cp, were %v", uidsOf(second), uidsOf(first))
+		}
+		// Removed by another client, unknown to the mount's connections.
+		other := s.Session(t, u)
+		for _, cmd := range []string{"SELECT INBOX", fmt.Sprintf("UID STORE %d +FLAGS.SILENT (\\Deleted)", second[0].UID), fmt.Sprintf("UID EXPUNGE %d", second[0].UID)} {
+			if _, _, err := other.Run(cmd); err != nil {
+				t.Fatal(err)
+			}
+		}
+		run(t, "cp", append(files, inbox+"/")...)
+		third := holdsOnce(t, s, u, "INBOX", want, m.Log)
+		if third[2].UID <= second[2].UID {
+			t.Errorf("UIDs %v after another client's removal and a third cp, were %v", uidsOf(third), uidsOf(second))
+		}
+	})
+}
