@@ -290,6 +290,9 @@ func (s *Store) findStored(ctx context.Context, c *imapclient.Client, m *imapcli
 				return same
 			},
 		})
+		if errors.Is(err, imapclient.ErrNo) {
+			continue // expunged since the search, or unreadable: not this one
+		}
 		if err != nil {
 			return Copied{}, err
 		}
