@@ -2,6 +2,7 @@ package cache
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"io"
 	"os"
 )
@@ -59,11 +60,13 @@ func (c *crlfReader) Read(p []byte) (int, error) {
 }
 
 // wireForm is how a spool file goes over the wire, its line ends made
-// CRLF: its size as sent, and whether it must go as binary. A message
-// holding NUL bytes can only be sent as BINARY's literal8.
+// CRLF: its size as sent, whether it must go as binary (a message holding
+// NUL bytes can only be sent as BINARY's literal8), and the SHA-256 of
+// those bytes, which tells uploads of the same message apart from others.
 type wireForm struct {
 	size   int64
 	binary bool
+	digest [sha256.Size]byte
 }
 
 // reader reads the spool file f in this form.
@@ -76,26 +79,24 @@ func scanSpool(path string) (wireForm, error) {
 		return wireForm{}, err
 	}
 	defer f.Close()
-	var converted int64
-	hasNUL, prevCR := false, false
-	chunk := make([]byte, 64<<10)
-	for {
-		n, err := f.Read(chunk)
-		if n > 0 {
-			c := chunk[:n]
-			bare := bytes.Count(c, []byte{'\n'}) - bytes.Count(c, []byte("\r\n"))
-			if c[0] == '\n' && prevCR {
-				bare-- // its CR ended the previous chunk
-			}
-			converted += int64(n + bare)
-			hasNUL = hasNUL || bytes.IndexByte(c, 0) >= 0
-			prevCR = c[n-1] == '\r'
-		}
-		if err == io.EOF {
-			return wireForm{size: converted, binary: hasNUL}, nil
-		}
-		if err != nil {
-			return wireForm{}, err
-		}
+	var scan wireScan
+	digest := sha256.New()
+	if _, err := io.Copy(io.MultiWriter(digest, &scan), newCRLFReader(f)); err != nil {
+		return wireForm{}, err
 	}
+	form := wireForm{size: scan.size, binary: scan.nul}
+	digest.Sum(form.digest[:0])
+	return form, nil
+}
+
+// wireScan counts the bytes written to it and notes a NUL among them.
+type wireScan struct {
+	size int64
+	nul  bool
+}
+
+func (w *wireScan) Write(p []byte) (int, error) {
+	w.size += int64(len(p))
+	w.nul = w.nul || bytes.IndexByte(p, 0) >= 0
+	return len(p), nil
 }

@@ -2,6 +2,7 @@ package cache
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"io"
 	"os"
 	"path/filepath"
@@ -46,7 +47,7 @@ func TestCRLF(t *testing.T) {
 		}
 		path := filepath.Join(t.TempDir(), "m")
 		os.WriteFile(path, []byte(tc.in), 0o600)
-		if form, err := scanSpool(path); err != nil || form != (wireForm{size: int64(len(tc.want))}) {
+		if form, err := scanSpool(path); err != nil || form.size != int64(len(tc.want)) || form.binary || form.digest != sha256.Sum256([]byte(tc.want)) {
 			t.Errorf("%.20q: %+v, %v; want %d bytes as text", tc.in, form, err, len(tc.want))
 		}
 	}
@@ -58,7 +59,7 @@ func TestWireFormBinary(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "m")
 	os.WriteFile(path, []byte(in), 0o600)
 	form, err := scanSpool(path)
-	if err != nil || form != (wireForm{size: int64(len(want)), binary: true}) {
+	if err != nil || form.size != int64(len(want)) || !form.binary || form.digest != sha256.Sum256([]byte(want)) {
 		t.Fatalf("%+v, %v", form, err)
 	}
 	if got, _ := io.ReadAll(form.reader(strings.NewReader(in))); string(got) != want {

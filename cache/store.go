@@ -60,6 +60,8 @@ type Store struct {
 	// uncertainCopies are moves whose COPY was cut off: the copy may be
 	// in the target.
 	uncertainCopies map[moveKey]copyPlace
+	// appends is what Append keeps between uploads.
+	appends appendState
 
 	stats Stats
 }

@@ -37,7 +37,9 @@ import (
 // file they will rename) is only stored when renamed to a name without a
 // leading dot, and an empty one (touch, or an editor that creates before it
 // writes) waits for content. Its mtime, if set, becomes the INTERNALDATE.
-// Once stored it is listed as <newuid>.eml. A failed upload leaves it
+// Once stored it is listed as <newuid>.eml; a message the mailbox holds
+// already (same bytes, see cache.Store.Append) is not stored again, and
+// the file is then the existing one's <uid>.eml. A failed upload leaves it
 // pending, its data in the spool file the log names, and the next close,
 // fsync or rename tries again; the files still pending at unmount are
 // named in the log, and their spool files kept.

@@ -44,9 +44,7 @@ func TestUploadSharedDescriptor(t *testing.T) {
 		inbox := mailboxDir(m, s, "INBOX")
 		src := t.TempDir()
 		head := "From: a@example.com\r\nSubject: in two parts\r\n\r\n"
-		body := "the body, written by a second command\r\n"
 		os.WriteFile(filepath.Join(src, "head.txt"), []byte(head), 0o644)
-		os.WriteFile(filepath.Join(src, "body.txt"), []byte(body), 0o644)
 		for i, c := range []struct{ name, script string }{
 			// Each cat closes its copy of the shell's descriptor.
 			{"group", `{ cat "$1"; cat "$2"; } > "$3"`},
@@ -55,6 +53,10 @@ func TestUploadSharedDescriptor(t *testing.T) {
 			// A second process opens it for writing and closes it.
 			{"second writer", `exec 3> "$3"; cat "$1" >&3; sh -c ': >> "$1"' - "$3"; cat "$2" >&3; exec 3>&-`},
 		} {
+			// Each its own body: the same bytes again would be found
+			// stored, not stored again.
+			body := fmt.Sprintf("the body of %s, written by a second command\r\n", c.name)
+			os.WriteFile(filepath.Join(src, "body.txt"), []byte(body), 0o644)
 			target := filepath.Join(inbox, fmt.Sprintf("new%d.eml", i))
 			read := filepath.Join(src, fmt.Sprintf("read%d", i))
 			out, err := exec.Command("sh", "-c", c.script, "-", filepath.Join(src, "head.txt"), filepath.Join(src, "body.txt"), target, read).CombinedOutput()

@@ -806,6 +806,43 @@ func (ss *scriptedSession) search(box *scriptedBox, uid bool, args []scriptedTok
 					keep = append(keep, seq)
 				}
 			}
+		case (key == "LARGER" || key == "SMALLER") && i+1 < len(args):
+			i++
+			n, err := strconv.Atoi(args[i].s)
+			if err != nil {
+				return "", errBad("Bad size")
+			}
+			for _, seq := range all {
+				size := len(box.byUID(ss.sel.uids[seq-1]).body)
+				if key == "LARGER" && size > n || key == "SMALLER" && size < n {
+					keep = append(keep, seq)
+				}
+			}
+		case (key == "SINCE" || key == "BEFORE") && i+1 < len(args):
+			i++
+			day, err := time.Parse("_2-Jan-2006", args[i].s)
+			if err != nil {
+				return "", errBad("Bad date")
+			}
+			for _, seq := range all {
+				d := box.byUID(ss.sel.uids[seq-1]).date
+				date := time.Date(d.Year(), d.Month(), d.Day(), 0, 0, 0, 0, time.UTC)
+				if key == "SINCE" && !date.Before(day) || key == "BEFORE" && date.Before(day) {
+					keep = append(keep, seq)
+				}
+			}
+		case key == "HEADER" && i+2 < len(args):
+			field, value := strings.ToLower(args[i+1].s), strings.ToLower(args[i+2].s)
+			i += 2
+			for _, seq := range all {
+				for _, line := range strings.Split(string(bodySection(box.byUID(ss.sel.uids[seq-1]).body, "HEADER")), "\r\n") {
+					name, v, ok := strings.Cut(line, ":")
+					if ok && strings.ToLower(name) == field && strings.Contains(strings.ToLower(v), value) {
+						keep = append(keep, seq)
+						break
+					}
+				}
+			}
 		case key == "UID" && i+1 < len(args):
 			i++
 			seqs, err := ss.selected(box, true, args[i].s)
