@@ -69,17 +69,35 @@ func detach(cfg *mountopts.Config, args []string, pass string) error {
 	passR.Close()
 	io.WriteString(passW, pass)
 	passW.Close()
-	verdict, _ := io.ReadAll(readyR)
+	said, _ := io.ReadAll(readyR)
 	readyR.Close()
-	if string(verdict) == "ok" {
+	verdict := told(string(said))
+	if verdict == "ok" {
 		cmd.Process.Release()
 		return nil
 	}
 	waitErr := cmd.Wait()
-	if msg := strings.TrimSpace(string(verdict)); msg != "" {
+	if msg := strings.TrimSpace(verdict); msg != "" {
 		return errors.New(msg)
 	}
 	return fmt.Errorf("the background process ended before mounting (%v); see %s", waitErr, logPath)
+}
+
+// noticePrefix marks a line the background process asks the waiting
+// parent to print before its verdict.
+const noticePrefix = "notice: "
+
+// told prints the notices among what the background process said, and
+// returns its verdict ("ok", or the error).
+func told(said string) (verdict string) {
+	for {
+		line, rest, found := strings.Cut(said, "\n")
+		if !found || !strings.HasPrefix(line, noticePrefix) {
+			return said
+		}
+		fmt.Fprintf(os.Stderr, "imapfs: %s\n", strings.TrimPrefix(line, noticePrefix))
+		said = rest
+	}
 }
 
 // runDaemon is the background process: it reads the password, serves the
@@ -125,7 +143,12 @@ func runDaemon(cfg *mountopts.Config) int {
 		}
 		readyW.Close()
 	}
-	if err := serve(cfg, string(pass), log, logs, ready); err != nil {
+	tell := func(msg string) {
+		if !reported {
+			fmt.Fprintf(readyW, "%s%s\n", noticePrefix, strings.ReplaceAll(msg, "\n", " "))
+		}
+	}
+	if err := serve(cfg, string(pass), log, logs, tell, ready); err != nil {
 		log.Error("imapfs stopped", "err", err)
 		return 1
 	}

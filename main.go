@@ -71,7 +71,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	log := newLogger(w, cfg)
-	err = serve(cfg, pass, log, logs, func(err error) {
+	tell := func(msg string) {
+		if logs != nil { // else the log is stderr, and has it
+			fmt.Fprintf(stderr, "imapfs: %s\n", msg)
+		}
+	}
+	err = serve(cfg, pass, log, logs, tell, func(err error) {
 		if err == nil {
 			log.Info("mounted", "server", cfg.Server.String())
 			if err := notifySystemd(); err != nil {

@@ -1117,3 +1117,44 @@ func TestClosedStderrKeepsMount(t *testing.T) {
 	default:
 	}
 }
+
+// A message left in the spool by a mount that ended before storing it is
+// reported on the terminal that mounts next, with how to store it, and
+// storing it that way works.
+func TestSpoolReportedAtMount(t *testing.T) {
+	test.RequireFUSE(t)
+	s := test.SharedDovecot(t)
+	u := s.NewUser(t)
+	cacheHome := t.TempDir()
+	spool := filepath.Join(cacheHome, "imapfs", "spool")
+	if err := os.MkdirAll(spool, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	left := filepath.Join(spool, "upload-123.eml")
+	body := []byte("Subject: left behind\r\n\r\nwritten before the crash\r\n")
+	if err := os.WriteFile(left, body, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dir := emptyDir(t)
+	test.TrackMount(t, dir)
+	_, errOut, status := runImapfsEnv(t, []string{"IMAPFS_PASSWORD=" + u.Password, "XDG_STATE_HOME=" + t.TempDir(), "XDG_CACHE_HOME=" + cacheHome},
+		"--ca-file", s.TLS.CAFile, s.URL(u, true), dir)
+	if status != 0 {
+		t.Fatalf("status %d: %s", status, errOut)
+	}
+	defer exec.Command("fusermount3", "-u", dir).Run()
+	want := "imapfs: 1 new message(s) not stored are in " + spool
+	if !strings.Contains(errOut, want) || !strings.Contains(errOut, "cp FILE "+dir+"/MAILBOX/") {
+		t.Errorf("the terminal was told %q, want a line with %q and how to store it", errOut, want)
+	}
+	// What the line says to do, twice: one message, whole.
+	for range 2 {
+		if out, err := exec.Command("cp", left, dir+"/INBOX/").CombinedOutput(); err != nil {
+			t.Fatalf("cp: %v %s", err, out)
+		}
+	}
+	msgs := s.Messages(t, u, "INBOX")
+	if len(msgs) != 1 || !bytes.Equal(s.Body(t, u, "INBOX", msgs[0].UID), body) {
+		t.Errorf("after storing the spool file as told, INBOX holds %d messages", len(msgs))
+	}
+}

@@ -32,9 +32,11 @@ import (
 
 // serve mounts the account and serves it until it is unmounted (by
 // fusermount3 -u, or SIGINT/SIGTERM). ready is called once: with nil when
-// the mount is live, or with the error that prevented it. logs, if
-// not nil, is the log's file, reopened on SIGHUP.
-func serve(cfg *mountopts.Config, pass string, log *slog.Logger, logs *logFile, ready func(error)) error {
+// the mount is live, or with the error that prevented it. tell, called
+// before ready, puts a line that needs the user on the terminal that
+// mounted (the log has it too). logs, if not nil, is the log's file,
+// reopened on SIGHUP.
+func serve(cfg *mountopts.Config, pass string, log *slog.Logger, logs *logFile, tell func(string), ready func(error)) error {
 	fail := func(err error) error {
 		ready(err)
 		return err
@@ -77,7 +79,9 @@ func serve(cfg *mountopts.Config, pass string, log *slog.Logger, logs *logFile, 
 		}
 		// Before the mount is live, so that whoever waits for it finds
 		// the report in the log.
-		logSpooled(log, spool)
+		if msg := logSpooled(log, spool, cfg.Mountpoint); msg != "" {
+			tell(msg)
+		}
 	}
 	var disk *cache.Disk
 	if cfg.CacheDir != "" {
@@ -252,21 +256,34 @@ func unmountDead(mountpoint, device string, log *slog.Logger) bool {
 // logSpooled names the files in the spool at mount: new messages that a
 // mount which ended (or crashed) before storing them left there, or that
 // another mount of the same user is writing. None is stored by itself;
-// each is named so that none is lost without a word.
-func logSpooled(log *slog.Logger, spool string) {
+// each is named in the log so that none is lost without a word, after a
+// summary that says how to store them, which it returns for the terminal
+// ("" when the spool is empty).
+func logSpooled(log *slog.Logger, spool, mountpoint string) string {
 	entries, err := os.ReadDir(spool)
 	if err != nil {
 		log.Warn("the spool cannot be read", "spool", spool, "err", err)
-		return
+		return ""
 	}
+	var files []os.FileInfo
 	for _, e := range entries {
 		info, err := e.Info()
-		if err != nil || !info.Mode().IsRegular() {
-			continue
+		if err == nil && info.Mode().IsRegular() {
+			files = append(files, info)
 		}
-		log.Warn("the spool holds a new message not stored (left by an earlier mount, or being written through another)",
-			"spool", filepath.Join(spool, e.Name()), "size", info.Size(), "modified", info.ModTime())
 	}
+	if len(files) == 0 {
+		return ""
+	}
+	msg := fmt.Sprintf("%d new message(s) not stored are in %s (left by a mount that ended before storing them, "+
+		"or being written through another mount): store one with cp FILE %s/MAILBOX/ "+
+		"(a message the mailbox holds already is not stored again), then delete it; the log names each file", len(files), spool, mountpoint)
+	log.Warn(msg)
+	for _, info := range files {
+		log.Warn("the spool holds a new message not stored",
+			"spool", filepath.Join(spool, info.Name()), "size", info.Size(), "modified", info.ModTime())
+	}
+	return msg
 }
 
 // mountFUSE is fuse.Mount, with what fusermount3 says in the error when
