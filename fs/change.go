@@ -98,7 +98,10 @@ func (d *dir) Remove(ctx context.Context, req *fuse.RemoveRequest) error {
 		return d.fs.errno(op, d.removeMailbox(ctx, req.Name))
 	}
 	if p := d.fs.pendingFile(d.pendingKey(req.Name)); p != nil {
-		p.discard()
+		if !p.discard() {
+			d.fs.log.Info(op+": the file was stored meanwhile, and is listed under its UID now")
+			return syscall.ENOENT
+		}
 		return nil
 	}
 	self, _, err := d.folder(ctx)

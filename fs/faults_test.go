@@ -2,6 +2,7 @@ package fs_test
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -394,5 +396,81 @@ func TestKilledDuringCopy(t *testing.T) {
 				t.Errorf("after storing it again the server holds %d messages, want the message once\n%s", len(stored), again.Log())
 			}
 		})
+	}
+}
+
+// rm of a new file whose upload is under way (its APPEND sent, the answer
+// held back) waits for the upload: the file is a message by then, so rm
+// says ENOENT and the message stays, stored once. rm never succeeds for
+// a message that then appears.
+func TestRemoveDuringUpload(t *testing.T) {
+	s := test.StartDovecotWith(t, test.DovecotOptions{NoTLS: true})
+	p := test.StartProxy(t, s.Addr(), test.ProxyOptions{})
+	u := s.NewUser(t)
+	m := mountPlainVia(t, p, u)
+	inbox := mailboxDir(m, s, "INBOX")
+	body := []byte("Subject: removed while stored\r\n\r\nbody\r\n")
+	src := filepath.Join(t.TempDir(), "x.eml")
+	if err := os.WriteFile(src, body, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stall := p.Arm(test.Fault{Command: "APPEND", AfterCommand: true, Stall: true, Dir: test.ToClient})
+	cp := exec.Command("cp", src, inbox+"/x.eml")
+	if err := cp.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); len(s.Messages(t, u, "INBOX")) == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the server never stored the message")
+		}
+	}
+	rmDone := make(chan error, 1)
+	go func() { rmDone <- os.Remove(inbox + "/x.eml") }()
+	select {
+	case err := <-rmDone:
+		stall.Release()
+		cp.Wait()
+		t.Fatalf("rm returned (%v) while the upload of the file was under way", err)
+	case <-time.After(time.Second):
+	}
+	stall.Release()
+	if err := cp.Wait(); err != nil {
+		t.Errorf("cp: %v", err)
+	}
+	rmErr := <-rmDone
+	stored := s.Messages(t, u, "INBOX")
+	switch {
+	case rmErr == nil && len(stored) != 0:
+		t.Errorf("rm succeeded, yet the server holds %d messages", len(stored))
+	case rmErr != nil && !errors.Is(rmErr, syscall.ENOENT):
+		t.Errorf("rm: %v, want ENOENT (the file is a message by now)", rmErr)
+	case rmErr != nil && len(stored) != 1:
+		t.Errorf("rm said %v, and the server holds %d messages", rmErr, len(stored))
+	}
+	if strings.Contains(m.Log(), "failed") {
+		t.Errorf("the log tells of a failure:\n%s", m.Log())
+	}
+}
+
+// A new file removed while a writer still holds it open (exec 3> F; rm
+// F) takes the writer's further writes and close without error, and
+// stores nothing, as a removed file on any file system.
+func TestRemoveWhileWritten(t *testing.T) {
+	s := test.SharedDovecot(t)
+	u := s.NewUser(t)
+	m := test.Mount(t, s, u)
+	f := filepath.Join(mailboxDir(m, s, "INBOX"), "new.eml")
+	out, err := exec.Command("sh", "-c", `exec 3>"$1" && printf 'Subject: x\r\n\r\n' >&3 && rm "$1" && printf 'more\r\n' >&3 && exec 3>&-`, "sh", f).CombinedOutput()
+	if err != nil {
+		t.Errorf("writing, removing, writing on and closing: %v %s", err, out)
+	}
+	if n := len(s.Messages(t, u, "INBOX")); n != 0 {
+		t.Errorf("the server holds %d messages after the file was removed", n)
+	}
+	if _, err := os.Stat(f); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("stat after rm: %v", err)
+	}
+	if strings.Contains(m.Log(), "failed") || strings.Contains(m.Log(), "not stored") {
+		t.Errorf("the log tells of a failure or a file kept:\n%s", m.Log())
 	}
 }

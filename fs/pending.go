@@ -60,8 +60,12 @@ type pending struct {
 	mtime    time.Time // set by the writer (utimes), zero otherwise
 	flags    []string
 	uploaded bool
-	attempt  *cache.Upload // kept across attempts, against duplicates
-	handles  int           // open handles
+	// removed: rm'd before being stored. Its spool file is unlinked and,
+	// like a removed file anywhere, still takes the writes of whoever
+	// holds it open until the last handle goes; nothing is stored.
+	removed bool
+	attempt *cache.Upload // kept across attempts, against duplicates
+	handles int           // open handles
 }
 
 // pendingHandle is one open of a pending file. opener is the process (the
@@ -180,6 +184,9 @@ func (p *pending) Open(ctx context.Context, req *fuse.OpenRequest, resp *fuse.Op
 	if p.uploaded {
 		return nil, syscall.ESTALE // it is a message under its UID now
 	}
+	if p.removed {
+		return nil, syscall.ENOENT
+	}
 	p.handles++
 	resp.Flags |= fuse.OpenDirectIO
 	return &pendingHandle{p: p, opener: req.Pid}, nil
@@ -263,6 +270,9 @@ func (h *pendingHandle) Release(ctx context.Context, req *fuse.ReleaseRequest) e
 	p.handles--
 	last := p.handles == 0
 	tried := h.tried
+	if last && p.removed {
+		p.file.Close()
+	}
 	p.mu.Unlock()
 	if !last || tried || !p.complete() {
 		return nil
@@ -310,7 +320,7 @@ func holds(pid uint32, ino uint64, name string) bool {
 func (p *pending) complete() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.uploaded || strings.HasPrefix(p.name, ".") {
+	if p.uploaded || p.removed || strings.HasPrefix(p.name, ".") {
 		return false
 	}
 	info, err := p.file.Stat()
@@ -344,7 +354,7 @@ func (p *pending) upload(ctx context.Context, target *dir) error {
 	p.storing.Lock()
 	defer p.storing.Unlock()
 	p.mu.Lock()
-	if p.uploaded {
+	if p.uploaded || p.removed {
 		p.mu.Unlock()
 		return nil
 	}
@@ -383,15 +393,27 @@ func (p *pending) upload(ctx context.Context, target *dir) error {
 	return nil
 }
 
-// discard drops a pending file that is removed before being stored.
-func (p *pending) discard() {
+// discard drops a pending file that is removed (rm) before being stored,
+// and tells whether it was. An upload under way is waited for: a file
+// that became a message meanwhile is not removed (rm never deletes mail
+// that the user did not name), and rm then finds no file of that name.
+func (p *pending) discard() bool {
+	p.storing.Lock()
+	defer p.storing.Unlock()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if !p.uploaded {
-		p.file.Close()
+	if p.uploaded {
+		return false
+	}
+	if !p.removed {
+		p.removed = true
 		os.Remove(p.path)
+		if p.handles == 0 {
+			p.file.Close()
+		}
 	}
 	p.fs.dropPending(p.dir.pendingKey(p.name), p)
+	return true
 }
 
 // renamed moves a pending file: to a final name in the same directory it
