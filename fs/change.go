@@ -99,7 +99,7 @@ func (d *dir) Remove(ctx context.Context, req *fuse.RemoveRequest) error {
 	}
 	if p := d.fs.pendingFile(d.pendingKey(req.Name)); p != nil {
 		if !p.discard() {
-			d.fs.log.Info(op+": the file was stored meanwhile, and is listed under its UID now")
+			d.fs.log.Info(op + ": the file was stored meanwhile, and is listed under its UID now")
 			return syscall.ENOENT
 		}
 		return nil

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -473,4 +474,52 @@ func TestRemoveWhileWritten(t *testing.T) {
 	if strings.Contains(m.Log(), "failed") || strings.Contains(m.Log(), "not stored") {
 		t.Errorf("the log tells of a failure or a file kept:\n%s", m.Log())
 	}
+}
+
+// A cp whose APPEND is cut off before it reaches the server, in the
+// middle of its literal, or once the whole of it did (the server stored
+// it, its answer lost), or whose answer never comes: the message ends
+// stored exactly once, whole, when the cp succeeds, or after the user
+// tries the cp again when it failed.
+func TestUploadCutOff(t *testing.T) {
+	eachPlainServer(t, false, func(t *testing.T, s *test.Server, p *test.Proxy) {
+		faults := map[string]func() *test.Armed{
+			"cut before":  func() *test.Armed { return p.Arm(test.Fault{Command: "APPEND"}) },
+			"mid-literal": func() *test.Armed { return p.Arm(test.Fault{AfterBytes: 200 << 10, Dir: test.ToServer}) },
+			"cut after":   func() *test.Armed { return p.Arm(test.Fault{Command: "APPEND", AfterCommand: true}) },
+			"answer stall": func() *test.Armed {
+				return p.Arm(test.Fault{Command: "APPEND", AfterCommand: true, Stall: true, Dir: test.ToClient})
+			},
+		}
+		for _, name := range slices.Sorted(maps.Keys(faults)) {
+			if name == "answer stall" && s.Kind != "dovecot" {
+				continue // imapfs's own waiting; once is enough
+			}
+			t.Run(strings.ReplaceAll(name, " ", "_"), func(t *testing.T) {
+				u := s.NewUser(t)
+				m := mountPlainVia(t, p, u, faultTimeout)
+				line := []byte("a line of a message whose upload is cut off.........................\r\n")
+				body := append([]byte("Subject: cut off\r\n\r\n"), bytes.Repeat(line, (1<<20)/len(line))...)
+				src := filepath.Join(t.TempDir(), "cut.eml")
+				if err := os.WriteFile(src, body, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				inbox := mailboxDir(m, s, "INBOX")
+				run(t, "ls", inbox)
+				fault := faults[name]()
+				out, err := exec.Command("cp", src, inbox+"/").CombinedOutput()
+				if !fired(fault) {
+					t.Fatalf("cp (%v %s) sent no APPEND through the fault\n%s", err, out, m.Log())
+				}
+				t.Logf("cp with the APPEND %s: %v %s", name, err, bytes.TrimSpace(out))
+				if err != nil {
+					os.Remove(inbox + "/cut.eml")
+					run(t, "cp", src, inbox+"/")
+				}
+				if n := copiesOf(t, s, u, body, "INBOX"); n[0] != 1 || len(s.Messages(t, u, "INBOX")) != 1 {
+					t.Errorf("INBOX holds %d messages, %d of them the message; want it once, whole\n%s", len(s.Messages(t, u, "INBOX")), n[0], m.Log())
+				}
+			})
+		}
+	})
 }
