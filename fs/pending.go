@@ -3,7 +3,6 @@ package fs
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -22,14 +21,14 @@ import (
 // file on local disk, and it becomes a message with APPEND once, complete,
 // when its last writer is done:
 //   - at a close (FLUSH) by the process that opened the only open handle,
-//     so cp, cp -p (which sets times before closing), cat > F and a shell's
-//     { a; b; } > F upload at their last close, and close reports a failed
-//     upload. A close by another process holding a copy of the descriptor
-//     (each command of { a; b; } > F), or while another handle is open (a
-//     reader, a second writer), stores nothing;
+//     when neither it nor a process it started holds another descriptor
+//     of it, so cp, cp -p (which sets times before closing), cat > F and
+//     a shell's { a; b; } > F upload at their last close, and close
+//     reports a failed upload. A close by another process holding a copy
+//     of the descriptor (each command of { a; b; } > F), or while another
+//     handle is open (a reader, a second writer), stores nothing;
 //   - else at the release of the last handle, after the last close (its
 //     outcome only in the log);
-//   - on fsync, unless another handle is open;
 //   - on rename, which uploads into the target's mailbox: rsync writes,
 //     closes, sets times and xattrs, then renames.
 //
@@ -283,13 +282,47 @@ func (h *pendingHandle) Release(ctx context.Context, req *fuse.ReleaseRequest) e
 	return nil
 }
 
-// holds tells whether process pid still holds a descriptor of the file
-// with inode ino, as /proc shows: a shell that redirects a command's output
-// to a descriptor opened with exec 3> F closes a copy of it when the
-// command ends, and keeps writing through the other. A process that cannot
-// be inspected (it is exiting, and so closing all it has) holds nothing.
+// holds tells whether process pid, or a process it started, still holds
+// a descriptor of the file with inode ino, as /proc shows: a shell that
+// redirects a command's output to a descriptor opened with exec 3> F
+// closes a copy of it when the command ends, and keeps writing through
+// the other; a process may close its descriptor while a child it started
+// writes on through its copy. A process that cannot be inspected (it is
+// exiting, and so closing all it has) holds nothing.
 func holds(pid uint32, ino uint64, name string) bool {
-	fds := fmt.Sprintf("/proc/%d/fd", pid)
+	// Descendants, breadth first, bounded: a close must not wait on a
+	// walk of a whole process tree.
+	const most = 64
+	queue := []string{strconv.FormatUint(uint64(pid), 10)}
+	for i := 0; i < len(queue) && i < most; i++ {
+		if holdsItself(queue[i], ino, name) {
+			return true
+		}
+		queue = append(queue, children(queue[i])...)
+	}
+	return false
+}
+
+// children lists the processes that process pid started, from each of its
+// threads' children file.
+func children(pid string) []string {
+	tasks, err := os.ReadDir("/proc/" + pid + "/task")
+	if err != nil {
+		return nil
+	}
+	var kids []string
+	for _, task := range tasks {
+		list, err := os.ReadFile("/proc/" + pid + "/task/" + task.Name() + "/children")
+		if err == nil {
+			kids = append(kids, strings.Fields(string(list))...)
+		}
+	}
+	return kids
+}
+
+// holdsItself tells whether process pid holds a descriptor of the file.
+func holdsItself(pid string, ino uint64, name string) bool {
+	fds := "/proc/" + pid + "/fd"
 	entries, err := os.ReadDir(fds)
 	if err != nil {
 		return false
@@ -302,7 +335,7 @@ func holds(pid uint32, ino uint64, name string) bool {
 		if err != nil || !strings.Contains(target, "/"+name) {
 			continue
 		}
-		info, err := os.ReadFile(fmt.Sprintf("/proc/%d/fdinfo/%s", pid, e.Name()))
+		info, err := os.ReadFile(fds + "info/" + e.Name())
 		if err != nil {
 			continue
 		}

@@ -52,6 +52,8 @@ func TestUploadSharedDescriptor(t *testing.T) {
 			{"reader", `exec 3> "$3"; cat "$1" >&3; cat "$3" > "$4"; cat "$2" >&3; exec 3>&-`},
 			// A second process opens it for writing and closes it.
 			{"second writer", `exec 3> "$3"; cat "$1" >&3; sh -c ': >> "$1"' - "$3"; cat "$2" >&3; exec 3>&-`},
+			// The opener closes first; a child it started writes on.
+			{"child writes last", `exec 3> "$3"; cat "$1" >&3; (sleep 0.5; cat "$2" >&3) & exec 3>&-; wait`},
 		} {
 			// Each its own body: the same bytes again would be found
 			// stored, not stored again.
