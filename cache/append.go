@@ -125,6 +125,15 @@ func (s *Store) Append(ctx context.Context, mailbox string, up *Upload) (Copied,
 		}
 		if sent {
 			s.log.Info("APPEND lost its connection; checking whether it arrived", "mailbox", mailbox, "err", err)
+			// The server may still be storing it: the bytes that reached
+			// it before the cut are read, and the message saved, by a
+			// session that no longer answers. Looking at once can miss it,
+			// and store it twice.
+			select {
+			case <-time.After(uncertainGrace):
+			case <-ctx.Done():
+				return Copied{}, err
+			}
 		}
 	}
 	return Copied{}, errors.New("the connection was lost twice while storing the message")
@@ -164,6 +173,10 @@ func (s *Store) storeOnce(ctx context.Context, mailbox string, up *Upload, form 
 	})
 	return copied, found, sent, err
 }
+
+// uncertainGrace is how long an APPEND that lost its connection is given
+// to be saved by the server before it is looked for.
+const uncertainGrace = time.Second
 
 // cutOffCheckTimeout bounds the look for an APPEND cut off by its
 // caller's deadline.
