@@ -17,8 +17,10 @@ install: build
 # Everything the tests need is installed by test/setup (idempotent, quick
 # when done); then vet, formatting and the whole suite with the race
 # detector, integration tests against real servers and real mounts included.
+# Tests that mostly wait (for timeouts, stalls, servers of their own) run
+# four at a time.
 test: setup vet
-	$(GO) test -race -timeout 20m ./...
+	$(GO) test -race -parallel 4 -timeout 20m ./...
 
 setup:
 	test/setup

@@ -93,8 +93,9 @@ const (
 	answerStalled changeFault = "answer stalled"
 )
 
-// faultTimeout is the --timeout of the mounts that meet a stalled answer.
-const faultTimeout = "--timeout=3s"
+// faultTimeout is the --timeout of the mounts that meet a stalled answer:
+// short, yet with room for a loaded machine running tests side by side.
+const faultTimeout = "--timeout=5s"
 
 func (f changeFault) name(command string) string {
 	return strings.ReplaceAll(string(f)+" "+command, " ", "_")
@@ -137,6 +138,7 @@ func fired(a *test.Armed) bool {
 // mailbox, and mv succeeds only if that is the target; mv tried again
 // leaves one copy, in the target, and no \Deleted behind.
 func TestMoveCutOff(t *testing.T) {
+	t.Parallel() // waits for timeouts and stalls on servers of its own
 	eachPlainServer(t, false, func(t *testing.T, s *test.Server, p *test.Proxy) {
 		for _, f := range faultsOn(s, cutBefore, cutAfter, answerStalled) {
 			t.Run(f.name("UID MOVE"), func(t *testing.T) { moveCutOff(t, s, p, "UID MOVE", f) })
@@ -149,6 +151,7 @@ func TestMoveCutOff(t *testing.T) {
 // never comes, leaves the message in one mailbox, or in both with mv
 // failing (and the log saying so); mv tried again makes no second copy.
 func TestMoveWithoutMOVECutOff(t *testing.T) {
+	t.Parallel() // waits for timeouts and stalls on servers of its own
 	eachPlainServer(t, true, func(t *testing.T, s *test.Server, p *test.Proxy) {
 		for _, command := range []string{"UID COPY", "UID STORE", "UID EXPUNGE"} {
 			for _, f := range faultsOn(s, cutAfter, answerStalled) {
@@ -205,6 +208,7 @@ func moveCutOff(t *testing.T, s *test.Server, p *test.Proxy, command string, f c
 // message and says so, or fails and leaves it without \Deleted; rm
 // tried again removes it.
 func TestRemoveCutOff(t *testing.T) {
+	t.Parallel() // waits for timeouts and stalls on servers of its own
 	eachPlainServer(t, false, func(t *testing.T, s *test.Server, p *test.Proxy) {
 		for _, command := range []string{"UID STORE", "UID EXPUNGE"} {
 			for _, f := range faultsOn(s, cutAfter, answerStalled) {
@@ -301,6 +305,7 @@ func TestLoadUnderFaults(t *testing.T) {
 // again (the spool file is partial), or by copying in the spool file the
 // log names (which the server may hold already).
 func TestKilledDuringCopy(t *testing.T) {
+	t.Parallel() // waits for timeouts and stalls on servers of its own
 	if closeSyscall == "" {
 		t.Fatalf("close(2)'s number on %s is unknown to this test", runtime.GOARCH)
 	}
@@ -405,6 +410,7 @@ func TestKilledDuringCopy(t *testing.T) {
 // says ENOENT and the message stays, stored once. rm never succeeds for
 // a message that then appears.
 func TestRemoveDuringUpload(t *testing.T) {
+	t.Parallel() // waits for timeouts and stalls on servers of its own
 	s := test.StartDovecotWith(t, test.DovecotOptions{NoTLS: true})
 	p := test.StartProxy(t, s.Addr(), test.ProxyOptions{})
 	u := s.NewUser(t)
@@ -482,6 +488,7 @@ func TestRemoveWhileWritten(t *testing.T) {
 // stored exactly once, whole, when the cp succeeds, or after the user
 // tries the cp again when it failed.
 func TestUploadCutOff(t *testing.T) {
+	t.Parallel() // waits for timeouts and stalls on servers of its own
 	eachPlainServer(t, false, func(t *testing.T, s *test.Server, p *test.Proxy) {
 		faults := map[string]func() *test.Armed{
 			"cut before":  func() *test.Armed { return p.Arm(test.Fault{Command: "APPEND"}) },

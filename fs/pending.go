@@ -400,19 +400,23 @@ func (p *pending) upload(ctx context.Context, target *dir) error {
 	err := p.file.Sync()
 	p.mu.Unlock()
 	op := "upload " + joinPath(append(target.p(), name))
-	if err != nil {
+	// Whatever failed, the log says where the message is kept.
+	kept := func(err error) error {
+		p.fs.log.Error(op+" failed; the message is kept", "spool", p.path, "err", err)
 		return p.fs.errno(op, err)
+	}
+	if err != nil {
+		return kept(err)
 	}
 	self, _, err := target.folder(ctx)
 	if err != nil {
-		return p.fs.errno(op, err)
+		return kept(err)
 	}
 	if self == nil || !self.Selectable {
-		return syscall.EPERM
+		return kept(syscall.EPERM)
 	}
 	if _, err = p.fs.store.Append(ctx, self.Name, attempt); err != nil {
-		p.fs.log.Error(op+" failed; the message is kept", "spool", p.path, "err", err)
-		return p.fs.errno(op, err)
+		return kept(err)
 	}
 	p.mu.Lock()
 	p.uploaded = true

@@ -290,6 +290,7 @@ func TestFlagsRoundTrip(t *testing.T) {
 // and keeps the data; once the server is back, closing the file again
 // stores it, exactly once.
 func TestUploadSurvivesServerLoss(t *testing.T) {
+	t.Parallel() // waits for timeouts and stalls on servers of its own
 	s := test.StartDovecot(t)
 	u := s.NewUser(t)
 	cacheHome := t.TempDir()
@@ -366,6 +367,7 @@ func TestUploadSurvivesServerLoss(t *testing.T) {
 // keeps its connections, and one that has none while the others hold
 // every one the server allows waits until they are closed.)
 func TestConnectionLimit(t *testing.T) {
+	t.Parallel() // waits for timeouts and stalls on servers of its own
 	s := test.StartDovecotWith(t, test.DovecotOptions{MaxUserIPConnections: 4})
 	u := s.NewUser(t)
 	boxes := []string{"A", "B", "C", "D"}

@@ -71,6 +71,7 @@ var variations = []struct {
 // mkdir, mv and cp in work. What happened is checked in the scripted
 // server's own state.
 func TestVariations(t *testing.T) {
+	t.Parallel() // scripted servers of its own; mostly waiting
 	test.RequireFUSE(t)
 	for _, row := range variations {
 		t.Run(row.name, func(t *testing.T) {
