@@ -25,7 +25,7 @@ import (
 
 // walkAheadDepth is how many listings per background connection may wait
 // ahead of the tool.
-const walkAheadDepth = 2
+const walkAheadDepth = 4
 
 // walkGap is how soon after entering a mailbox the tool must enter a
 // sibling for that to be a walk: a person looking at two mailboxes a
