@@ -18,10 +18,10 @@ import (
 // the store checks it like any other and trusts it for --dir-cache-time.
 //
 // Bounds: at most one connection less than the pool has fetch ahead at
-// once (the tool keeps one for itself), and no more listings are held
-// ahead of the tool than walkAheadDepth per fetching connection, so that
-// they are still fresh when it arrives. A listing costs ~50 bytes a
-// message, a few KB for most mailboxes.
+// once (the tool keeps one for itself; none with --connections 1), and
+// no more listings are held ahead of the tool than walkAheadDepth per
+// fetching connection, so that they are still fresh when it arrives. A
+// listing costs ~50 bytes a message, a few KB for most mailboxes.
 
 // walkAheadDepth is how many listings per background connection may wait
 // ahead of the tool.
@@ -84,7 +84,9 @@ func (f *FS) fetchAhead(path []string) {
 		return
 	}
 	w := &f.ahead
-	w.once.Do(func() { w.slots = make(chan struct{}, max(1, f.store.Connections()-1)) })
+	// With one connection there is none to spare: fetching ahead would
+	// only make the tool wait behind it.
+	w.once.Do(func() { w.slots = make(chan struct{}, f.store.Connections()-1) })
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.ahead == nil {
