@@ -29,6 +29,7 @@ type scriptedMailbox struct {
 	// refuseNoop answers NOOP with NO, as Dovecot does once another
 	// client deleted the selected mailbox.
 	refuseNoop bool
+	noops      int // NOOPs received
 }
 
 func (mb *scriptedMailbox) set(uids []uint32, lose ...uint32) {
@@ -39,6 +40,12 @@ func (mb *scriptedMailbox) set(uids []uint32, lose ...uint32) {
 	for _, u := range lose {
 		mb.lose[u] = true
 	}
+}
+
+// noop counts a NOOP (under mu); true.
+func (mb *scriptedMailbox) noop() bool {
+	mb.noops++
+	return true
 }
 
 func (mb *scriptedMailbox) serve(conn net.Conn) {
@@ -59,7 +66,7 @@ func (mb *scriptedMailbox) serve(conn net.Conn) {
 		case strings.HasPrefix(cmd, "SELECT") || strings.HasPrefix(cmd, "EXAMINE"):
 			view = slices.Clone(mb.uids)
 			fmt.Fprintf(w, "* %d EXISTS\r\n* OK [UIDVALIDITY 7] v\r\n* OK [UIDNEXT %d] n\r\n%s OK [READ-WRITE] done\r\n", len(view), 1000, tag)
-		case cmd == "NOOP" && mb.refuseNoop:
+		case cmd == "NOOP" && mb.noop() && mb.refuseNoop:
 			fmt.Fprintf(w, "%s NO mailbox gone\r\n", tag)
 		case cmd == "NOOP":
 			for i := len(view) - 1; i >= 0; i-- {
@@ -240,6 +247,35 @@ func TestRefreshIncremental(t *testing.T) {
 	}
 }
 
+// The first listing of a mailbox, fetched whole right after the EXAMINE,
+// needs no NOOP first: the EXAMINE's answer is as recent. A refresh of a
+// listing held begins with one.
+func TestFirstListingSendsNoNoop(t *testing.T) {
+	mb := &scriptedMailbox{}
+	mb.set(seq(1, 3))
+	s := scriptedStoreOf(t, mb, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if l, err := s.Listing(ctx, "INBOX"); err != nil || !slices.Equal(uidsOf(l), seq(1, 3)) {
+		t.Fatalf("first listing: %v, %v", uidsOf(l), err)
+	}
+	mb.mu.Lock()
+	if mb.noops != 0 {
+		t.Errorf("the first listing sent %d NOOPs, want none", mb.noops)
+	}
+	mb.mu.Unlock()
+	mb.set(seq(1, 4))
+	s.markDirty("INBOX")
+	if l, err := s.Listing(ctx, "INBOX"); err != nil || !slices.Equal(uidsOf(l), seq(1, 4)) {
+		t.Fatalf("refreshed listing: %v, %v", uidsOf(l), err)
+	}
+	mb.mu.Lock()
+	if mb.noops != 1 {
+		t.Errorf("the refresh sent %d NOOPs, want 1", mb.noops)
+	}
+	mb.mu.Unlock()
+}
+
 // A NO to NOOP (the selection gone bad) makes the listing select anew on
 // another connection, without cutting off the commands other callers
 // have on the refused one: that connection is closed once they are done.
@@ -249,6 +285,12 @@ func TestRefusedSelectionSparesOtherCallers(t *testing.T) {
 	s := scriptedStoreOf(t, mb, 2)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	// A listing held, so that the next look refreshes it, beginning with
+	// a NOOP (a whole listing right after the EXAMINE needs none).
+	if _, err := s.Listing(ctx, "INBOX"); err != nil {
+		t.Fatal(err)
+	}
+	s.markDirty("INBOX")
 	inside, proceed := make(chan struct{}), make(chan struct{})
 	other := make(chan error, 1)
 	go func() {

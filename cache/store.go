@@ -291,10 +291,11 @@ func (s *Store) Listing(ctx context.Context, mailbox string) (*Listing, error) {
 	changes := b.changes
 	b.mu.Unlock()
 	var fresh *Listing
+	var asOf time.Time
 	settled := false
 	err := s.readMailbox(ctx, mailbox, func(c *imapclient.Client, _ *imapclient.MailboxStatus) error {
 		var err error
-		fresh, err = s.refresh(ctx, c, b)
+		fresh, asOf, err = s.refresh(ctx, c, b)
 		if refusedSelection(err) {
 			s.log.Warn("the server refuses a listing command on the selected mailbox; selecting it anew on a fresh connection", "mailbox", b.name, "err", err)
 			return errSelectionRefused
@@ -319,7 +320,7 @@ func (s *Store) Listing(ctx context.Context, mailbox string) (*Listing, error) {
 	if old != nil && old.UIDValidity != fresh.UIDValidity {
 		s.bodies.RemoveMailbox(mailbox, fresh.UIDValidity)
 	}
-	b.listing, b.checked, b.suspect = fresh, time.Now(), false
+	b.listing, b.checked, b.suspect = fresh, asOf, false
 	b.dirty = !settled || b.changes != changes
 	b.mu.Unlock()
 	s.pruneDisk(old, fresh)
@@ -372,39 +373,53 @@ var errDisagree = errors.New("the server's answers disagree with the listing")
 // resyncAttempts bounds the whole fetches of one refresh.
 const resyncAttempts = 3
 
+// freshSelection is how recent a SELECT or EXAMINE must be for a whole
+// listing fetched on it to need no NOOP first.
+const freshSelection = 250 * time.Millisecond
+
 // refresh brings b's listing up to date on a connection with the mailbox
-// selected.
-func (s *Store) refresh(ctx context.Context, c *imapclient.Client, b *mailbox) (*Listing, error) {
-	// NOOP lets the server report what changed since the connection last
-	// looked (EXISTS, EXPUNGE, VANISHED).
-	if err := s.noop(ctx, c, b); err != nil {
-		return nil, err
-	}
+// selected. asOf is the moment the listing describes, for its TTL.
+func (s *Store) refresh(ctx context.Context, c *imapclient.Client, b *mailbox) (l *Listing, asOf time.Time, err error) {
 	status := c.Mailbox()
 	if status == nil {
-		return nil, errors.New("mailbox not selected")
+		return nil, time.Time{}, errors.New("mailbox not selected")
 	}
 	b.mu.Lock()
 	old, suspect := b.listing, b.suspect
 	b.mu.Unlock()
-	if old != nil && old.UIDValidity == status.UIDValidity && !suspect {
+	incremental := old != nil && old.UIDValidity == status.UIDValidity && !suspect
+	// NOOP lets the server report what changed since the connection last
+	// looked (EXISTS, EXPUNGE, VANISHED). Right after the EXAMINE it
+	// would report nothing, when the whole listing is fetched anyway (a
+	// UIDVALIDITY is only ever learnt from the EXAMINE): a round trip
+	// saved per mailbox a walk enters.
+	asOf = time.Now()
+	if opened := c.SelectedAt(); incremental || time.Since(opened) >= freshSelection {
+		if err := s.noop(ctx, c, b); err != nil {
+			return nil, time.Time{}, err
+		}
+		if status = c.Mailbox(); status == nil {
+			return nil, time.Time{}, errors.New("mailbox not selected")
+		}
+	} else {
+		asOf = opened
+	}
+	if incremental {
 		s.stats.Refreshes.Add(1)
 		l, err := s.update(ctx, c, old)
 		if !errors.Is(err, errDisagree) {
-			return l, err
+			return l, asOf, err
 		}
 		// Common while other clients change the mailbox (an expunge between
 		// two answers); only a whole listing that disagrees too is a warning.
 		s.log.Info("a listing refresh disagrees with the server; fetching the whole listing again", "mailbox", b.name, "why", err)
 	}
-	var err error
 	for range resyncAttempts {
-		var l *Listing
 		if l, err = s.resync(ctx, c, b.name); !errors.Is(err, errDisagree) {
-			return l, err
+			return l, asOf, err
 		}
 	}
-	return nil, err
+	return nil, time.Time{}, err
 }
 
 // resync fetches the whole listing (UID FETCH 1:*).

@@ -166,6 +166,7 @@ func (d *dir) Lookup(ctx context.Context, req *fuse.LookupRequest, resp *fuse.Lo
 }
 
 func (d *dir) ReadDirAll(ctx context.Context) ([]fuse.Dirent, error) {
+	d.fs.walkedInto(d.p())
 	ctx, cancel := d.fs.request(ctx)
 	defer cancel()
 	self, children, err := d.folder(ctx)

@@ -53,6 +53,7 @@ type FS struct {
 	umask    os.FileMode
 	requests requestCounts
 	walker   walker
+	ahead    listingsAhead
 	spoolDir string
 	stats    func() string
 	server   *bfs.Server // for kernel invalidations; set by Serve

@@ -72,6 +72,7 @@ type Client struct {
 	caps        Capabilities
 	enabled     map[string]bool
 	mailbox     *MailboxStatus // while a mailbox is selected or being selected
+	selectedAt  time.Time      // when the server answered the last SELECT or EXAMINE
 	pending     []*command
 	nextTag     uint64
 	continueCh  chan continuation // where the next "+" goes, while a command is being sent

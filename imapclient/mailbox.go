@@ -2,6 +2,7 @@ package imapclient
 
 import (
 	"context"
+	"time"
 
 	"imapfs/imapclient/imapwire"
 )
@@ -120,8 +121,21 @@ func (c *Client) selectMailbox(ctx context.Context, mailbox string, readOnly boo
 		status.applyCode(st.Code)
 	}
 	c.state = StateSelected
+	c.selectedAt = time.Now()
 	m := *status
 	return &m, nil
+}
+
+// SelectedAt is when the server answered the SELECT or EXAMINE of the
+// mailbox selected now (the zero time when none is): what the client
+// knows of the mailbox is at least as recent as that.
+func (c *Client) SelectedAt() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.mailbox == nil || c.state != StateSelected {
+		return time.Time{}
+	}
+	return c.selectedAt
 }
 
 func errOr(err, otherwise error) error {

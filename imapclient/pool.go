@@ -321,6 +321,9 @@ func (p *Pool) Capabilities(ctx context.Context) (Capabilities, error) {
 	return maps.Clone(caps), nil
 }
 
+// Size is the most connections the pool opens at once.
+func (p *Pool) Size() int { return p.cfg.Size }
+
 // Stats returns the pool's counters.
 func (p *Pool) Stats() PoolStats {
 	p.mu.Lock()
@@ -397,6 +400,11 @@ func (p *Pool) acquire(ctx context.Context, mailbox string, use poolUse) (pc *po
 			if needSelect {
 				pc.selecting = true
 				pc.setMailbox(mailbox, examine && mailbox != "")
+				// The answer to the SELECT (EXISTS, FLAGS...) describes
+				// the mailbox as opened, not a change since: it goes to
+				// Updates under no mailbox (see selectOn).
+				none := ""
+				pc.updMailbox.Store(&none)
 			}
 			return pc, needSelect, nil
 		}
@@ -659,6 +667,7 @@ func (p *Pool) selectOn(ctx context.Context, pc *poolConn, mailbox string) error
 		p.releaseLocked(pc)
 		return err
 	}
+	pc.updMailbox.Store(&mailbox) // from now on, changes of mailbox
 	return nil
 }
 

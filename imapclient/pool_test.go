@@ -440,6 +440,42 @@ func TestPoolUpdatesNameTheMailbox(t *testing.T) {
 	})
 }
 
+// The answer to an EXAMINE describes the mailbox as opened: its EXISTS
+// reaches Updates as no change of the mailbox, which would make a store
+// distrust the listing it fetches right after.
+func TestPoolSelectionAnswerIsNoChange(t *testing.T) {
+	s := test.SharedDovecot(t)
+	u := s.NewUser(t)
+	box := s.Personal("Opened")
+	s.CreateMailbox(t, u, box)
+	s.Seed(t, u, box, test.Message{Body: []byte("Subject: one\r\n\r\none\r\n")}, test.Message{Body: []byte("Subject: two\r\n\r\ntwo\r\n")})
+	var mu sync.Mutex
+	var changed []imapclient.Update
+	p := poolOpen(t, s, u, imapclient.PoolConfig{Size: 1, Updates: func(mailbox string, upd imapclient.Update) {
+		if mailbox == box {
+			mu.Lock()
+			changed = append(changed, upd)
+			mu.Unlock()
+		}
+	}})
+	err := p.Mailbox(ctxT(t), box, func(c *imapclient.Client, m *imapclient.MailboxStatus) error {
+		if m.Exists != 2 {
+			t.Errorf("the EXAMINE counted %d messages, want 2", m.Exists)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, upd := range changed {
+		if _, ok := upd.(imapclient.ExistsUpdate); ok {
+			t.Errorf("the EXAMINE's answer was reported as a change of %q: %#v", box, changed)
+		}
+	}
+}
+
 // A connection the server drops under a call fails that call with
 // ErrAbort; the next call gets a fresh connection.
 func TestPoolKickedConnection(t *testing.T) {
