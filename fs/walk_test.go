@@ -104,11 +104,13 @@ func TestWalkInAnyOrder(t *testing.T) {
 }
 
 // Opening a listed message asks the server nothing; reading it then
-// costs at most two round trips (opening the mailbox, the FETCH).
+// costs at most two round trips (opening the mailbox, the FETCH), and
+// brings no other message: one cat is no walk, and neither are two far
+// apart.
 func TestOpenWaitsForNoServer(t *testing.T) {
 	s := test.SharedDovecot(t)
 	u := s.NewUser(t)
-	uids := seedWalk(t, s, u, "INBOX", 3)
+	uids := seedWalk(t, s, u, "INBOX", 20)
 	m := test.Mount(t, s, u, "-o", "attr_timeout=3600", "--dir-cache-time", "1h")
 	dir := filepath.Join(m.Dir, "INBOX")
 	run(t, "ls", "-l", dir)
@@ -125,8 +127,14 @@ func TestOpenWaitsForNoServer(t *testing.T) {
 	if data, err := io.ReadAll(f); err != nil || !strings.Contains(string(data), "Subject: walk 1\r\n") {
 		t.Fatalf("read %q, %v", data, err)
 	}
-	if d := since(opened, mountStats(t, m)); d["commands"] > 2 || d["bodies_fetched"] != 1 {
+	read := mountStats(t, m)
+	if d := since(opened, read); d["commands"] > 2 || d["bodies_fetched"] != 1 {
 		t.Errorf("reading one message: %v; want at most 2 commands, 1 body", d)
+	}
+	// Had the first open started a prefetch, this read would wait for it.
+	run(t, "cat", filepath.Join(dir, fmt.Sprintf("%d.eml", uids[10])))
+	if d := since(read, mountStats(t, m)); d["bodies_fetched"] != 1 || d["prefetches"] != 0 {
+		t.Errorf("reading a second message: %v; want 1 body, no prefetch", d)
 	}
 }
 
