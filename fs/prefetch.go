@@ -104,6 +104,11 @@ func (w *walker) opened(mailbox string, uid uint32) {
 	k := w.walks[mailbox]
 	now := time.Now()
 	if k == nil || k.listing.UIDValidity != l.UIDValidity || now.Sub(k.lastOpen) > walkGap {
+		for name, old := range w.walks {
+			if now.Sub(old.lastOpen) > walkGap {
+				delete(w.walks, name) // walks that ended keep no memory
+			}
+		}
 		k = &walk{listing: l, fetched: map[uint32]int64{}}
 		w.walks[mailbox] = k
 	} else if k.listing != l {
@@ -143,11 +148,12 @@ func (w *walker) opened(mailbox string, uid uint32) {
 }
 
 // ordered asks for the next window of messages in the walk's order once
-// less than half of the last one is left ahead of the reader.
+// less than half of the last one (and of the budget) is left ahead of
+// the reader.
 func (w *walker) ordered(mailbox string, k *walk, idx int) {
 	if k.window == 0 {
 		k.window = prefetchMin
-	} else if k.pending > k.window/2 {
+	} else if k.pending > k.window/2 || k.ahead > w.budget/2 {
 		return
 	} else {
 		k.window = min(2*k.window, prefetchMax)
@@ -168,8 +174,13 @@ func (w *walker) ordered(mailbox string, k *walk, idx int) {
 }
 
 // unordered asks for the rest of the mailbox, as much as the budget
-// allows, starting after the message just opened.
+// allows, starting after the message just opened; once the budget is
+// spent, again when half of it was opened, so that each command still
+// brings many messages.
 func (w *walker) unordered(mailbox string, k *walk, idx int) {
+	if k.ahead > w.budget/2 {
+		return
+	}
 	var uids []uint32
 	n := len(k.listing.Messages)
 	if k.swept == 0 {
