@@ -153,8 +153,13 @@ func (f *file) Read(ctx context.Context, req *fuse.ReadRequest, resp *fuse.ReadR
 		// back and reads past it find the zeros the kernel filled in.
 		// (Invalidating them now would race the short read: the kernel
 		// then ignores the size it learned.)
-		if end != f.size.Swap(end) {
+		// A body longer than its size was cut by the kernel at the size
+		// it knew: the next read must find the real one.
+		if old := f.size.Swap(end); end != old {
 			f.fs.walker.sizeWrong.Store(true)
+			if end > old {
+				go f.fs.invalidateAttr(f) // not from inside the handler
+			}
 		}
 	}
 	resp.Data = buf[:n]
