@@ -128,6 +128,9 @@ func (w *walker) opened(mailbox string, uid uint32) {
 		k.pending--
 	}
 	k.fetched[uid] = opened
+	if hadPrev && prev == idx {
+		return // the same message again: no step in any order, nor away from one
+	}
 
 	o := order{}
 	if hadPrev {
