@@ -28,6 +28,12 @@ func (s *Store) FirstBlock(ctx context.Context, mailbox string, uidValidity, uid
 	return s.block(ctx, BodyKey{Mailbox: mailbox, UIDValidity: uidValidity, UID: uid})
 }
 
+// CachedFirstBlock returns the first block of a body if the memory cache
+// holds it, without asking the server or the disk.
+func (s *Store) CachedFirstBlock(mailbox string, uidValidity, uid uint32) ([]byte, bool) {
+	return s.bodies.Peek(BodyKey{Mailbox: mailbox, UIDValidity: uidValidity, UID: uid})
+}
+
 // ReadAt reads the body of a message into p from offset off, like
 // io.ReaderAt, fetching and caching whole blocks with BODY.PEEK (never
 // setting \Seen). size is the size the caller believes. A body that ends

@@ -225,6 +225,9 @@ func messageUID(name string) (uint32, bool) {
 	return uint32(n), err == nil && n > 0
 }
 
+// messageInode is a message's inode number. It grows with the UID, so
+// that tools that sort by inode (cp -r) read a mailbox in UID order, as
+// it is listed and prefetched: see mailboxInodes.
 func messageInode(mailbox string, uidValidity, uid uint32) uint64 {
-	return inode("msg", mailbox, strconv.FormatUint(uint64(uidValidity), 10), strconv.FormatUint(uint64(uid), 10))
+	return mailboxInodes(mailbox, uidValidity) | uint64(uid)
 }

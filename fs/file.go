@@ -83,11 +83,16 @@ func (f *file) Attr(ctx context.Context, a *fuse.Attr) error {
 // Open refuses writing (messages are immutable on IMAP) and lets the kernel
 // keep the page cache across opens: the bytes of a UID never change.
 //
-// A message smaller than a block is fetched whole here (reads need it
-// anyway, and a walk has usually prefetched it), which checks the server's
-// RFC822.SIZE: when it is wrong the file is opened with direct I/O, so
-// reads are served exactly and the kernel neither cuts them at the wrong
-// size nor pads them, and its attributes are corrected.
+// It asks the server nothing: a message's size is taken as RFC822.SIZE
+// says until the server was once found wrong about a size. A message
+// smaller than a block is checked here, though, when its bytes are at
+// hand (cached, or prefetched by a walk), and once sizes are in doubt it
+// is fetched whole here (the read needs it anyway; on a walk the wait is
+// for the prefetch, not a round trip of its own). When RFC822.SIZE is
+// wrong the file is opened with direct I/O, so reads are served exactly
+// and the kernel neither cuts them at the wrong size nor pads them, and
+// its attributes are corrected. Without the check a read finds the
+// wrong size instead (see Read).
 func (f *file) Open(ctx context.Context, req *fuse.OpenRequest, resp *fuse.OpenResponse) (bfs.Handle, error) {
 	if !req.Flags.IsReadOnly() {
 		if f.fs.readOnly {
@@ -95,22 +100,32 @@ func (f *file) Open(ctx context.Context, req *fuse.OpenRequest, resp *fuse.OpenR
 		}
 		return nil, syscall.EPERM
 	}
-	f.fs.walker.opened(f.mailboxName(), f.msg.UID)
+	mailbox := f.mailboxName()
+	f.fs.walker.opened(mailbox, f.msg.UID)
 	resp.Flags |= fuse.OpenKeepCache | openNoFlush
-	if size := f.size.Load(); size < cache.BlockSize {
+	size := f.size.Load()
+	if size >= cache.BlockSize {
+		return f, nil
+	}
+	data, ok := f.fs.store.CachedFirstBlock(mailbox, f.uidValidity, f.msg.UID)
+	if !ok && !f.fs.walker.sizeWrong.Load() {
+		return f, nil
+	}
+	if !ok {
 		ctx, cancel := f.fs.transfer(ctx)
 		defer cancel()
-		data, err := f.fs.store.FirstBlock(ctx, f.mailboxName(), f.uidValidity, f.msg.UID)
-		if err != nil {
+		var err error
+		if data, err = f.fs.store.FirstBlock(ctx, mailbox, f.uidValidity, f.msg.UID); err != nil {
 			return nil, f.readErrno(err)
 		}
-		if real := int64(len(data)); real < cache.BlockSize && real != size {
-			f.fs.store.CorrectSize(f.mailboxName(), f.uidValidity, f.msg.UID, real)
-			f.size.Store(real)
-			resp.Flags &^= fuse.OpenKeepCache
-			resp.Flags |= fuse.OpenDirectIO
-			go f.fs.invalidateAttr(f) // not from inside the handler
-		}
+	}
+	if real := int64(len(data)); real < cache.BlockSize && real != size {
+		f.fs.walker.sizeWrong.Store(true)
+		f.fs.store.CorrectSize(mailbox, f.uidValidity, f.msg.UID, real)
+		f.size.Store(real)
+		resp.Flags &^= fuse.OpenKeepCache
+		resp.Flags |= fuse.OpenDirectIO
+		go f.fs.invalidateAttr(f) // not from inside the handler
 	}
 	return f, nil
 }
@@ -138,7 +153,14 @@ func (f *file) Read(ctx context.Context, req *fuse.ReadRequest, resp *fuse.ReadR
 		// back and reads past it find the zeros the kernel filled in.
 		// (Invalidating them now would race the short read: the kernel
 		// then ignores the size it learned.)
-		f.size.Store(end)
+		// A body longer than its size was cut by the kernel at the size
+		// it knew: the next read must find the real one.
+		if old := f.size.Swap(end); end != old {
+			f.fs.walker.sizeWrong.Store(true)
+			if end > old {
+				go f.fs.invalidateAttr(f) // not from inside the handler
+			}
+		}
 	}
 	resp.Data = buf[:n]
 	return nil

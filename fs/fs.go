@@ -5,6 +5,7 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -165,12 +166,29 @@ func inode(parts ...string) uint64 {
 		h.Write([]byte(p))
 		h.Write([]byte{0})
 	}
-	n := h.Sum64()
+	n := h.Sum64() &^ messageInodeBit
 	if n <= 1 {
 		n += 2 // 1 is the root's
 	}
 	return n
 }
+
+// mailboxInodes is the high half of the inodes of a mailbox's messages,
+// whose low half is the UID (see messageInode): the top bit, set in no
+// other inode (see inode), then 31 bits of a hash of the mailbox's name
+// and UIDVALIDITY, so that they stay the same from one mount to the next.
+// Two mailboxes whose hashes meet give the same UID the same inode; with
+// nlink 1, no tool takes them for hard links.
+func mailboxInodes(mailbox string, uidValidity uint32) uint64 {
+	h := fnv.New32a()
+	h.Write([]byte(mailbox))
+	h.Write([]byte{0})
+	h.Write([]byte(strconv.FormatUint(uint64(uidValidity), 10)))
+	return messageInodeBit | uint64(h.Sum32()&^(1<<31))<<32
+}
+
+// messageInodeBit is set in the inodes of messages, and only theirs.
+const messageInodeBit = 1 << 63
 
 // dirMode is a directory's mode: writable unless the mount is read-only,
 // less the umask.

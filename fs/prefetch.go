@@ -4,25 +4,48 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"imapfs/cache"
 )
 
-// Tools that walk a mailbox (grep -r, cp -r, tar, rsync) open its messages
-// one after the other, in UID order (readdir's) or in name order (rsync
-// sorts names: 10.eml before 9.eml). Once two opens in a row follow one of
-// these orders, the messages ahead are fetched in bulk, one pipelined
-// command per window, so the server's round trips hide behind the
-// kernel's work on the messages already here.
+// Tools that walk a mailbox open its messages in an order of their own:
+// UID order (grep -r, find: readdir's), inode order (cp -r; inodes grow
+// with the UID, see messageInode), name order (rsync sorts names: 10.eml
+// before 9.eml), backwards, or none at all. The walker notices a walk
+// and fetches the messages it will want in bulk, with pipelined UID
+// FETCH commands, so that the server's round trips hide behind the
+// kernel's work on the messages already here:
+//
+//   - two opens in a row that follow one of these orders, either way,
+//     start an ordered walk: the next messages in that order are fetched
+//     in windows that grow as the reader keeps to the order;
+//   - a few distinct opens in a mailbox (walkOpens), in whatever order,
+//     start an unordered walk: the rest of the mailbox is fetched at once.
+//
+// One open alone (cat, grep of one file) fetches nothing ahead. What was
+// fetched ahead and not yet opened never exceeds the budget, a share of
+// the body cache, so that it is not evicted before the reader gets to it.
 
 const (
 	prefetchMin = 8   // messages in the first window
-	prefetchMax = 128 // messages in a window at most
+	prefetchMax = 128 // messages in one command at most
+	// walkOpens distinct opens in a mailbox, in any order, are a walk.
+	walkOpens = 4
+	// walkGap without an open ends a walk: opens an hour apart are not
+	// one tool walking.
+	walkGap = 10 * time.Second
 )
 
 type walker struct {
 	store  *cache.Store
-	budget int64 // bytes one window may bring, a share of the body cache
+	budget int64 // bytes fetched ahead and not yet opened, at most
+
+	// sizeWrong is set once the server's RFC822.SIZE was found wrong:
+	// from then on a small message's size is checked when it is opened
+	// (see file.Open).
+	sizeWrong atomic.Bool
 
 	mu    sync.Mutex
 	walks map[string]*walk // by mailbox
@@ -33,18 +56,34 @@ type walk struct {
 	listing *cache.Listing
 	byName  []int // indexes of listing.Messages in file-name order
 	rank    []int // position of each message in file-name order
-	last    int   // index of the last message opened, in UID order
-	order   int   // orderUID or orderName once detected
-	run     int   // sequential opens so far
-	ahead   int   // position (in order) up to which prefetch was asked
-	window  int
+
+	last     uint32    // UID of the last message opened
+	lastOpen time.Time // when
+	opens    int       // distinct messages opened since the walk began
+	order    order     // of the last two opens, when they followed one
+	window   int       // messages in the next window of an ordered walk
+	// fetched holds the messages asked for or opened: the bytes asked
+	// for and not yet opened, or opened for those opened.
+	fetched map[uint32]int64
+	ahead   int64 // bytes asked for and not yet opened
+	pending int   // messages asked for and not yet opened
+	// Where the next look for messages to fetch starts, so that a walk
+	// looks at each message once, not at every open: the position in
+	// the ordered walk's order (scan, when scanning), and the index and
+	// count of messages the unordered walk passed (sweepAt, swept).
+	scan           int
+	scanning       bool
+	sweepAt, swept int
 }
 
-const (
-	orderNone = iota
-	orderUID
-	orderName
-)
+// opened is the fetched value of a message opened.
+const opened = -1
+
+// order is a sequence of a mailbox's messages and a direction in it.
+type order struct {
+	byName bool
+	step   int // +1 or -1; 0: no order
+}
 
 // opened notes that a message was opened and prefetches what a walk will
 // want next.
@@ -53,9 +92,7 @@ func (w *walker) opened(mailbox string, uid uint32) {
 	if l == nil {
 		return
 	}
-	idx, ok := slices.BinarySearchFunc(l.Messages, uid, func(m cache.Message, uid uint32) int {
-		return int(int64(m.UID) - int64(uid))
-	})
+	idx, ok := indexOf(l, uid)
 	if !ok {
 		return
 	}
@@ -65,49 +102,156 @@ func (w *walker) opened(mailbox string, uid uint32) {
 		w.walks = map[string]*walk{}
 	}
 	k := w.walks[mailbox]
-	if k == nil || k.listing != l {
-		k = &walk{listing: l, last: -1}
+	now := time.Now()
+	if k == nil || k.listing.UIDValidity != l.UIDValidity || now.Sub(k.lastOpen) > walkGap {
+		for name, old := range w.walks {
+			if now.Sub(old.lastOpen) > walkGap {
+				delete(w.walks, name) // walks that ended keep no memory
+			}
+		}
+		k = &walk{listing: l, fetched: map[uint32]int64{}}
 		w.walks[mailbox] = k
+	} else if k.listing != l {
+		// Refreshed: the same UIDs, maybe more or fewer, at other indexes.
+		k.listing, k.byName, k.rank = l, nil, nil
+		k.scanning, k.sweepAt, k.swept = false, 0, 0
 	}
-	order := orderNone
+	prev, hadPrev := indexOf(l, k.last)
+	hadPrev = hadPrev && k.opens > 0
+	k.last, k.lastOpen = uid, now
+	switch f, seen := k.fetched[uid]; {
+	case !seen:
+		k.opens++
+	case f != opened:
+		k.opens++
+		k.ahead -= f
+		k.pending--
+	}
+	k.fetched[uid] = opened
+	if hadPrev && prev == idx {
+		return // the same message again: no step in any order, nor away from one
+	}
+
+	o := order{}
+	if hadPrev {
+		o = k.orderOf(prev, idx)
+	}
 	switch {
-	case k.last >= 0 && idx == k.last+1:
-		order = orderUID
-	case k.last >= 0 && k.namePos(idx) == k.namePos(k.last)+1:
-		order = orderName
+	case o.step != 0:
+		if o != k.order {
+			k.order, k.window, k.scanning = o, 0, false
+		}
+		w.ordered(mailbox, k, idx)
+	case k.opens >= walkOpens:
+		k.order = order{}
+		w.unordered(mailbox, k, idx)
+	default:
+		k.order = order{}
 	}
-	if order == orderNone || (k.order != orderNone && order != k.order) {
-		k.run, k.ahead, k.window = 0, 0, 0
-	}
-	k.order, k.last = order, idx
-	if order == orderNone {
-		return
-	}
-	k.run++
-	pos := k.position(idx)
-	if k.ahead < pos+1 {
-		k.ahead = pos + 1
-	}
-	// Ask for the next window once less than half of the current one is
-	// left ahead of the reader.
+}
+
+// ordered asks for the next window of messages in the walk's order once
+// less than half of the last one (and of the budget) is left ahead of
+// the reader.
+func (w *walker) ordered(mailbox string, k *walk, idx int) {
 	if k.window == 0 {
 		k.window = prefetchMin
-	} else if k.ahead-pos > k.window/2 {
+	} else if k.pending > k.window/2 || k.ahead > w.budget/2 {
 		return
 	} else {
 		k.window = min(2*k.window, prefetchMax)
 	}
 	var uids []uint32
-	var bytes int64
-	for k.ahead < len(l.Messages) && len(uids) < k.window && bytes < w.budget {
-		m := l.Messages[k.at(k.ahead)]
-		uids = append(uids, m.UID)
-		bytes += min(m.Size, cache.BlockSize)
-		k.ahead++
+	n := len(k.listing.Messages)
+	pos := k.position(idx) + k.order.step
+	if k.scanning && (k.scan-pos)*k.order.step > 0 {
+		pos = k.scan // what lies between was looked at already
 	}
+	for ; pos >= 0 && pos < n && len(uids) < k.window; pos += k.order.step {
+		if !w.take(k, k.at(pos), &uids) {
+			break
+		}
+	}
+	k.scan, k.scanning = pos, true
+	w.ask(mailbox, k, uids)
+}
+
+// unordered asks for the rest of the mailbox, as much as the budget
+// allows, starting after the message just opened; once the budget is
+// spent, again when half of it was opened, so that each command still
+// brings many messages.
+func (w *walker) unordered(mailbox string, k *walk, idx int) {
+	if k.ahead > w.budget/2 {
+		return
+	}
+	var uids []uint32
+	n := len(k.listing.Messages)
+	if k.swept == 0 {
+		k.sweepAt = idx + 1
+	}
+	for ; k.swept < n; k.sweepAt, k.swept = k.sweepAt+1, k.swept+1 {
+		if !w.take(k, k.sweepAt%n, &uids) {
+			break
+		}
+		if len(uids) == prefetchMax {
+			w.ask(mailbox, k, uids)
+			uids = nil
+		}
+	}
+	w.ask(mailbox, k, uids)
+}
+
+// take adds message i to uids unless it was fetched or opened already;
+// false once the budget is spent.
+func (w *walker) take(k *walk, i int, uids *[]uint32) bool {
+	m := k.listing.Messages[i]
+	if _, done := k.fetched[m.UID]; done {
+		return true
+	}
+	if k.ahead >= w.budget {
+		return false
+	}
+	size := min(m.Size, cache.BlockSize) // only a first block is prefetched
+	k.fetched[m.UID] = size
+	k.ahead += size
+	k.pending++
+	*uids = append(*uids, m.UID)
+	return true
+}
+
+func (w *walker) ask(mailbox string, k *walk, uids []uint32) {
 	if len(uids) > 0 {
-		w.store.Prefetch(mailbox, l.UIDValidity, uids)
+		w.store.Prefetch(mailbox, k.listing.UIDValidity, uids)
 	}
+}
+
+// indexOf is where a UID stands in a listing.
+func indexOf(l *cache.Listing, uid uint32) (int, bool) {
+	return slices.BinarySearchFunc(l.Messages, uid, func(m cache.Message, uid uint32) int {
+		return int(int64(m.UID) - int64(uid))
+	})
+}
+
+// orderOf is the order that goes from message a to message b in one
+// step, if any: the walk's own first (in name order, 100.eml to 101.eml
+// is also a step in UID order).
+func (k *walk) orderOf(a, b int) order {
+	if k.order.step != 0 && k.position(b)-k.position(a) == k.order.step {
+		return k.order
+	}
+	switch b - a {
+	case 1:
+		return order{step: 1}
+	case -1:
+		return order{step: -1}
+	}
+	switch k.namePos(b) - k.namePos(a) {
+	case 1:
+		return order{byName: true, step: 1}
+	case -1:
+		return order{byName: true, step: -1}
+	}
+	return order{}
 }
 
 // namePos is where message idx stands in file-name order.
@@ -135,7 +279,7 @@ func (k *walk) namePos(idx int) int {
 
 // position is where message idx stands in the walk's order.
 func (k *walk) position(idx int) int {
-	if k.order == orderName {
+	if k.order.byName {
 		return k.namePos(idx)
 	}
 	return idx
@@ -143,7 +287,7 @@ func (k *walk) position(idx int) int {
 
 // at is the message index at a position in the walk's order.
 func (k *walk) at(pos int) int {
-	if k.order == orderName {
+	if k.order.byName {
 		k.namePos(0)
 		return k.byName[pos]
 	}

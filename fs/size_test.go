@@ -132,3 +132,44 @@ func TestRFC822SizeLargerThanBody(t *testing.T) {
 		t.Fatalf("dd past the real end: %d bytes, %v", len(out), err)
 	}
 }
+
+// Small messages whose RFC822.SIZE is wrong, on a server that serves more
+// bytes than it claims (the scripted server; Dovecot serves as many as it
+// claims, see TestWrongRFC822Size) or fewer. Opens ask the server nothing
+// while no size was found wrong, so the first read of the first such
+// message may end where the claim does; the second read of it, and every
+// read of the others once one was found wrong, give exactly the server's
+// bytes, and the size says the same.
+func TestRFC822SizeSmallerThanBody(t *testing.T) {
+	test.RequireFUSE(t)
+	for _, surplus := range []int{-20, 20} {
+		t.Run(strconv.Itoa(surplus), func(t *testing.T) {
+			s := test.StartScripted(t, test.Variation{RFC822SizeSurplus: surplus})
+			var bodies [][]byte
+			var msgs []test.Message
+			for i := range 3 {
+				bodies = append(bodies, []byte(fmt.Sprintf("From: a@example.com\r\nSubject: %d\r\n\r\nthe body of message %d, somewhat longer than its claim\r\n", i, i)))
+				msgs = append(msgs, test.Message{Body: bodies[i]})
+			}
+			uids := s.Seed(t, "INBOX", msgs...)
+			m := s.Mount(t)
+			path := func(i int) string { return filepath.Join(m.Dir, "INBOX", fmt.Sprintf("%d.eml", uids[i])) }
+			check := func(i int) {
+				t.Helper()
+				data, err := os.ReadFile(path(i))
+				info, serr := os.Stat(path(i))
+				if err != nil || serr != nil || !bytes.Equal(data, bodies[i]) || info.Size() != int64(len(bodies[i])) {
+					t.Errorf("message %d: read %q (%v), size %v (%v); want %q\n%s", i, data, err, info.Size(), serr, bodies[i], m.Log())
+				}
+			}
+			first, err := os.ReadFile(path(0))
+			t.Logf("first read: %d of %d bytes", len(first), len(bodies[0]))
+			if err != nil || !bytes.HasPrefix(bodies[0], first) {
+				t.Fatalf("first read %q, %v", first, err)
+			}
+			check(0)
+			check(2) // not adjacent: no walk, the open checks alone
+			check(1)
+		})
+	}
+}

@@ -27,10 +27,10 @@ import (
 // ahead of the tool.
 const walkAheadDepth = 4
 
-// walkGap is how soon after entering a mailbox the tool must enter a
+// treeWalkGap is how soon after entering a mailbox the tool must enter a
 // sibling for that to be a walk: a person looking at two mailboxes a
 // minute apart is not walking the tree.
-const walkGap = 10 * time.Second
+const treeWalkGap = 10 * time.Second
 
 // listingsAhead is the filesystem's state of the walks under way.
 type listingsAhead struct {
@@ -67,7 +67,7 @@ func (f *FS) walkedInto(path []string) {
 	}
 	w.entered[parent] = enteredChild{name: name, at: time.Now()}
 	w.mu.Unlock()
-	if !ok || last.name == name || time.Since(last.at) > walkGap {
+	if !ok || last.name == name || time.Since(last.at) > treeWalkGap {
 		return
 	}
 	go f.fetchAhead(slices.Clone(path))

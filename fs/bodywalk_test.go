@@ -1,0 +1,193 @@
+package fs_test
+
+import (
+	"fmt"
+	"io"
+	"maps"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"imapfs/test"
+)
+
+// since is what the counters grew by from before to after.
+func since(before, after map[string]int64) map[string]int64 {
+	d := map[string]int64{}
+	for k, v := range after {
+		if v != before[k] {
+			d[k] = v - before[k]
+		}
+	}
+	return d
+}
+
+// seedWalk puts n small messages in a mailbox and returns their UIDs.
+func seedWalk(t *testing.T, s *test.Server, u test.User, mailbox string, n int) []uint32 {
+	t.Helper()
+	var msgs []test.Message
+	for i := range n {
+		msgs = append(msgs, test.Message{
+			Body: []byte(fmt.Sprintf("From: a%d@example.com\r\nSubject: walk %d\r\n\r\n%s\r\n", i, i, strings.Repeat("line of a walk\r\n", 50+i%7))),
+			Date: time.Date(2024, 3, 1, 12, 0, i, 0, time.UTC),
+		})
+	}
+	return s.Seed(t, u, mailbox, msgs...)
+}
+
+// Tools open a mailbox's messages in their own order: cp -r by inode
+// number, rsync by name (1.eml, 10.eml, 100.eml, ...), a shell loop
+// backwards, a script in any order at all. Whatever the order, once a
+// few are open the rest come in bulk: far fewer commands than messages,
+// and no body fetched twice.
+func TestWalkInAnyOrder(t *testing.T) {
+	s := test.SharedDovecot(t)
+	u := s.NewUser(t)
+	const n = 200
+	uids := seedWalk(t, s, u, "INBOX", n)
+	walks := map[string]func(t *testing.T, dir string){
+		"cp": func(t *testing.T, dir string) { run(t, "cp", "-r", dir, t.TempDir()) },
+		"rsync": func(t *testing.T, dir string) {
+			run(t, "rsync", "-a", "--whole-file", dir+"/", t.TempDir()+"/")
+		},
+		"cat-backwards": func(t *testing.T, dir string) {
+			run(t, "sh", "-c", `cd "$1" && for f in $(ls -v -r); do cat "$f"; done >/dev/null`, "sh", dir)
+		},
+		"shuffled": func(t *testing.T, dir string) {
+			order := slices.Clone(uids)
+			rand.New(rand.NewPCG(1, 2)).Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+			for _, uid := range order {
+				if _, err := os.ReadFile(filepath.Join(dir, fmt.Sprintf("%d.eml", uid))); err != nil {
+					t.Fatal(err)
+				}
+			}
+		},
+	}
+	for name, walk := range walks {
+		t.Run(name, func(t *testing.T) {
+			m := test.Mount(t, s, u)
+			walkOnce(t, m, name, n, walk)
+		})
+	}
+	// A body cache too small for the mailbox: what is fetched ahead
+	// stays within a quarter of it, and still comes many at a time.
+	t.Run("small-cache", func(t *testing.T) {
+		m := test.Mount(t, s, u, "--cache-size", strconv.Itoa(n*1000/2))
+		walkOnce(t, m, "cp", n, walks["cp"])
+	})
+}
+
+// walkOnce lists the mailbox, walks it, and checks what the walk cost.
+func walkOnce(t *testing.T, m *test.Mounted, name string, n int64, walk func(t *testing.T, dir string)) {
+	t.Helper()
+	dir := filepath.Join(m.Dir, "INBOX")
+	run(t, "ls", "-l", dir) // listed: what follows is the walk alone
+	before := mountStats(t, m)
+	walk(t, dir)
+	d := since(before, mountStats(t, m))
+	t.Logf("%s: %v", name, d)
+	if d["bodies_fetched"] != n {
+		t.Errorf("%d bodies fetched for %d messages: %v", d["bodies_fetched"], n, d)
+	}
+	if d["commands"] > n/8 {
+		t.Errorf("%d commands for %d messages: %v", d["commands"], n, d)
+	}
+}
+
+// Opening a listed message asks the server nothing; reading it then
+// costs at most two round trips (opening the mailbox, the FETCH), and
+// brings no other message: one cat is no walk, and neither are two far
+// apart.
+func TestOpenWaitsForNoServer(t *testing.T) {
+	s := test.SharedDovecot(t)
+	u := s.NewUser(t)
+	uids := seedWalk(t, s, u, "INBOX", 20)
+	m := test.Mount(t, s, u, "-o", "attr_timeout=3600", "--dir-cache-time", "1h")
+	dir := filepath.Join(m.Dir, "INBOX")
+	run(t, "ls", "-l", dir)
+	before := mountStats(t, m)
+	f, err := os.Open(filepath.Join(dir, fmt.Sprintf("%d.eml", uids[1])))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	opened := mountStats(t, m)
+	if d := since(before, opened); d["commands"] != 0 {
+		t.Errorf("open sent %d commands: %v", d["commands"], d)
+	}
+	if data, err := io.ReadAll(f); err != nil || !strings.Contains(string(data), "Subject: walk 1\r\n") {
+		t.Fatalf("read %q, %v", data, err)
+	}
+	read := mountStats(t, m)
+	if d := since(opened, read); d["commands"] > 2 || d["bodies_fetched"] != 1 {
+		t.Errorf("reading one message: %v; want at most 2 commands, 1 body", d)
+	}
+	// Had the first open started a prefetch, this read would wait for it.
+	run(t, "cat", filepath.Join(dir, fmt.Sprintf("%d.eml", uids[10])))
+	if d := since(read, mountStats(t, m)); d["bodies_fetched"] != 1 || d["prefetches"] != 0 {
+		t.Errorf("reading a second message: %v; want 1 body, no prefetch", d)
+	}
+}
+
+// Within a mailbox, inode numbers grow with the UID (tools that sort by
+// inode read in UID order), differ from the directory's, stay the same
+// on the next mount, and find -inum finds the one message.
+func TestInodesFollowUIDs(t *testing.T) {
+	s := test.SharedDovecot(t)
+	u := s.NewUser(t)
+	s.CreateMailbox(t, u, "Other")
+	uids := seedWalk(t, s, u, "INBOX", 5)
+	seedWalk(t, s, u, "Other", 5)
+	inodes := func(m *test.Mounted) map[string]uint64 {
+		got := map[string]uint64{}
+		for _, box := range []string{"INBOX", "Other"} {
+			for _, uid := range uids {
+				p := filepath.Join(box, fmt.Sprintf("%d.eml", uid))
+				st, err := statT(filepath.Join(m.Dir, p))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if st.Nlink != 1 {
+					t.Errorf("%s: nlink %d", p, st.Nlink)
+				}
+				got[p] = st.Ino
+			}
+			st, err := statT(filepath.Join(m.Dir, box))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got[box] = st.Ino
+		}
+		return got
+	}
+	m := test.Mount(t, s, u)
+	first := inodes(m)
+	seen := map[uint64]string{}
+	for p, ino := range first {
+		if other, dup := seen[ino]; dup {
+			t.Errorf("%s and %s share inode %d", p, other, ino)
+		}
+		seen[ino] = p
+	}
+	for _, box := range []string{"INBOX", "Other"} {
+		for i := 1; i < len(uids); i++ {
+			a, b := first[fmt.Sprintf("%s/%d.eml", box, uids[i-1])], first[fmt.Sprintf("%s/%d.eml", box, uids[i])]
+			if a >= b {
+				t.Errorf("%s: inode of UID %d is %d, of UID %d is %d", box, uids[i-1], a, uids[i], b)
+			}
+		}
+	}
+	p := fmt.Sprintf("INBOX/%d.eml", uids[2])
+	if out := run(t, "find", m.Dir, "-inum", strconv.FormatUint(first[p], 10)); strings.TrimSpace(out) != filepath.Join(m.Dir, p) {
+		t.Errorf("find -inum %d: %q, want %s", first[p], out, p)
+	}
+	m.Unmount(t)
+	if again := inodes(test.Mount(t, s, u)); !maps.Equal(first, again) {
+		t.Errorf("inodes changed across mounts: %v, then %v", first, again)
+	}
+}
