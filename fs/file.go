@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"bazil.org/fuse"
 	bfs "bazil.org/fuse/fs"
@@ -24,6 +25,9 @@ type file struct {
 	msg         cache.Message
 	// size is msg.Size until a read shows the server's RFC822.SIZE wrong.
 	size atomic.Int64
+	// reading holds the offsets of the reads in flight (see afterEnd).
+	readingMu sync.Mutex
+	reading   map[int64]int
 }
 
 // mailboxName is the server's name of the message's mailbox now.
@@ -141,10 +145,14 @@ func (f *file) readErrno(err error) error {
 func (f *file) Read(ctx context.Context, req *fuse.ReadRequest, resp *fuse.ReadResponse) error {
 	ctx, cancel := f.fs.transfer(ctx)
 	defer cancel()
+	defer f.inFlight(req.Offset)()
 	buf := make([]byte, req.Size)
 	n, end, err := f.fs.store.ReadAt(ctx, f.mailboxName(), f.uidValidity, f.msg.UID, f.size.Load(), buf, req.Offset)
 	if err != nil {
 		return f.readErrno(err)
+	}
+	if end >= 0 && req.Offset >= end && req.Offset > 0 {
+		f.afterEnd(end)
 	}
 	if end >= 0 {
 		// The server's RFC822.SIZE was wrong. The kernel takes the short
@@ -164,6 +172,50 @@ func (f *file) Read(ctx context.Context, req *fuse.ReadRequest, resp *fuse.ReadR
 	}
 	resp.Data = buf[:n]
 	return nil
+}
+
+// inFlight records a read at offset until the returned func is called.
+func (f *file) inFlight(offset int64) (done func()) {
+	f.readingMu.Lock()
+	defer f.readingMu.Unlock()
+	if f.reading == nil {
+		f.reading = map[int64]int{}
+	}
+	f.reading[offset]++
+	return func() {
+		f.readingMu.Lock()
+		defer f.readingMu.Unlock()
+		if f.reading[offset]--; f.reading[offset] == 0 {
+			delete(f.reading, offset)
+		}
+	}
+}
+
+// afterEnd holds the answer to a read past the real end of a message whose
+// RFC822.SIZE claimed more until the read that holds the end is answered.
+// The kernel reads ahead in several requests at once, and takes a short
+// answer as the file's end only if no other answer changed the file's
+// attributes since it asked: answered first, the empty read past the end
+// would set the size to its own offset, and the kernel would then ignore
+// the true end and show the zeros it fills short pages with, up to that
+// offset. Bounded: nothing waits long on it.
+func (f *file) afterEnd(end int64) {
+	deadline := time.Now().Add(200 * time.Millisecond)
+	for time.Now().Before(deadline) {
+		f.readingMu.Lock()
+		before := false
+		for offset := range f.reading {
+			before = before || offset < end
+		}
+		f.readingMu.Unlock()
+		if !before {
+			// The FUSE library writes the answer just after the handler
+			// returns: give it that moment.
+			time.Sleep(5 * time.Millisecond)
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // openNoFlush is the kernel's FOPEN_NOFLUSH, which bazil does not name:
