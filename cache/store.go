@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -52,11 +53,16 @@ type Store struct {
 
 	expungeAllDeleted bool
 
+	// foldersMu: one refresh of the folder list at a time.
+	foldersMu sync.Mutex
 	mu        sync.Mutex
 	folders   []Folder
 	foldersAt time.Time
-	boxes     map[string]*mailbox
-	inflight  map[BodyKey]*blockFetch
+	// started and dirTimes make directory mtimes (see DirTime).
+	started  time.Time
+	dirTimes map[string]dirTime
+	boxes    map[string]*mailbox
+	inflight map[BodyKey]*blockFetch
 	// uncertainCopies are moves whose COPY was cut off: the copy may be
 	// in the target.
 	uncertainCopies map[moveKey]copyPlace
@@ -92,6 +98,8 @@ func New(cfg Config) *Store {
 		expungeAllDeleted: cfg.ExpungeAllDeleted,
 		boxes:             map[string]*mailbox{},
 		inflight:          map[BodyKey]*blockFetch{},
+		started:           time.Now().Truncate(time.Second),
+		dirTimes:          map[string]dirTime{},
 	}
 }
 
@@ -105,22 +113,30 @@ type Folder struct {
 	Path       []string // Name split at the hierarchy delimiter
 	Selectable bool     // not \Noselect or \NonExistent: it holds messages
 	Attributes []string // as LIST gives them (\HasChildren, \Sent, ...)
+	// Status is the mailbox's state when the list was fetched (see
+	// folderStatusItems); nil where the server gave none (not
+	// selectable, or a STATUS it refused).
+	Status *imapclient.StatusData
 }
 
-// Folders returns every mailbox of the account (LIST "" "*"), refreshed
-// when older than the TTL.
+// Folders returns every mailbox of the account with its state, refreshed
+// when older than the TTL: one LIST "" "*" RETURN (STATUS (...)) where the
+// server has LIST-STATUS, else a LIST and STATUS commands pipelined (see
+// listWithStatus), so that the directories of every mailbox cost a round
+// trip or two together, not a few each.
 func (s *Store) Folders(ctx context.Context) ([]Folder, error) {
-	s.mu.Lock()
-	if s.folders != nil && time.Since(s.foldersAt) < s.ttl {
-		f := s.folders
-		s.mu.Unlock()
+	if f := s.freshFolders(); f != nil {
 		return f, nil
 	}
-	s.mu.Unlock()
+	s.foldersMu.Lock()
+	defer s.foldersMu.Unlock()
+	if f := s.freshFolders(); f != nil {
+		return f, nil // refreshed while we waited
+	}
 	var infos []*imapclient.MailboxInfo
 	err := s.readAny(ctx, func(c *imapclient.Client) error {
 		var err error
-		infos, err = c.List(ctx, "", "*")
+		infos, err = listWithStatus(ctx, c)
 		return err
 	})
 	if err != nil {
@@ -136,12 +152,120 @@ func (s *Store) Folders(ctx context.Context) ([]Folder, error) {
 			Name: info.Name, Delimiter: info.Delimiter, Path: path,
 			Selectable: !info.HasAttr(imapclient.AttrNoSelect) && !info.HasAttr(imapclient.AttrNonExistent),
 			Attributes: info.Attributes,
+			Status:     info.Status,
 		})
 	}
 	s.mu.Lock()
 	s.folders, s.foldersAt = folders, time.Now()
 	s.mu.Unlock()
 	return folders, nil
+}
+
+// freshFolders is the folder list if it may be trusted without asking.
+func (s *Store) freshFolders() []Folder {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.folders != nil && time.Since(s.foldersAt) < s.ttl {
+		return s.folders
+	}
+	return nil
+}
+
+// folderStatusItems is what the folder list asks of every mailbox: enough
+// to tell whether its listing changed without selecting it (an arrival
+// moves UIDNEXT, an expunge lowers MESSAGES), and HIGHESTMODSEQ, which
+// moves with flags too, where the server has CONDSTORE.
+func folderStatusItems(c *imapclient.Client) []string {
+	items := []string{imapclient.StatusMessages, imapclient.StatusUIDNext, imapclient.StatusUIDValidity}
+	if c.Has("CONDSTORE") {
+		items = append(items, imapclient.StatusHighestModSeq)
+	}
+	return items
+}
+
+// statusPipeline is how many STATUS commands listWithStatus keeps
+// outstanding at once.
+const statusPipeline = 64
+
+// listWithStatus lists every mailbox with its state (Status): with
+// LIST-STATUS in one command; without, with one STATUS per mailbox after
+// the LIST, pipelined on the connection (STATUS answers name their
+// mailbox). A selectable mailbox the LIST-STATUS answer left without
+// STATUS (RFC 5819 lets a server omit the selected one) gets its own. A
+// mailbox whose STATUS the server refuses (gone meanwhile) keeps none.
+func listWithStatus(ctx context.Context, c *imapclient.Client) ([]*imapclient.MailboxInfo, error) {
+	items := folderStatusItems(c)
+	var infos []*imapclient.MailboxInfo
+	var err error
+	if c.Has("LIST-STATUS") && c.Has("LIST-EXTENDED") {
+		infos, err = c.ListExtended(ctx, "", []string{"*"}, imapclient.ListOptions{ReturnStatus: items})
+	} else {
+		infos, err = c.List(ctx, "", "*")
+	}
+	if err != nil {
+		return nil, err
+	}
+	var (
+		wg    sync.WaitGroup
+		slots = make(chan struct{}, statusPipeline)
+		errMu sync.Mutex
+		first error
+	)
+	for _, info := range infos {
+		if info.Status != nil || info.HasAttr(imapclient.AttrNoSelect) || info.HasAttr(imapclient.AttrNonExistent) {
+			continue
+		}
+		slots <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-slots; wg.Done() }()
+			st, err := c.Status(ctx, info.Name, items...)
+			var refused *imapclient.StatusError
+			switch {
+			case err == nil:
+				info.Status = st
+			case !errors.As(err, &refused):
+				errMu.Lock()
+				first = cmp.Or(first, err)
+				errMu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return infos, first
+}
+
+// dirTime is the mtime shown for a directory while its listing stays as
+// it was seen (print).
+type dirTime struct {
+	print string
+	at    time.Time
+}
+
+// DirTime is the mtime of the directory key whose listing print sums up
+// (the names of its subdirectories, a mailbox's UIDVALIDITY, UIDNEXT and
+// MESSAGES): the start of the mount while it is as first seen, else the
+// moment this mount first saw it as it is, at least a second after the
+// time shown before. So it changes whenever the listing does (an arrival,
+// an expunge, a mailbox made, renamed or deleted below), stays while it
+// does not, never goes back, not even across mounts, and costs no round
+// trip beyond the folder list's.
+func (s *Store) DirTime(key, print string) time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.dirTimes[key]
+	switch {
+	case !ok:
+		t = dirTime{print: print, at: s.started}
+	case t.print != print:
+		at := time.Now().Truncate(time.Second)
+		if !at.After(t.at) {
+			at = t.at.Add(time.Second)
+		}
+		t = dirTime{print: print, at: at}
+	}
+	s.dirTimes[key] = t
+	return t.at
 }
 
 // InvalidateFolders makes the next Folders ask the server.
@@ -223,44 +347,6 @@ func (b *mailbox) current(ttl time.Duration) *Listing {
 		return b.listing
 	}
 	return nil
-}
-
-// LastArrival is the INTERNALDATE of the mailbox's last message (the
-// highest UID), the zero time when it has none: what a mailbox
-// directory shows as its mtime. It comes from the listing while that is
-// fresh, or else from one FETCH of that message, so that ls -l of many
-// mailboxes does not fetch every listing.
-func (s *Store) LastArrival(ctx context.Context, mailbox string) (time.Time, error) {
-	if l := s.box(mailbox).current(s.ttl); l != nil {
-		if n := len(l.Messages); n > 0 {
-			return l.Messages[n-1].Date, nil
-		}
-		return time.Time{}, nil
-	}
-	var last time.Time
-	b := s.box(mailbox)
-	err := s.readMailbox(ctx, mailbox, func(c *imapclient.Client, _ *imapclient.MailboxStatus) error {
-		last = time.Time{}
-		// NOOP: the connection may have selected the mailbox long ago.
-		if err := s.noop(ctx, c, b); err != nil {
-			return err
-		}
-		if m := c.Mailbox(); m == nil || m.Exists == 0 {
-			return nil
-		}
-		msgs, err := c.Fetch(ctx, imapclient.SeqSet{{Start: imapclient.SeqStar, Stop: imapclient.SeqStar}},
-			[]string{imapclient.FetchInternalDate}, nil)
-		// Unsolicited FETCH responses (another client's flag change) may
-		// come along: take the highest message that carries its date.
-		var seq uint32
-		for _, msg := range msgs {
-			if !msg.InternalDate.IsZero() && msg.Seq >= seq {
-				last, seq = msg.InternalDate, msg.Seq
-			}
-		}
-		return err
-	})
-	return last, err
 }
 
 // Cached returns the listing held now, however old, without asking the
