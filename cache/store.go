@@ -58,6 +58,8 @@ type Store struct {
 	mu        sync.Mutex
 	folders   []Folder
 	foldersAt time.Time
+	// states is the Status of each mailbox in folders, by name.
+	states map[string]*imapclient.StatusData
 	// started and dirTimes make directory mtimes (see DirTime).
 	started  time.Time
 	dirTimes map[string]dirTime
@@ -133,9 +135,12 @@ func (s *Store) Folders(ctx context.Context) ([]Folder, error) {
 	if f := s.freshFolders(); f != nil {
 		return f, nil // refreshed while we waited
 	}
+	// The list is as of no earlier than this (see unchanged).
+	asked := time.Now()
 	var infos []*imapclient.MailboxInfo
 	err := s.readAny(ctx, func(c *imapclient.Client) error {
 		var err error
+		asked = time.Now()
 		infos, err = listWithStatus(ctx, c)
 		return err
 	})
@@ -155,10 +160,37 @@ func (s *Store) Folders(ctx context.Context) ([]Folder, error) {
 			Status:     info.Status,
 		})
 	}
+	states := make(map[string]*imapclient.StatusData, len(folders))
+	for _, f := range folders {
+		if f.Status != nil {
+			states[f.Name] = f.Status
+		}
+	}
 	s.mu.Lock()
-	s.folders, s.foldersAt = folders, time.Now()
+	s.folders, s.foldersAt, s.states = folders, asked, states
 	s.mu.Unlock()
 	return folders, nil
+}
+
+// heldState is the mailbox's state in the folder list held now, however
+// old, and when it was fetched; nil if none.
+func (s *Store) heldState(mailbox string) (*imapclient.StatusData, time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.folders == nil {
+		return nil, time.Time{}
+	}
+	return s.states[mailbox], s.foldersAt
+}
+
+// sameState reports whether two states of a mailbox show that nothing
+// changed in between: an arrival moves UIDNEXT, an expunge MESSAGES or
+// (with arrivals) UIDNEXT, a flag change HIGHESTMODSEQ. Without
+// HIGHESTMODSEQ (no CONDSTORE) flag changes do not show, so nothing is
+// vouched for.
+func sameState(a, b *imapclient.StatusData) bool {
+	return a != nil && b != nil && a.Has(imapclient.StatusHighestModSeq) && b.Has(imapclient.StatusHighestModSeq) &&
+		a.UIDValidity == b.UIDValidity && a.UIDNext == b.UIDNext && a.Messages == b.Messages && a.HighestModSeq == b.HighestModSeq
 }
 
 // freshFolders is the folder list if it may be trusted without asking.
@@ -193,8 +225,19 @@ const statusPipeline = 64
 // mailbox). A selectable mailbox the LIST-STATUS answer left without
 // STATUS (RFC 5819 lets a server omit the selected one) gets its own. A
 // mailbox whose STATUS the server refuses (gone meanwhile) keeps none.
+//
+// The state of the mailbox the connection has examined is the session's
+// view, which a server may keep until the session syncs: that one is
+// asked again after a NOOP, sent along with the LIST.
 func listWithStatus(ctx context.Context, c *imapclient.Client) ([]*imapclient.MailboxInfo, error) {
 	items := folderStatusItems(c)
+	var noop chan error
+	examined := ""
+	if m := c.Mailbox(); m != nil {
+		examined = m.Name
+		noop = make(chan error, 1)
+		go func() { noop <- c.Noop(ctx) }()
+	}
 	var infos []*imapclient.MailboxInfo
 	var err error
 	if c.Has("LIST-STATUS") && c.Has("LIST-EXTENDED") {
@@ -202,8 +245,16 @@ func listWithStatus(ctx context.Context, c *imapclient.Client) ([]*imapclient.Ma
 	} else {
 		infos, err = c.List(ctx, "", "*")
 	}
+	if noop != nil {
+		err = cmp.Or(err, <-noop)
+	}
 	if err != nil {
 		return nil, err
+	}
+	for _, info := range infos {
+		if examined != "" && info.Name == examined {
+			info.Status = nil
+		}
 	}
 	var (
 		wg    sync.WaitGroup
@@ -326,6 +377,10 @@ type mailbox struct {
 	// refusals counts the NOs the server gave on connections with the
 	// mailbox selected (see noop).
 	refusals uint64
+	// basis is the mailbox's state in a folder list fetched before the
+	// listing was last refreshed: a later folder list showing the same
+	// state vouches for the listing (see unchanged).
+	basis *imapclient.StatusData
 }
 
 func (s *Store) box(name string) *mailbox {
@@ -368,11 +423,15 @@ func (s *Store) Listing(ctx context.Context, mailbox string) (*Listing, error) {
 	if l := b.current(s.ttl); l != nil {
 		return l, nil
 	}
+	if l := s.unchanged(b); l != nil {
+		return l, nil
+	}
 	b.refreshMu.Lock()
 	defer b.refreshMu.Unlock()
 	if l := b.current(s.ttl); l != nil {
 		return l, nil // refreshed while we waited
 	}
+	basis, _ := s.heldState(mailbox) // fetched before the refresh begins
 	b.mu.Lock()
 	changes := b.changes
 	b.mu.Unlock()
@@ -405,11 +464,30 @@ func (s *Store) Listing(ctx context.Context, mailbox string) (*Listing, error) {
 	if old != nil && old.UIDValidity != fresh.UIDValidity {
 		s.bodies.RemoveMailbox(mailbox, fresh.UIDValidity)
 	}
-	b.listing, b.checked, b.suspect = fresh, time.Now(), false
+	b.listing, b.checked, b.suspect, b.basis = fresh, time.Now(), false, basis
 	b.dirty = !settled || b.changes != changes
 	b.mu.Unlock()
 	s.pruneDisk(old, fresh)
 	return fresh, nil
+}
+
+// unchanged returns the listing, trusted anew, when the folder list held
+// now was fetched after the listing was last checked and shows the
+// mailbox as it was before that check (see sameState): one LIST-STATUS
+// then vouches for the listings of every mailbox, where each would cost
+// a refresh.
+func (s *Store) unchanged(b *mailbox) *Listing {
+	st, at := s.heldState(b.name)
+	if st == nil || time.Since(at) >= s.ttl {
+		return nil
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.listing == nil || b.dirty || b.suspect || !at.After(b.checked) || !sameState(st, b.basis) {
+		return nil
+	}
+	b.checked = at
+	return b.listing
 }
 
 // pruneDisk removes from the disk cache what a new listing shows gone:

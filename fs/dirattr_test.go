@@ -1,6 +1,7 @@
 package fs_test
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -206,6 +207,51 @@ func TestDirMtimeFollowsListing(t *testing.T) {
 		}
 		if info, err := os.Stat(filepath.Join(top, "Fresh")); err != nil || !info.IsDir() {
 			t.Errorf("the new mailbox: %v", err)
+		}
+	})
+}
+
+// A mailbox's listing older than --dir-cache-time is trusted anew when the
+// state of every mailbox, fetched at once, shows it unchanged since: ls of
+// the mailbox again costs no refresh of its own. A flag another client
+// changes moves that state, and shows.
+func TestListingVouchedByMailboxStates(t *testing.T) {
+	test.EachServer(t, func(t *testing.T, s *test.Server) {
+		u := s.NewUser(t)
+		box := s.Personal("Box")
+		s.CreateMailbox(t, u, box)
+		uids := seedSome(t, s, u, box, 3)
+		m := test.Mount(t, s, u, "--dir-cache-time", "100ms")
+		dir := mailboxDir(m, s, box)
+		run(t, "ls", "-l", dir)
+		before := mountStats(t, m)
+		for range 5 {
+			time.Sleep(150 * time.Millisecond) // past --dir-cache-time
+			run(t, "ls", "-l", dir)
+		}
+		after := mountStats(t, m)
+		if after["listing_refreshes"] != before["listing_refreshes"] || after["listings"] != before["listings"] {
+			t.Errorf("ls of an unchanged mailbox refreshed its listing: %d refreshes and %d listings, then %d and %d",
+				before["listing_refreshes"], before["listings"], after["listing_refreshes"], after["listings"])
+		}
+
+		raw := s.Session(t, u)
+		if _, _, err := raw.Run("SELECT " + strconv.Quote(box)); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := raw.Run(fmt.Sprintf("UID STORE %d +FLAGS.SILENT (\\Answered)", uids[1])); err != nil {
+			t.Fatal(err)
+		}
+		file := filepath.Join(dir, fmt.Sprintf("%d.eml", uids[1]))
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			run(t, "ls", "-l", dir)
+			out, _ := exec.Command("getfattr", "--only-values", "-n", "user.imap.flags", file).Output()
+			if strings.Contains(string(out), `\Answered`) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the flag another client set does not show: %q\n%s", out, m.Log())
+			}
 		}
 	})
 }
