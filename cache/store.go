@@ -252,7 +252,7 @@ func listWithStatus(ctx context.Context, c *imapclient.Client) ([]*imapclient.Ma
 		return nil, err
 	}
 	for _, info := range infos {
-		if examined != "" && info.Name == examined {
+		if examined != "" && (info.Name == examined || strings.EqualFold(info.Name, "INBOX") && strings.EqualFold(examined, "INBOX")) {
 			info.Status = nil
 		}
 	}
@@ -295,12 +295,12 @@ type dirTime struct {
 
 // DirTime is the mtime of the directory key whose listing print sums up
 // (the names of its subdirectories, a mailbox's UIDVALIDITY, UIDNEXT and
-// MESSAGES): the start of the mount while it is as first seen, else the
-// moment this mount first saw it as it is, at least a second after the
-// time shown before. So it changes whenever the listing does (an arrival,
-// an expunge, a mailbox made, renamed or deleted below), stays while it
-// does not, never goes back, not even across mounts, and costs no round
-// trip beyond the folder list's.
+// MESSAGES): the start of the mount until the mount sees the listing
+// differ from the first it saw, then the moment it saw it change, at
+// least a second after the time shown before. So it changes whenever the
+// listing does (an arrival, an expunge, a mailbox made, renamed or
+// deleted below), stays while it does not, never goes back, not even
+// across mounts, and costs no round trip beyond the folder list's.
 func (s *Store) DirTime(key, print string) time.Time {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -317,6 +317,17 @@ func (s *Store) DirTime(key, print string) time.Time {
 	}
 	s.dirTimes[key] = t
 	return t.at
+}
+
+// ShownDirTime is the mtime DirTime last gave the directory key, or the
+// start of the mount.
+func (s *Store) ShownDirTime(key string) time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t, ok := s.dirTimes[key]; ok {
+		return t.at
+	}
+	return s.started
 }
 
 // InvalidateFolders makes the next Folders ask the server.

@@ -78,10 +78,16 @@ func (d *dir) Attr(ctx context.Context, a *fuse.Attr) error {
 	ctx, cancel := d.fs.request(ctx)
 	defer cancel()
 	self, children, err := d.folder(ctx)
-	if err != nil {
+	switch {
+	case err == nil:
+		a.Mtime = d.fs.store.DirTime(joinPath(d.p()), listingPrint(self, children))
+	case len(d.p()) == 0:
+		// The mount's root stays there while the server does not answer
+		// (its user.imapfs.stats is read then), with the time last shown.
+		a.Mtime = d.fs.store.ShownDirTime("")
+	default:
 		return d.fs.errno("stat "+joinPath(d.p()), err)
 	}
-	a.Mtime = d.fs.store.DirTime(joinPath(d.p()), listingPrint(self, children))
 	a.Ctime, a.Atime = a.Mtime, a.Mtime
 	return nil
 }
