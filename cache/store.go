@@ -52,6 +52,8 @@ type Store struct {
 	ttl    time.Duration
 
 	expungeAllDeleted bool
+	// listStatusRefused: the server refused LIST-STATUS once.
+	listStatusRefused atomic.Bool
 
 	// foldersMu: one refresh of the folder list at a time.
 	foldersMu sync.Mutex
@@ -141,7 +143,7 @@ func (s *Store) Folders(ctx context.Context) ([]Folder, error) {
 	err := s.readAny(ctx, func(c *imapclient.Client) error {
 		var err error
 		asked = time.Now()
-		infos, err = listWithStatus(ctx, c)
+		infos, err = s.listWithStatus(ctx, c)
 		return err
 	})
 	if err != nil {
@@ -229,7 +231,7 @@ const statusPipeline = 64
 // The state of the mailbox the connection has examined is the session's
 // view, which a server may keep until the session syncs: that one is
 // asked again after a NOOP, sent along with the LIST.
-func listWithStatus(ctx context.Context, c *imapclient.Client) ([]*imapclient.MailboxInfo, error) {
+func (s *Store) listWithStatus(ctx context.Context, c *imapclient.Client) ([]*imapclient.MailboxInfo, error) {
 	items := folderStatusItems(c)
 	var noop chan error
 	examined := ""
@@ -240,8 +242,16 @@ func listWithStatus(ctx context.Context, c *imapclient.Client) ([]*imapclient.Ma
 	}
 	var infos []*imapclient.MailboxInfo
 	var err error
-	if c.Has("LIST-STATUS") && c.Has("LIST-EXTENDED") {
+	var refused *imapclient.StatusError
+	if c.Has("LIST-STATUS") && c.Has("LIST-EXTENDED") && !s.listStatusRefused.Load() {
 		infos, err = c.ListExtended(ctx, "", []string{"*"}, imapclient.ListOptions{ReturnStatus: items})
+		if errors.As(err, &refused) {
+			// Announced (or implied by IMAP4rev2) yet refused: STATUS
+			// commands do, from now on.
+			s.log.Info("the server refuses LIST with RETURN (STATUS); asking STATUS of each mailbox instead", "err", err)
+			s.listStatusRefused.Store(true)
+			infos, err = c.List(ctx, "", "*")
+		}
 	} else {
 		infos, err = c.List(ctx, "", "*")
 	}
