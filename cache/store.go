@@ -226,7 +226,8 @@ const statusPipeline = 64
 // the LIST, pipelined on the connection (STATUS answers name their
 // mailbox). A selectable mailbox the LIST-STATUS answer left without
 // STATUS (RFC 5819 lets a server omit the selected one) gets its own. A
-// mailbox whose STATUS the server refuses (gone meanwhile) keeps none.
+// mailbox whose STATUS fails otherwise than with the connection keeps
+// none.
 //
 // The state of the mailbox the connection has examined is the session's
 // view, which a server may keep until the session syncs: that one is
@@ -281,15 +282,16 @@ func (s *Store) listWithStatus(ctx context.Context, c *imapclient.Client) ([]*im
 		go func() {
 			defer func() { <-slots; wg.Done() }()
 			st, err := c.Status(ctx, info.Name, items...)
-			var refused *imapclient.StatusError
 			switch {
 			case err == nil:
 				info.Status = st
-			case !errors.As(err, &refused):
+			case errors.Is(err, imapclient.ErrAbort) || ctx.Err() != nil:
 				errMu.Lock()
 				first = cmp.Or(first, err)
 				errMu.Unlock()
 			}
+			// Else the server refused it (gone meanwhile), or the name
+			// cannot be sent: that mailbox has no state.
 		}()
 	}
 	wg.Wait()
