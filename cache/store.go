@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -51,12 +52,21 @@ type Store struct {
 	ttl    time.Duration
 
 	expungeAllDeleted bool
+	// listStatusRefused: the server refused LIST-STATUS once.
+	listStatusRefused atomic.Bool
 
+	// foldersMu: one refresh of the folder list at a time.
+	foldersMu sync.Mutex
 	mu        sync.Mutex
 	folders   []Folder
 	foldersAt time.Time
-	boxes     map[string]*mailbox
-	inflight  map[BodyKey]*blockFetch
+	// states is the Status of each mailbox in folders, by name.
+	states map[string]*imapclient.StatusData
+	// started and dirTimes make directory mtimes (see DirTime).
+	started  time.Time
+	dirTimes map[string]dirTime
+	boxes    map[string]*mailbox
+	inflight map[BodyKey]*blockFetch
 	// uncertainCopies are moves whose COPY was cut off: the copy may be
 	// in the target.
 	uncertainCopies map[moveKey]copyPlace
@@ -92,6 +102,8 @@ func New(cfg Config) *Store {
 		expungeAllDeleted: cfg.ExpungeAllDeleted,
 		boxes:             map[string]*mailbox{},
 		inflight:          map[BodyKey]*blockFetch{},
+		started:           time.Now().Truncate(time.Second),
+		dirTimes:          map[string]dirTime{},
 	}
 }
 
@@ -105,22 +117,33 @@ type Folder struct {
 	Path       []string // Name split at the hierarchy delimiter
 	Selectable bool     // not \Noselect or \NonExistent: it holds messages
 	Attributes []string // as LIST gives them (\HasChildren, \Sent, ...)
+	// Status is the mailbox's state when the list was fetched (see
+	// folderStatusItems); nil where the server gave none (not
+	// selectable, or a STATUS it refused).
+	Status *imapclient.StatusData
 }
 
-// Folders returns every mailbox of the account (LIST "" "*"), refreshed
-// when older than the TTL.
+// Folders returns every mailbox of the account with its state, refreshed
+// when older than the TTL: one LIST "" "*" RETURN (STATUS (...)) where the
+// server has LIST-STATUS, else a LIST and STATUS commands pipelined (see
+// listWithStatus), so that the directories of every mailbox cost a round
+// trip or two together, not a few each.
 func (s *Store) Folders(ctx context.Context) ([]Folder, error) {
-	s.mu.Lock()
-	if s.folders != nil && time.Since(s.foldersAt) < s.ttl {
-		f := s.folders
-		s.mu.Unlock()
+	if f := s.freshFolders(); f != nil {
 		return f, nil
 	}
-	s.mu.Unlock()
+	s.foldersMu.Lock()
+	defer s.foldersMu.Unlock()
+	if f := s.freshFolders(); f != nil {
+		return f, nil // refreshed while we waited
+	}
+	// The list is as of no earlier than this (see unchanged).
+	asked := time.Now()
 	var infos []*imapclient.MailboxInfo
 	err := s.readAny(ctx, func(c *imapclient.Client) error {
 		var err error
-		infos, err = c.List(ctx, "", "*")
+		asked = time.Now()
+		infos, err = s.listWithStatus(ctx, c)
 		return err
 	})
 	if err != nil {
@@ -136,12 +159,187 @@ func (s *Store) Folders(ctx context.Context) ([]Folder, error) {
 			Name: info.Name, Delimiter: info.Delimiter, Path: path,
 			Selectable: !info.HasAttr(imapclient.AttrNoSelect) && !info.HasAttr(imapclient.AttrNonExistent),
 			Attributes: info.Attributes,
+			Status:     info.Status,
 		})
 	}
+	states := make(map[string]*imapclient.StatusData, len(folders))
+	for _, f := range folders {
+		if f.Status != nil {
+			states[f.Name] = f.Status
+		}
+	}
 	s.mu.Lock()
-	s.folders, s.foldersAt = folders, time.Now()
+	s.folders, s.foldersAt, s.states = folders, asked, states
 	s.mu.Unlock()
 	return folders, nil
+}
+
+// heldState is the mailbox's state in the folder list held now, however
+// old, and when it was fetched; nil if none.
+func (s *Store) heldState(mailbox string) (*imapclient.StatusData, time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.folders == nil {
+		return nil, time.Time{}
+	}
+	return s.states[mailbox], s.foldersAt
+}
+
+// sameState reports whether two states of a mailbox show that nothing
+// changed in between: an arrival moves UIDNEXT, an expunge MESSAGES or
+// (with arrivals) UIDNEXT, a flag change HIGHESTMODSEQ. Without
+// HIGHESTMODSEQ (no CONDSTORE) flag changes do not show, so nothing is
+// vouched for.
+func sameState(a, b *imapclient.StatusData) bool {
+	return a != nil && b != nil && a.Has(imapclient.StatusHighestModSeq) && b.Has(imapclient.StatusHighestModSeq) &&
+		a.UIDValidity == b.UIDValidity && a.UIDNext == b.UIDNext && a.Messages == b.Messages && a.HighestModSeq == b.HighestModSeq
+}
+
+// freshFolders is the folder list if it may be trusted without asking.
+func (s *Store) freshFolders() []Folder {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.folders != nil && time.Since(s.foldersAt) < s.ttl {
+		return s.folders
+	}
+	return nil
+}
+
+// folderStatusItems is what the folder list asks of every mailbox: enough
+// to tell whether its listing changed without selecting it (an arrival
+// moves UIDNEXT, an expunge lowers MESSAGES), and HIGHESTMODSEQ, which
+// moves with flags too, where the server has CONDSTORE.
+func folderStatusItems(c *imapclient.Client) []string {
+	items := []string{imapclient.StatusMessages, imapclient.StatusUIDNext, imapclient.StatusUIDValidity}
+	if c.Has("CONDSTORE") {
+		items = append(items, imapclient.StatusHighestModSeq)
+	}
+	return items
+}
+
+// statusPipeline is how many STATUS commands listWithStatus keeps
+// outstanding at once.
+const statusPipeline = 64
+
+// listWithStatus lists every mailbox with its state (Status): with
+// LIST-STATUS in one command; without, with one STATUS per mailbox after
+// the LIST, pipelined on the connection (STATUS answers name their
+// mailbox). A selectable mailbox the LIST-STATUS answer left without
+// STATUS (RFC 5819 lets a server omit the selected one) gets its own. A
+// mailbox whose STATUS fails otherwise than with the connection keeps
+// none.
+//
+// The state of the mailbox the connection has examined is the session's
+// view, which a server may keep until the session syncs: that one is
+// asked again after a NOOP, sent along with the LIST.
+func (s *Store) listWithStatus(ctx context.Context, c *imapclient.Client) ([]*imapclient.MailboxInfo, error) {
+	items := folderStatusItems(c)
+	var noop chan error
+	examined := ""
+	if m := c.Mailbox(); m != nil {
+		examined = m.Name
+		noop = make(chan error, 1)
+		go func() { noop <- c.Noop(ctx) }()
+	}
+	var infos []*imapclient.MailboxInfo
+	var err error
+	var refused *imapclient.StatusError
+	if c.Has("LIST-STATUS") && c.Has("LIST-EXTENDED") && !s.listStatusRefused.Load() {
+		infos, err = c.ListExtended(ctx, "", []string{"*"}, imapclient.ListOptions{ReturnStatus: items})
+		if errors.As(err, &refused) {
+			// Announced (or implied by IMAP4rev2) yet refused: STATUS
+			// commands do, from now on.
+			s.log.Info("the server refuses LIST with RETURN (STATUS); asking STATUS of each mailbox instead", "err", err)
+			s.listStatusRefused.Store(true)
+			infos, err = c.List(ctx, "", "*")
+		}
+	} else {
+		infos, err = c.List(ctx, "", "*")
+	}
+	if noop != nil {
+		err = cmp.Or(err, <-noop)
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, info := range infos {
+		if examined != "" && (info.Name == examined || strings.EqualFold(info.Name, "INBOX") && strings.EqualFold(examined, "INBOX")) {
+			info.Status = nil
+		}
+	}
+	var (
+		wg    sync.WaitGroup
+		slots = make(chan struct{}, statusPipeline)
+		errMu sync.Mutex
+		first error
+	)
+	for _, info := range infos {
+		if info.Status != nil || info.HasAttr(imapclient.AttrNoSelect) || info.HasAttr(imapclient.AttrNonExistent) {
+			continue
+		}
+		slots <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-slots; wg.Done() }()
+			st, err := c.Status(ctx, info.Name, items...)
+			switch {
+			case err == nil:
+				info.Status = st
+			case errors.Is(err, imapclient.ErrAbort) || ctx.Err() != nil:
+				errMu.Lock()
+				first = cmp.Or(first, err)
+				errMu.Unlock()
+			}
+			// Else the server refused it (gone meanwhile), or the name
+			// cannot be sent: that mailbox has no state.
+		}()
+	}
+	wg.Wait()
+	return infos, first
+}
+
+// dirTime is the mtime shown for a directory while its listing stays as
+// it was seen (print).
+type dirTime struct {
+	print string
+	at    time.Time
+}
+
+// DirTime is the mtime of the directory key whose listing print sums up
+// (the names of its subdirectories, a mailbox's UIDVALIDITY, UIDNEXT and
+// MESSAGES): the start of the mount until the mount sees the listing
+// differ from the first it saw, then the moment it saw it change, at
+// least a second after the time shown before. So it changes whenever the
+// listing does (an arrival, an expunge, a mailbox made, renamed or
+// deleted below), stays while it does not, never goes back, not even
+// across mounts, and costs no round trip beyond the folder list's.
+func (s *Store) DirTime(key, print string) time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.dirTimes[key]
+	switch {
+	case !ok:
+		t = dirTime{print: print, at: s.started}
+	case t.print != print:
+		at := time.Now().Truncate(time.Second)
+		if !at.After(t.at) {
+			at = t.at.Add(time.Second)
+		}
+		t = dirTime{print: print, at: at}
+	}
+	s.dirTimes[key] = t
+	return t.at
+}
+
+// ShownDirTime is the mtime DirTime last gave the directory key, or the
+// start of the mount.
+func (s *Store) ShownDirTime(key string) time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t, ok := s.dirTimes[key]; ok {
+		return t.at
+	}
+	return s.started
 }
 
 // InvalidateFolders makes the next Folders ask the server.
@@ -202,6 +400,10 @@ type mailbox struct {
 	// refusals counts the NOs the server gave on connections with the
 	// mailbox selected (see noop).
 	refusals uint64
+	// basis is the mailbox's state in a folder list fetched before the
+	// listing was last refreshed: a later folder list showing the same
+	// state vouches for the listing (see unchanged).
+	basis *imapclient.StatusData
 }
 
 func (s *Store) box(name string) *mailbox {
@@ -225,44 +427,6 @@ func (b *mailbox) current(ttl time.Duration) *Listing {
 	return nil
 }
 
-// LastArrival is the INTERNALDATE of the mailbox's last message (the
-// highest UID), the zero time when it has none: what a mailbox
-// directory shows as its mtime. It comes from the listing while that is
-// fresh, or else from one FETCH of that message, so that ls -l of many
-// mailboxes does not fetch every listing.
-func (s *Store) LastArrival(ctx context.Context, mailbox string) (time.Time, error) {
-	if l := s.box(mailbox).current(s.ttl); l != nil {
-		if n := len(l.Messages); n > 0 {
-			return l.Messages[n-1].Date, nil
-		}
-		return time.Time{}, nil
-	}
-	var last time.Time
-	b := s.box(mailbox)
-	err := s.readMailbox(ctx, mailbox, func(c *imapclient.Client, _ *imapclient.MailboxStatus) error {
-		last = time.Time{}
-		// NOOP: the connection may have selected the mailbox long ago.
-		if err := s.noop(ctx, c, b); err != nil {
-			return err
-		}
-		if m := c.Mailbox(); m == nil || m.Exists == 0 {
-			return nil
-		}
-		msgs, err := c.Fetch(ctx, imapclient.SeqSet{{Start: imapclient.SeqStar, Stop: imapclient.SeqStar}},
-			[]string{imapclient.FetchInternalDate}, nil)
-		// Unsolicited FETCH responses (another client's flag change) may
-		// come along: take the highest message that carries its date.
-		var seq uint32
-		for _, msg := range msgs {
-			if !msg.InternalDate.IsZero() && msg.Seq >= seq {
-				last, seq = msg.InternalDate, msg.Seq
-			}
-		}
-		return err
-	})
-	return last, err
-}
-
 // Cached returns the listing held now, however old, without asking the
 // server; nil if none. Lookups of single files use it so that walking a
 // mailbox costs no round trip per file.
@@ -282,11 +446,15 @@ func (s *Store) Listing(ctx context.Context, mailbox string) (*Listing, error) {
 	if l := b.current(s.ttl); l != nil {
 		return l, nil
 	}
+	if l := s.unchanged(b); l != nil {
+		return l, nil
+	}
 	b.refreshMu.Lock()
 	defer b.refreshMu.Unlock()
 	if l := b.current(s.ttl); l != nil {
 		return l, nil // refreshed while we waited
 	}
+	basis, _ := s.heldState(mailbox) // fetched before the refresh begins
 	b.mu.Lock()
 	changes := b.changes
 	b.mu.Unlock()
@@ -320,11 +488,30 @@ func (s *Store) Listing(ctx context.Context, mailbox string) (*Listing, error) {
 	if old != nil && old.UIDValidity != fresh.UIDValidity {
 		s.bodies.RemoveMailbox(mailbox, fresh.UIDValidity)
 	}
-	b.listing, b.checked, b.suspect = fresh, asOf, false
+	b.listing, b.checked, b.suspect, b.basis = fresh, asOf, false, basis
 	b.dirty = !settled || b.changes != changes
 	b.mu.Unlock()
 	s.pruneDisk(old, fresh)
 	return fresh, nil
+}
+
+// unchanged returns the listing, trusted anew, when the folder list held
+// now was fetched after the listing was last checked and shows the
+// mailbox as it was before that check (see sameState): one LIST-STATUS
+// then vouches for the listings of every mailbox, where each would cost
+// a refresh.
+func (s *Store) unchanged(b *mailbox) *Listing {
+	st, at := s.heldState(b.name)
+	if st == nil || time.Since(at) >= s.ttl {
+		return nil
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.listing == nil || b.dirty || b.suspect || !at.After(b.checked) || !sameState(st, b.basis) {
+		return nil
+	}
+	b.checked = at
+	return b.listing
 }
 
 // pruneDisk removes from the disk cache what a new listing shows gone:

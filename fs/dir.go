@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-	"time"
 
 	"bazil.org/fuse"
 	bfs "bazil.org/fuse/fs"
@@ -61,12 +60,12 @@ func (d *dir) folder(ctx context.Context) (self *cache.Folder, children []string
 	return self, children, nil
 }
 
-// Attr gives a mailbox directory the INTERNALDATE of its last message
-// (the highest UID) as its times: it changes when mail arrives, and is the
-// same on every mount, so a second rsync -a finds nothing to update. It is
-// one small FETCH where the listing is not at hand, so ls -l of many
-// mailboxes fetches no listing. Other directories, and empty mailboxes,
-// have the epoch.
+// Attr answers from the folder list and the state of every mailbox that
+// came with it (cache.Store.Folders), so stat of many directories costs
+// no round trip each. A directory's times change whenever its listing
+// does, and only then (see cache.Store.DirTime): the listing is summed
+// up by its subdirectories' names and, for a mailbox, UIDVALIDITY,
+// UIDNEXT and MESSAGES, which every arrival or expunge moves.
 func (d *dir) Attr(ctx context.Context, a *fuse.Attr) error {
 	d.fs.attrDefaults(a)
 	a.Inode = 1
@@ -76,26 +75,37 @@ func (d *dir) Attr(ctx context.Context, a *fuse.Attr) error {
 	a.Mode = d.fs.dirMode()
 	a.Nlink = 2
 	a.Valid = d.fs.attrValid(dirValid)
-	a.Mtime = time.Unix(0, 0)
-	if len(d.p()) > 0 {
-		ctx, cancel := d.fs.request(ctx)
-		defer cancel()
-		self, _, err := d.folder(ctx)
-		if err != nil {
-			return d.fs.errno("stat "+joinPath(d.p()), err)
-		}
-		if self != nil && self.Selectable {
-			last, err := d.fs.store.LastArrival(ctx, self.Name)
-			if err != nil {
-				return d.fs.errno("stat "+joinPath(d.p()), err)
-			}
-			if !last.IsZero() {
-				a.Mtime = last
-			}
-		}
+	ctx, cancel := d.fs.request(ctx)
+	defer cancel()
+	self, children, err := d.folder(ctx)
+	switch {
+	case err == nil:
+		a.Mtime = d.fs.store.DirTime(joinPath(d.p()), listingPrint(self, children))
+	case len(d.p()) == 0:
+		// The mount's root stays there while the server does not answer
+		// (its user.imapfs.stats is read then), with the time last shown.
+		a.Mtime = d.fs.store.ShownDirTime("")
+	default:
+		return d.fs.errno("stat "+joinPath(d.p()), err)
 	}
 	a.Ctime, a.Atime = a.Mtime, a.Mtime
 	return nil
+}
+
+// listingPrint sums up what a directory lists as far as the folder list
+// tells: it differs whenever an entry comes or goes.
+func listingPrint(self *cache.Folder, children []string) string {
+	var b strings.Builder
+	for _, c := range slices.Sorted(slices.Values(children)) {
+		b.WriteString(c)
+		b.WriteByte(0)
+	}
+	if self != nil && self.Status != nil {
+		st := self.Status
+		b.WriteString(strconv.FormatUint(uint64(st.UIDValidity), 10) + " " +
+			strconv.FormatUint(uint64(st.UIDNext), 10) + " " + strconv.FormatUint(uint64(st.Messages), 10))
+	}
+	return b.String()
 }
 
 func (d *dir) Lookup(ctx context.Context, req *fuse.LookupRequest, resp *fuse.LookupResponse) (bfs.Node, error) {

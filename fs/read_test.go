@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -49,8 +48,8 @@ func seedSome(t *testing.T, s *test.Server, u test.User, mailbox string, n int) 
 	return s.Seed(t, u, mailbox, msgs...)
 }
 
-// ls -l of the mailboxes fetches none of their listings: each directory's
-// mtime costs one FETCH of its last message.
+// ls -l of the mailboxes fetches none of their listings: each directory's mtime comes from the state of every mailbox,
+// fetched at once.
 func TestLsRootFetchesNoListing(t *testing.T) {
 	s := test.SharedDovecot(t)
 	u := s.NewUser(t)
@@ -60,14 +59,17 @@ func TestLsRootFetchesNoListing(t *testing.T) {
 	}
 	s.CreateMailbox(t, u, "Empty")
 	m := test.Mount(t, s, u)
-	out := run(t, "ls", "-l", "--time-style=+%s", m.Dir)
+	run(t, "ls", "-l", "--time-style=+%s", m.Dir)
+	shown, err := os.Stat(filepath.Join(m.Dir, "Empty"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	// Mail arriving in a mailbox that was empty when it was looked at
 	// moves its directory's mtime.
-	arrived := time.Date(2025, 5, 6, 7, 8, 9, 0, time.UTC)
-	s.Seed(t, u, "Empty", test.Message{Body: []byte("Subject: new\r\n\r\nnew\r\n"), Date: arrived})
+	s.Seed(t, u, "Empty", test.Message{Body: []byte("Subject: new\r\n\r\nnew\r\n")})
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
 		info, err := os.Stat(filepath.Join(m.Dir, "Empty"))
-		if err == nil && info.ModTime().Equal(arrived) {
+		if err == nil && info.ModTime().After(shown.ModTime()) {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -75,9 +77,8 @@ func TestLsRootFetchesNoListing(t *testing.T) {
 		}
 	}
 	stats := unmountStats(t, m)
-	last := strconv.FormatInt(s.Messages(t, u, "A")[2].InternalDate.Unix(), 10)
-	if stats["listings"] != "0" || strings.Count(out, " "+last+" ") != 3 {
-		t.Errorf("ls -l fetched %s listings (want 0) and showed:\n%s", stats["listings"], out)
+	if stats["listings"] != "0" {
+		t.Errorf("ls -l fetched %s listings (want 0)", stats["listings"])
 	}
 }
 
@@ -97,16 +98,18 @@ func TestListAndRead(t *testing.T) {
 		if !strings.Contains(root, "INBOX") {
 			t.Fatalf("ls root: %q\n%s", root, m.Log())
 		}
-		// A mailbox directory's mtime is its last message's INTERNALDATE,
-		// the same before its listing is fetched (one FETCH) as after.
+		// A mailbox directory's mtime is the same before its listing is
+		// fetched as after.
 		nestedDir := mailboxDir(m, s, nested)
-		lastArrival := func() time.Time {
-			stored := s.Messages(t, u, nested)
-			return stored[len(stored)-1].InternalDate
+		before, err := os.Stat(nestedDir)
+		if err != nil {
+			t.Fatal(err)
 		}
-		if info, err := os.Stat(nestedDir); err != nil || !info.ModTime().Equal(lastArrival()) {
-			t.Errorf("mtime of %s before its listing: %v, want %v (%v)", nested, info.ModTime(), lastArrival(), err)
-		}
+		defer func() {
+			if info, err := os.Stat(nestedDir); err != nil || !info.ModTime().Equal(before.ModTime()) {
+				t.Errorf("mtime of %s after its listing: %v, before %v (%v)", nested, info.ModTime(), before.ModTime(), err)
+			}
+		}()
 		for _, mailbox := range []string{"INBOX", nested} {
 			dir := filepath.Join(m.Dir, filepath.Join(strings.Split(mailbox, s.Delimiter)...))
 			stored := s.Messages(t, u, mailbox)

@@ -303,10 +303,22 @@ func TestUploadLookCostsOneSearch(t *testing.T) {
 	if searches != n || afterNoop > n/2 {
 		t.Errorf("%d UID SEARCH for %d uploads, %d of them after a NOOP\n%s", searches, n, afterNoop, s.Transcript(8000))
 	}
+	// STATUS only for the state of every mailbox that comes with the
+	// folder list (one mailbox here, and no LIST-STATUS), none of an
+	// upload's own.
+	lists, statuses := 0, 0
 	for _, c := range s.Commands() {
-		if strings.HasPrefix(c, "STATUS") {
+		switch {
+		case strings.HasPrefix(c, "LIST "):
+			lists++
+		case strings.HasPrefix(c, "STATUS INBOX (MESSAGES UIDNEXT UIDVALIDITY"):
+			statuses++
+		case strings.HasPrefix(c, "STATUS"):
 			t.Errorf("an upload asked STATUS: %s", c)
 		}
+	}
+	if statuses > lists {
+		t.Errorf("%d STATUS of INBOX for %d LIST: uploads asked STATUS", statuses, lists)
 	}
 }
 

@@ -35,6 +35,11 @@ type command struct {
 	accepts []string
 	// handle reads the rest of an accepted untagged response.
 	handle func(u *untagged) error
+	// statusData, when set, receives the STATUS responses routed to this
+	// command (see routeStatus); statusFor is the mailbox (its listKey) a
+	// STATUS command asks about, "" for LIST-STATUS, which takes any.
+	statusData func(sd *StatusData)
+	statusFor  string
 	// fetch, when set, receives the FETCH responses this command asked for.
 	fetch *fetchTarget
 	// onExpunge, when set, sees expunges while the command runs.
@@ -171,7 +176,8 @@ func (c *Client) conflicting(cmd *command) *command {
 //
 //   - both take an untagged response of the same name (SEARCH, SORT,
 //     THREAD, LIST, LSUB, STATUS, ACL, QUOTA, ...), except ESEARCH, which
-//     names its command in its TAG correlator;
+//     names its command in its TAG correlator, and STATUS of different
+//     mailboxes, whose responses name their mailbox;
 //   - both see expunges (EXPUNGE, UID EXPUNGE, MOVE, UID MOVE), or both
 //     watch untagged status responses (MOVE's COPYUID);
 //   - both take FETCH responses (FETCH, UID FETCH, STORE without
@@ -189,7 +195,10 @@ func (cmd *command) conflictsWith(other *command) bool {
 		return true
 	}
 	for _, name := range cmd.accepts {
-		if name != "ESEARCH" && other.takes(name) {
+		if name == "ESEARCH" || name == "STATUS" && cmd.statusFor != "" && other.statusFor != "" && cmd.statusFor != other.statusFor {
+			continue
+		}
+		if other.takes(name) {
 			return true
 		}
 	}

@@ -179,17 +179,14 @@ func (c *Client) listRun(ctx context.Context, name, reference string, patterns [
 		accepts = append(accepts, "STATUS")
 	}
 	cmd := newCommand(name, accepts...)
-	cmd.handle = func(u *untagged) error {
-		if u.Name == "STATUS" {
-			sd, err := statusRead(u.dec, utf8)
-			if err != nil {
-				return err
-			}
+	if len(accepts) > 1 {
+		cmd.statusData = func(sd *StatusData) {
 			if m := byName[listKey(sd.Mailbox)]; m != nil {
-				cmd.deliver(func() { m.Status = sd })
+				m.Status = sd
 			}
-			return nil
 		}
+	}
+	cmd.handle = func(u *untagged) error {
 		m, err := listRead(u.dec, utf8)
 		if err != nil {
 			return err

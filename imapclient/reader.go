@@ -267,6 +267,9 @@ func (c *Client) route(u *untagged) error {
 	if u.Name == "ESEARCH" {
 		return c.routeESearch(u)
 	}
+	if u.Name == "STATUS" {
+		return c.routeStatus(u)
+	}
 	if cmd := c.owner(u.Name); cmd != nil && cmd.handle != nil {
 		if err := cmd.handle(u); err != nil {
 			return err
@@ -317,6 +320,34 @@ func (c *Client) routeESearch(u *untagged) error {
 		}
 		return err
 	}
+	return c.dec.ReadCRLF()
+}
+
+// routeStatus hands a STATUS response to the STATUS command that asked
+// about its mailbox, or else to the oldest LIST-STATUS pending: STATUS
+// commands of different mailboxes may be outstanding together.
+func (c *Client) routeStatus(u *untagged) error {
+	sd, err := statusRead(u.dec, c.Enabled("UTF8=ACCEPT"))
+	if err != nil {
+		return err
+	}
+	key := listKey(sd.Mailbox)
+	var owner *command
+	c.mu.Lock()
+	for _, p := range c.pending {
+		if p.statusData != nil && (p.statusFor == key || p.statusFor == "" && owner == nil) {
+			owner = p
+			if p.statusFor == key {
+				break
+			}
+		}
+	}
+	c.mu.Unlock()
+	if owner == nil {
+		c.tr.note("ignoring STATUS of a mailbox no pending command asked about")
+		return c.dec.ReadCRLF()
+	}
+	owner.deliver(func() { owner.statusData(sd) })
 	return c.dec.ReadCRLF()
 }
 

@@ -709,3 +709,62 @@ func TestRoutingUnknownTaggedStatus(t *testing.T) {
 		t.Fatalf("NOOP: %v, want the connection's failure", err)
 	}
 }
+
+// STATUS responses name their mailbox: STATUS commands of different
+// mailboxes pipeline, and answers in any order find their command; one of
+// the same mailbox, or a LIST-STATUS, waits.
+func TestRoutingStatusByMailbox(t *testing.T) {
+	c, s := newRoutingServer(t, "LIST-EXTENDED LIST-STATUS", imapclient.Options{})
+	status := func(mailbox string, into **imapclient.StatusData) chan error {
+		return async(func() (err error) {
+			*into, err = c.Status(ctxT(t), mailbox, imapclient.StatusMessages)
+			return err
+		})
+	}
+	var a, b, inbox *imapclient.StatusData
+	first := status("A", &a)
+	s.expect("T1 STATUS A (MESSAGES)\r\n")
+	second := status("B", &b)
+	s.expect("T2 STATUS B (MESSAGES)\r\n")
+	third := status("inbox", &inbox)
+	s.expect("T3 STATUS INBOX (MESSAGES)\r\n")
+	var listed []*imapclient.MailboxInfo
+	list := async(func() (err error) {
+		listed, err = c.ListExtended(ctxT(t), "", []string{"*"}, imapclient.ListOptions{ReturnStatus: []string{imapclient.StatusMessages}})
+		return err
+	})
+	if line := s.nextOrHeld(); line != "" {
+		t.Fatalf("LIST-STATUS sent while STATUS commands were pending: %q", line)
+	}
+	s.send("* STATUS INBOX (MESSAGES 9)\r\nT3 OK done\r\n* STATUS B (MESSAGES 2)\r\nT2 OK done\r\n* STATUS A (MESSAGES 1)\r\nT1 OK done\r\n")
+	for _, r := range []struct {
+		done chan error
+		got  **imapclient.StatusData
+		want uint32
+	}{{first, &a, 1}, {second, &b, 2}, {third, &inbox, 9}} {
+		if err := wait(t, r.done); err != nil || (*r.got).Messages != r.want {
+			t.Errorf("STATUS: %+v, %v; want MESSAGES %d", *r.got, err, r.want)
+		}
+	}
+	s.expect("T4 LIST \"\" \"*\" RETURN (STATUS (MESSAGES))\r\n")
+	s.send("* LIST () \"/\" A\r\n* STATUS A (MESSAGES 1)\r\nT4 OK done\r\n")
+	if err := wait(t, list); err != nil || len(listed) != 1 || listed[0].Status == nil || listed[0].Status.Messages != 1 {
+		t.Errorf("LIST-STATUS: %+v, %v", listed, err)
+	}
+	// Two of the same mailbox cannot be told apart.
+	first = status("A", &a)
+	s.expect("T5 STATUS A (MESSAGES)\r\n")
+	second = status("A", &b)
+	if line := s.nextOrHeld(); line != "" {
+		t.Fatalf("a second STATUS of A sent while the first was pending: %q", line)
+	}
+	s.send("* STATUS A (MESSAGES 3)\r\nT5 OK done\r\n")
+	s.expect("T6 STATUS A (MESSAGES)\r\n")
+	s.send("* STATUS A (MESSAGES 4)\r\nT6 OK done\r\n")
+	if err := wait(t, first); err != nil || a.Messages != 3 {
+		t.Errorf("first STATUS of A: %+v, %v", a, err)
+	}
+	if err := wait(t, second); err != nil || b.Messages != 4 {
+		t.Errorf("second STATUS of A: %+v, %v", b, err)
+	}
+}

@@ -52,21 +52,13 @@ func (c *Client) Status(ctx context.Context, mailbox string, items ...string) (*
 	if err := c.statusCheckItems(items); err != nil {
 		return nil, err
 	}
-	utf8 := c.Enabled("UTF8=ACCEPT")
 	var data *StatusData
+	// Only the answer about our mailbox is ours (see routeStatus): other
+	// STATUS commands may be outstanding, and NOTIFY (RFC 5465) may send
+	// others at any time.
 	cmd := newCommand("STATUS", "STATUS")
-	cmd.handle = func(u *untagged) error {
-		sd, err := statusRead(u.dec, utf8)
-		if err != nil {
-			return err
-		}
-		// Only the answer about our mailbox is ours; NOTIFY (RFC 5465) may
-		// send others at any time.
-		if listKey(sd.Mailbox) == listKey(mailbox) {
-			cmd.deliver(func() { data = sd })
-		}
-		return nil
-	}
+	cmd.statusFor = listKey(mailbox)
+	cmd.statusData = func(sd *StatusData) { data = sd }
 	_, err := c.execute(ctx, cmd, func(e *imapwire.Encoder) {
 		e.Atom("STATUS").SP().Mailbox(mailbox).SP()
 		e.List(len(items), func(i int) { e.Atom(items[i]) })
