@@ -13,22 +13,6 @@ import (
 	"imapfs/test"
 )
 
-// mountStats reads the mount's counters (user.imapfs.stats) without
-// unmounting.
-func mountStats(t *testing.T, m *test.Mounted) map[string]int64 {
-	t.Helper()
-	out, err := exec.Command("getfattr", "--only-values", "-n", "user.imapfs.stats", m.Dir).Output()
-	if err != nil {
-		t.Fatalf("getfattr user.imapfs.stats: %v\n%s", err, m.Log())
-	}
-	stats := map[string]int64{}
-	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		k, v, _ := strings.Cut(line, "=")
-		stats[k], _ = strconv.ParseInt(v, 10, 64)
-	}
-	return stats
-}
-
 // commandsDuring counts the IMAP commands the mount sends while f runs.
 func commandsDuring(t *testing.T, m *test.Mounted, f func()) int64 {
 	t.Helper()
