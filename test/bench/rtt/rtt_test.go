@@ -178,7 +178,11 @@ func BenchmarkRTT(b *testing.B) {
 			}
 			st.Add("mbsync all again", mbAll.Pull(b).Seconds())
 		}
-		fmt.Printf("rtt: round %d/%d done at %v\n", round+1, rounds, time.Since(start).Round(time.Second))
+		fmt.Printf("rtt: round %d/%d done at %v:", round+1, rounds, time.Since(start).Round(time.Second))
+		for _, k := range slices.Sorted(maps.Keys(st)) {
+			fmt.Printf(" %s=%.3g", strings.ReplaceAll(k, " ", "_"), st[k][len(st[k])-1])
+		}
+		fmt.Println()
 	}
 
 	med := st.Median
