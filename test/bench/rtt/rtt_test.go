@@ -180,7 +180,7 @@ func BenchmarkRTT(b *testing.B) {
 		}
 		fmt.Printf("rtt: round %d/%d done at %v:", round+1, rounds, time.Since(start).Round(time.Second))
 		for _, k := range slices.Sorted(maps.Keys(st)) {
-			fmt.Printf(" %s=%.3g", strings.ReplaceAll(k, " ", "_"), st[k][len(st[k])-1])
+			fmt.Printf(" %s=%.4g", strings.ReplaceAll(k, " ", "_"), st[k][len(st[k])-1])
 		}
 		fmt.Println()
 	}
