@@ -3,7 +3,7 @@ GO ?= go
 
 PREFIX ?= /usr/local
 
-.PHONY: build install test setup vet clean demo bench fuzz
+.PHONY: build install test setup vet clean demo bench bench-rtt fuzz
 
 build:
 	$(GO) build -o imapfs .
@@ -43,6 +43,11 @@ demo:
 # The read-path benchmark (docs/performance.md): about 3 minutes, as root.
 bench: setup
 	$(GO) test -run '^$$' -bench ReadPath -benchtime 1x -timeout 30m ./test/bench/readpath/
+
+# Tools and mbsync on a server 50 ms away (docs/performance.md, "50 ms
+# round trip"): as root; RTT_ROUNDS rounds (default 1) of several minutes.
+bench-rtt: setup
+	$(GO) test -run '^$$' -bench RTT -benchtime 1x -timeout 120m ./test/bench/rtt/
 
 # Fuzz the whole client against arbitrary server bytes (docs/testing.md).
 FUZZTIME ?= 10m

@@ -23,7 +23,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -36,6 +35,7 @@ import (
 	"time"
 
 	"imapfs/test"
+	"imapfs/test/bench/benchkit"
 )
 
 func TestMain(m *testing.M) { test.Main(m) }
@@ -45,37 +45,13 @@ const (
 	needle    = "zebra-needle"
 )
 
-func envInt(name string, def int) int {
-	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
-		return v
-	}
-	return def
-}
-
-// samples collects one figure per round.
-type samples map[string][]float64
-
-func (s samples) add(name string, v float64) { s[name] = append(s[name], v) }
-
-func (s samples) median(name string) float64 {
-	v := slices.Clone(s[name])
-	if len(v) == 0 {
-		return 0
-	}
-	slices.Sort(v)
-	if len(v)%2 == 1 {
-		return v[len(v)/2]
-	}
-	return (v[len(v)/2-1] + v[len(v)/2]) / 2
-}
-
 func BenchmarkReadPath(b *testing.B) {
 	test.RequireFUSE(b)
 	for _, tool := range []string{"ls", "grep", "rsync"} {
 		test.RequireTool(b, tool)
 	}
-	rounds := envInt("READPATH_ROUNDS", 5)
-	count := envInt("READPATH_MESSAGES", 10000)
+	rounds := benchkit.EnvInt("READPATH_ROUNDS", 5)
+	count := benchkit.EnvInt("READPATH_MESSAGES", 10000)
 	mbsync, mbsyncErr := exec.LookPath("mbsync")
 	if mbsyncErr != nil {
 		fmt.Println("readpath: mbsync is not installed: skipping the mbsync comparison alone (apt-get install isync)")
@@ -115,10 +91,10 @@ func BenchmarkReadPath(b *testing.B) {
 		dest  string
 	}{{mountFloor, destFloor}, {mountImapfs, destImapfs}} {
 		m := c.mount()
-		firstRsync[i] = timed(b, "rsync", "-a", m.Dir+"/INBOX/", c.dest+"/")
+		firstRsync[i] = benchkit.Timed(b, "rsync", "-a", m.Dir+"/INBOX/", c.dest+"/")
 		m.Unmount(b)
 	}
-	if n := countFiles(b, destImapfs); n != count {
+	if n := benchkit.CountFiles(b, destImapfs); n != count {
 		b.Fatalf("imapfs showed %d messages, want %d", n, count)
 	}
 	if out, _ := exec.Command("diff", "-r", destFloor, destImapfs).CombinedOutput(); len(out) > 0 {
@@ -126,24 +102,24 @@ func BenchmarkReadPath(b *testing.B) {
 	}
 	fmt.Printf("readpath: first full rsync -a: floor %v, imapfs %v\n", firstRsync[0].Round(time.Millisecond), firstRsync[1].Round(time.Millisecond))
 	m := mountImapfsDisk()
-	fillTime := timed(b, "grep", "-r", needle, m.Dir+"/INBOX")
+	fillTime := benchkit.Timed(b, "grep", "-r", needle, m.Dir+"/INBOX")
 	m.Unmount(b)
 	fmt.Printf("readpath: a grep -r filling --cache-dir: %v\n", fillTime.Round(time.Millisecond))
 
-	st := samples{}
+	st := benchkit.Samples{}
 	var floorGrepReqs, imapfsGrepReqs, imapfsRsyncReqs string
 	lsReqs := map[string]string{}
 	for round := range rounds {
 		// Server floors, each from a cold page cache like the mounts.
-		dropCaches(b)
-		st.add("server meta", rawFetch(b, s, u, "(UID RFC822.SIZE INTERNALDATE FLAGS)").Seconds())
-		dropCaches(b)
-		st.add("server body", rawFetch(b, s, u, "BODY.PEEK[]").Seconds())
+		benchkit.DropCaches(b)
+		st.Add("server meta", rawFetch(b, s, u, "(UID RFC822.SIZE INTERNALDATE FLAGS)").Seconds())
+		benchkit.DropCaches(b)
+		st.Add("server body", rawFetch(b, s, u, "BODY.PEEK[]").Seconds())
 		// And again with Dovecot's files in the page cache, as in the issue.
-		st.add("server meta warm", rawFetch(b, s, u, "(UID RFC822.SIZE INTERNALDATE FLAGS)").Seconds())
-		st.add("server body warm", rawFetch(b, s, u, "BODY.PEEK[]").Seconds())
+		st.Add("server meta warm", rawFetch(b, s, u, "(UID RFC822.SIZE INTERNALDATE FLAGS)").Seconds())
+		st.Add("server body warm", rawFetch(b, s, u, "BODY.PEEK[]").Seconds())
 		// Without TLS, for reference only: imapfs speaks TLS here.
-		st.add("server body warm plaintext", rawFetchOn(b, s, u, "BODY.PEEK[]", false).Seconds())
+		st.Add("server body warm plaintext", rawFetchOn(b, s, u, "BODY.PEEK[]", false).Seconds())
 
 		// Floor and imapfs back to back, alternating which goes first.
 		order := []string{"floor", "imapfs"}
@@ -156,73 +132,73 @@ func BenchmarkReadPath(b *testing.B) {
 				mount = mountImapfs
 			}
 
-			dropCaches(b)
+			benchkit.DropCaches(b)
 			m := mount()
-			st.add("ls "+which, timed(b, "ls", "-l", m.Dir+"/INBOX").Seconds())
+			st.Add("ls "+which, benchkit.Timed(b, "ls", "-l", m.Dir+"/INBOX").Seconds())
 			m.Unmount(b)
 			lsReqs[which] = fuseRequests(b, m)
-			st.add("ls reqs "+which, float64(sumRequests(lsReqs[which])))
+			st.Add("ls reqs "+which, float64(sumRequests(lsReqs[which])))
 
-			dropCaches(b)
+			benchkit.DropCaches(b)
 			m = mount()
 			grepLogStart := fileSize(filepath.Join(s.Dir, "dovecot.log"))
-			st.add("grep "+which, timed(b, "grep", "-r", needle, m.Dir+"/INBOX").Seconds())
+			st.Add("grep "+which, benchkit.Timed(b, "grep", "-r", needle, m.Dir+"/INBOX").Seconds())
 			hwm := peakRSS(b, m.Dir)
 			m.Unmount(b)
 			reqs := fuseRequests(b, m)
-			st.add("grep reqs "+which, float64(sumRequests(reqs)))
-			st.add("grep rss "+which, float64(hwm))
+			st.Add("grep reqs "+which, float64(sumRequests(reqs)))
+			st.Add("grep rss "+which, float64(hwm))
 			if which == "floor" {
 				floorGrepReqs = reqs
 			} else {
 				imapfsGrepReqs = reqs
-				st.add("grep bodies imapfs", float64(logCounter(b, m, "body_fetches")))
+				st.Add("grep bodies imapfs", float64(logCounter(b, m, "body_fetches")))
 				time.Sleep(300 * time.Millisecond) // Dovecot logs the logouts
-				st.add("grep dovecot bodies", float64(dovecotBodies(b, s, u, grepLogStart)))
+				st.Add("grep dovecot bodies", float64(dovecotBodies(b, s, u, grepLogStart)))
 			}
 
 			if which == "imapfs" {
 				// Bodies from the disk cache, from a cold page cache too.
-				dropCaches(b)
+				benchkit.DropCaches(b)
 				m = mountImapfsDisk()
-				st.add("grep diskcache imapfs", timed(b, "grep", "-r", needle, m.Dir+"/INBOX").Seconds())
+				st.Add("grep diskcache imapfs", benchkit.Timed(b, "grep", "-r", needle, m.Dir+"/INBOX").Seconds())
 				m.Unmount(b)
-				st.add("grep diskcache bodies imapfs", float64(logCounter(b, m, "body_fetches")))
-				st.add("grep diskcache hits imapfs", float64(logCounter(b, m, "disk_hits")))
+				st.Add("grep diskcache bodies imapfs", float64(logCounter(b, m, "body_fetches")))
+				st.Add("grep diskcache hits imapfs", float64(logCounter(b, m, "disk_hits")))
 			}
 
 			// A fresh mount (nothing in its page cache) without dropping
 			// the caches: Dovecot's files are still in memory from the
 			// cold grep, so only FUSE and imapfs are cold.
 			m = mount()
-			st.add("grep warm-server "+which, timed(b, "grep", "-r", needle, m.Dir+"/INBOX").Seconds())
+			st.Add("grep warm-server "+which, benchkit.Timed(b, "grep", "-r", needle, m.Dir+"/INBOX").Seconds())
 			m.Unmount(b)
 
-			dropCaches(b)
+			benchkit.DropCaches(b)
 			m = mount()
 			logStart := fileSize(filepath.Join(s.Dir, "dovecot.log"))
 			dest := destFloor
 			if which == "imapfs" {
 				dest = destImapfs
 			}
-			st.add("rsync "+which, timed(b, "rsync", "-a", m.Dir+"/INBOX/", dest+"/").Seconds())
+			st.Add("rsync "+which, benchkit.Timed(b, "rsync", "-a", m.Dir+"/INBOX/", dest+"/").Seconds())
 			m.Unmount(b)
 			if which == "imapfs" {
 				imapfsRsyncReqs = fuseRequests(b, m)
-				st.add("rsync bodies imapfs", float64(logCounter(b, m, "body_fetches")))
+				st.Add("rsync bodies imapfs", float64(logCounter(b, m, "body_fetches")))
 				time.Sleep(300 * time.Millisecond) // Dovecot logs the logouts
-				st.add("rsync dovecot bodies", float64(dovecotBodies(b, s, u, logStart)))
+				st.Add("rsync dovecot bodies", float64(dovecotBodies(b, s, u, logStart)))
 			}
 		}
 
 		if mbsyncErr == nil {
-			dropCaches(b)
-			st.add("mbsync", mbsyncPull(b, s, u, mbsync, work).Seconds())
+			benchkit.DropCaches(b)
+			st.Add("mbsync", mbsyncPull(b, s, u, mbsync, work).Seconds())
 		}
 		fmt.Printf("readpath: round %d/%d done at %v\n", round+1, rounds, time.Since(start).Round(time.Second))
 	}
 
-	med := st.median
+	med := st.Median
 	mib := func(v float64) float64 { return v / (1 << 20) }
 	fmt.Printf("\nreadpath: %d messages (%.1f MB), medians of %d paired rounds, cold = fresh mount after drop_caches\n\n", count, float64(total)/1e6, rounds)
 	fmt.Printf("| measurement | floor | imapfs | target | imapfs / target |\n|---|---|---|---|---|\n")
@@ -282,55 +258,11 @@ func BenchmarkReadPath(b *testing.B) {
 // u's INBOX as Maildir files Dovecot will take as its own, then lets
 // Dovecot index them. It returns their total size.
 func seedMaildir(b *testing.B, s *test.Server, u test.User, count int) int64 {
-	maildir := filepath.Join(s.Dir, "mail", u.Name)
-	for _, sub := range []string{"cur", "new", "tmp"} {
-		if err := os.MkdirAll(filepath.Join(maildir, sub), 0o700); err != nil {
-			b.Fatal(err)
-		}
-	}
-	words := strings.Fields("the of and to in is that for it as was with be by on not he this are or his from at which but have an they you were her she there one all we their been has when who will more no if out so said what up its about into than them can only other new some could time these two may then do first any my now such like our over man me even most made after also did many before must through back years where much your way well down should because each just those people how too little state good very make world still own see men work long get here between both life being under never day same another know while last might us great old year off come since against go came right used take three")
-	rng := rand.New(rand.NewPCG(1, 2))
-	base := time.Date(2024, 1, 1, 8, 0, 0, 0, time.UTC)
-	var total int64
-	var line strings.Builder
-	for i := range count {
-		size := 16<<10 + rng.IntN(8<<10)
-		date := base.Add(time.Duration(i) * 17 * time.Minute)
-		var msg strings.Builder
-		msg.Grow(size + 200)
-		fmt.Fprintf(&msg, "From: Sender %d <sender%d@example.org>\r\nTo: %s@example.org\r\nSubject: bench message %d\r\n"+
-			"Date: %s\r\nMessage-ID: <bench-%d@example.org>\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n",
-			i%97, i%97, u.Name, i, date.Format(time.RFC1123Z), i)
-		if i%50 == 0 {
-			msg.WriteString("This one holds the " + needle + ".\r\n")
-		}
-		for msg.Len() < size-80 {
-			line.Reset()
-			for line.Len() < 70 {
-				line.WriteString(words[rng.IntN(len(words))])
-				line.WriteByte(' ')
-			}
-			msg.WriteString(strings.TrimSpace(line.String()))
-			msg.WriteString("\r\n")
-		}
-		msg.WriteString("-- \r\nend\r\n")
-		body := msg.String()
-		n := len(body)
-		name := fmt.Sprintf("%d.M%dP%d.bench,S=%d,W=%d:2,", date.Unix(), i, 4242, n, n)
-		path := filepath.Join(maildir, "cur", name)
-		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
-			b.Fatal(err)
-		}
-		if err := os.Chtimes(path, date, date); err != nil {
-			b.Fatal(err)
-		}
-		total += int64(n)
-	}
-	if out, err := exec.Command("chown", "-R", "dovecot:dovecot", maildir).CombinedOutput(); err != nil {
-		b.Fatalf("chown: %v: %s", err, out)
-	}
-	s.Doveadm(b, "mailbox", "status", "-u", u.Name, "all", "INBOX")
-	return total
+	c := benchkit.NewCorpus(s, u)
+	c.Needle = needle
+	c.Add(b, "INBOX", count)
+	c.Index(b)
+	return c.Total
 }
 
 // writeManifest maps each UID Dovecot gave to the file holding its bytes
@@ -442,71 +374,13 @@ func rawFetchOn(b *testing.B, s *test.Server, u test.User, items string, useTLS 
 // mbsyncPull pulls u's INBOX into a fresh local Maildir with mbsync, using
 // its fastest settings (no fsync), and returns how long it took.
 func mbsyncPull(b *testing.B, s *test.Server, u test.User, mbsync, work string) time.Duration {
-	local := filepath.Join(work, "mbsync")
-	os.RemoveAll(local)
-	if err := os.MkdirAll(local, 0o700); err != nil {
-		b.Fatal(err)
-	}
-	conf := filepath.Join(work, "mbsyncrc")
-	rc := fmt.Sprintf(`FSync no
-
-IMAPAccount bench
-Host localhost
-Port %d
-User %s
-Pass %s
-SSLType IMAPS
-CertificateFile %s
-
-IMAPStore bench-far
-Account bench
-
-MaildirStore bench-near
-Path %s/
-Inbox %s/INBOX
-
-Channel pull
-Far :bench-far:
-Near :bench-near:
-Patterns INBOX
-Sync Pull
-Create Near
-SyncState *
-`, s.TLSPort, u.Name, u.Password, s.TLS.CAFile, local, local)
-	if err := os.WriteFile(conf, []byte(rc), 0o600); err != nil {
-		b.Fatal(err)
-	}
-	d := timed(b, mbsync, "-q", "-c", conf, "pull")
-	if n := countFiles(b, filepath.Join(local, "INBOX", "cur")) + countFiles(b, filepath.Join(local, "INBOX", "new")); n == 0 {
-		b.Fatalf("mbsync pulled nothing into %s", local)
+	m := benchkit.NewMbsync(b, mbsync, s, u, s.TLSPort, "INBOX", filepath.Join(work, "mbsync"))
+	m.Fresh(b)
+	d := m.Pull(b)
+	if n := benchkit.CountFiles(b, filepath.Join(m.Local, "INBOX", "cur")) + benchkit.CountFiles(b, filepath.Join(m.Local, "INBOX", "new")); n == 0 {
+		b.Fatalf("mbsync pulled nothing into %s", m.Local)
 	}
 	return d
-}
-
-// timed runs a command with its output discarded and returns its wall time.
-func timed(b *testing.B, name string, args ...string) time.Duration {
-	devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer devnull.Close()
-	var stderr strings.Builder
-	cmd := exec.Command(name, args...)
-	cmd.Stdout, cmd.Stderr = devnull, &stderr
-	t0 := time.Now()
-	err = cmd.Run()
-	d := time.Since(t0)
-	if err != nil {
-		b.Fatalf("%s %s: %v\n%.2000s", name, strings.Join(args, " "), err, stderr.String())
-	}
-	return d
-}
-
-func dropCaches(b *testing.B) {
-	exec.Command("sync").Run()
-	if err := os.WriteFile("/proc/sys/vm/drop_caches", []byte("3\n"), 0o200); err != nil {
-		b.Fatalf("drop caches: %v", err)
-	}
 }
 
 // peakRSS returns the VmHWM, in bytes, of the process serving mountpoint:
@@ -591,12 +465,4 @@ func fileSize(path string) int64 {
 		return 0
 	}
 	return info.Size()
-}
-
-func countFiles(b *testing.B, dir string) int {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return len(entries)
 }

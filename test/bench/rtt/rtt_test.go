@@ -1,0 +1,302 @@
+// Package rtt is the round-trip benchmark of imapfs: what real tools cost
+// on a server 50 ms away, with mbsync pulling the same account through the
+// same network as the anchor. The server is the harness's private Dovecot
+// behind the harness's latency proxy (25 ms each way, no bandwidth limit);
+// the account is one user with INBOX 2,000 messages, Work 500, Lists 500
+// and 300 more mailboxes of one message each (~70 MB). Every imapfs
+// measurement is on a fresh mount, and reports, next to its time, the IMAP
+// commands imapfs sent (the round trips it asked of the server) and the
+// bodies it fetched, from the root's user.imapfs.stats before and after.
+// Run it as root, with test/setup's packages and Debian's isync (mbsync;
+// without it the anchors alone are skipped):
+//
+//	go test -run '^$' -bench RTT -benchtime 1x -timeout 60m ./test/bench/rtt/
+//
+// RTT_ROUNDS (default 1) is the number of rounds the medians are taken
+// over; RTT_DELAY_MS (default 25) the one-way delay. docs/performance.md
+// has the results and the targets. The package holds only this benchmark,
+// so a plain `go test ./...` compiles it and runs nothing.
+package rtt
+
+import (
+	"fmt"
+	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"imapfs/test"
+	"imapfs/test/bench/benchkit"
+)
+
+func TestMain(m *testing.M) { test.Main(m) }
+
+// The account of issue 12.
+const (
+	inboxMessages = 2000
+	workMessages  = 500
+	listsMessages = 500
+	smallBoxes    = 300 // mailboxes of one message each
+	totalMessages = inboxMessages + workMessages + listsMessages + smallBoxes
+)
+
+func BenchmarkRTT(b *testing.B) {
+	test.RequireFUSE(b)
+	for _, tool := range []string{"ls", "find", "du", "cp", "cat", "rsync"} {
+		test.RequireTool(b, tool)
+	}
+	rounds := benchkit.EnvInt("RTT_ROUNDS", 1)
+	delay := time.Duration(benchkit.EnvInt("RTT_DELAY_MS", 25)) * time.Millisecond
+	mbsyncPath, mbsyncErr := exec.LookPath("mbsync")
+	if mbsyncErr != nil {
+		fmt.Println("rtt: mbsync is not installed: skipping the mbsync anchors alone (apt-get install isync)")
+	}
+
+	start := time.Now()
+	s := test.StartDovecot(b)
+	u := s.NewUser(b)
+	work := b.TempDir()
+	os.Chmod(work, 0o755)
+	corpus := benchkit.NewCorpus(s, u)
+	corpus.Add(b, "INBOX", inboxMessages)
+	corpus.Add(b, "Work", workMessages)
+	corpus.Add(b, "Lists", listsMessages)
+	for i := range smallBoxes {
+		corpus.Add(b, fmt.Sprintf("Box%03d", i+1), 1)
+	}
+	corpus.Index(b)
+	fmt.Printf("rtt: %d messages in %d mailboxes, %.1f MB, seeded and indexed in %v\n",
+		totalMessages, 3+smallBoxes, float64(corpus.Total)/1e6, time.Since(start).Round(time.Millisecond))
+
+	proxy := test.StartProxy(b, s.TLSAddr(), test.ProxyOptions{Delay: delay})
+	far := s.Via(proxy)
+	test.Imapfs(b) // built now, not in the first mount's time
+	mount := func() (*test.Mounted, time.Duration) {
+		t0 := time.Now()
+		m := test.Mount(b, far, u)
+		if _, err := os.Stat(m.Dir); err != nil {
+			b.Fatal(err)
+		}
+		return m, time.Since(t0)
+	}
+	// A tool's run on a fresh mount; what it cost is in st under name.
+	st := benchkit.Samples{}
+	measure := func(m *test.Mounted, name string, run func()) {
+		before := mountStats(b, m)
+		t0 := time.Now()
+		run()
+		st.Add(name, time.Since(t0).Seconds())
+		after := mountStats(b, m)
+		st.Add(name+" commands", float64(after["commands"]-before["commands"]))
+		st.Add(name+" bodies", float64(after["bodies_fetched"]-before["bodies_fetched"]))
+	}
+	tool := func(name string, args ...string) func() {
+		return func() { benchkit.Timed(b, name, args...) }
+	}
+
+	destLists := filepath.Join(work, "cp-lists")
+	destInbox := filepath.Join(work, "rsync-inbox")
+	destAll := filepath.Join(work, "rsync-all")
+	var mbInbox, mbAll *benchkit.Mbsync
+	if mbsyncErr == nil {
+		mbInbox = benchkit.NewMbsync(b, mbsyncPath, s, u, proxy.Port, "INBOX", filepath.Join(work, "mbsync-inbox"))
+		mbAll = benchkit.NewMbsync(b, mbsyncPath, s, u, proxy.Port, "*", filepath.Join(work, "mbsync-all"))
+	}
+
+	for round := range rounds {
+		// Mount, then `ls -l` of the root, and again once the directory
+		// attributes imapfs holds (1 s) have expired.
+		m, d := mount()
+		st.Add("mount", d.Seconds())
+		st.Add("mount commands", float64(mountStats(b, m)["commands"]))
+		st.Add("mount bodies", float64(mountStats(b, m)["bodies_fetched"]))
+		measure(m, "ls root", tool("ls", "-l", m.Dir))
+		time.Sleep(2 * time.Second)
+		measure(m, "ls root again", tool("ls", "-l", m.Dir))
+		m.Unmount(b)
+
+		m, _ = mount()
+		measure(m, "find", tool("find", m.Dir, "-type", "f"))
+		m.Unmount(b)
+
+		m, _ = mount()
+		measure(m, "du", tool("du", "-s", m.Dir))
+		m.Unmount(b)
+
+		os.RemoveAll(destLists)
+		m, _ = mount()
+		measure(m, "cp lists", tool("cp", "-r", m.Dir+"/Lists", destLists))
+		m.Unmount(b)
+		if n := benchkit.CountFiles(b, destLists); n != listsMessages {
+			b.Fatalf("cp -r of Lists copied %d messages, want %d", n, listsMessages)
+		}
+
+		os.RemoveAll(destInbox)
+		m, _ = mount()
+		measure(m, "rsync inbox", tool("rsync", "-a", m.Dir+"/INBOX/", destInbox+"/"))
+		m.Unmount(b)
+		if n := benchkit.CountFiles(b, destInbox); n != inboxMessages {
+			b.Fatalf("rsync -a of INBOX copied %d messages, want %d", n, inboxMessages)
+		}
+
+		os.RemoveAll(destAll)
+		m, _ = mount()
+		measure(m, "rsync all", tool("rsync", "-a", m.Dir+"/", destAll+"/"))
+		m.Unmount(b)
+		if n := benchkit.CountFilesTree(b, destAll); n != totalMessages {
+			b.Fatalf("rsync -a of the account copied %d messages, want %d", n, totalMessages)
+		}
+
+		m, _ = mount()
+		measure(m, "rsync all again", tool("rsync", "-a", m.Dir+"/", destAll+"/"))
+		m.Unmount(b)
+
+		// One message of a listed mailbox, neither the first nor the
+		// last, which the listing cannot have brought along.
+		m, _ = mount()
+		benchkit.Timed(b, "ls", "-l", m.Dir+"/Work")
+		names := listDir(b, m.Dir+"/Work")
+		measure(m, "cat", tool("cat", filepath.Join(m.Dir, "Work", names[len(names)/2])))
+		m.Unmount(b)
+
+		if mbsyncErr == nil {
+			mbInbox.Fresh(b)
+			st.Add("mbsync inbox", mbInbox.Pull(b).Seconds())
+			if n := countMaildirMessages(b, mbInbox.Local); n != inboxMessages {
+				b.Fatalf("mbsync pulled %d messages of INBOX, want %d", n, inboxMessages)
+			}
+			mbAll.Fresh(b)
+			st.Add("mbsync all", mbAll.Pull(b).Seconds())
+			if n := countMaildirMessages(b, mbAll.Local); n != totalMessages {
+				b.Fatalf("mbsync pulled %d messages of the account, want %d", n, totalMessages)
+			}
+			st.Add("mbsync all again", mbAll.Pull(b).Seconds())
+		}
+		fmt.Printf("rtt: round %d/%d done at %v:", round+1, rounds, time.Since(start).Round(time.Second))
+		for _, k := range slices.Sorted(maps.Keys(st)) {
+			fmt.Printf(" %s=%.4g", strings.ReplaceAll(k, " ", "_"), st[k][len(st[k])-1])
+		}
+		fmt.Println()
+	}
+
+	med := st.Median
+	fmt.Printf("\nrtt: %d messages in %d mailboxes (%.1f MB), %v each way (%v round trip), medians of %d rounds, fresh mount for each\n\n",
+		totalMessages, 3+smallBoxes, float64(corpus.Total)/1e6, delay, 2*delay, rounds)
+	fmt.Printf("| what | imapfs | commands sent | bodies fetched | target | met |\n|---|---|---|---|---|---|\n")
+	row := func(what, name string, target float64, targetText string) {
+		met := "yes"
+		if target <= 0 {
+			met = "–"
+		} else if med(name) > target {
+			met = fmt.Sprintf("no (%.1f×)", med(name)/target)
+		}
+		fmt.Printf("| %s | %.2f s | %.0f | %.0f | %s | %s |\n", what, med(name), med(name+" commands"), med(name+" bodies"), targetText, met)
+	}
+	row("mount", "mount", 0.5, "≤ 0.5 s")
+	row("`ls -l` of the root", "ls root", 2, "≤ 2 s")
+	row("`ls -l` of the root again, 2 s later", "ls root again", 0.5, "≤ 0.5 s")
+	row("`find MNT -type f`", "find", 5, "≤ 5 s")
+	row("`du -s MNT`", "du", 5, "≤ 5 s")
+	row("`cp -r MNT/Lists`", "cp lists", 3, "≤ 3 s")
+	mbsyncTarget := func(name string, factor float64) (float64, string) {
+		if mbsyncErr != nil {
+			return 0, "mbsync not measured"
+		}
+		if factor == 1 {
+			return med(name), fmt.Sprintf("≤ %.2f s (mbsync)", med(name))
+		}
+		return med(name) * factor, fmt.Sprintf("≤ %.2f s (mbsync / 2)", med(name)*factor)
+	}
+	t, text := mbsyncTarget("mbsync inbox", 1)
+	row("`rsync -a MNT/INBOX/` (cold)", "rsync inbox", t, text)
+	t, text = mbsyncTarget("mbsync all", 0.5)
+	row("`rsync -a MNT/` (cold)", "rsync all", t, text)
+	t, text = mbsyncTarget("mbsync all again", 0.5)
+	row("`rsync -a MNT/`, nothing changed", "rsync all again", t, text+", 0 bodies")
+	catMet := "yes"
+	if med("cat commands") > 2 {
+		catMet = "no"
+	}
+	fmt.Printf("| `cat` of one message of a listed mailbox | %.2f s | %.0f | %.0f | ≤ 2 round trips | %s |\n",
+		med("cat"), med("cat commands"), med("cat bodies"), catMet)
+	if mbsyncErr == nil {
+		fmt.Printf("\n| mbsync through the same proxy | time |\n|---|---|\n")
+		fmt.Printf("| pull INBOX into an empty Maildir | %.2f s |\n", med("mbsync inbox"))
+		fmt.Printf("| pull the whole account into an empty Maildir | %.2f s |\n", med("mbsync all"))
+		fmt.Printf("| the same, nothing changed | %.2f s |\n", med("mbsync all again"))
+	}
+	fmt.Printf("\nrtt: all samples (s, counts):\n")
+	for _, k := range slices.Sorted(maps.Keys(st)) {
+		fmt.Printf("  %-26s %v\n", k, st[k])
+	}
+	fmt.Printf("rtt: total %v\n", time.Since(start).Round(time.Second))
+
+	for _, name := range []string{"mount", "ls root", "ls root again", "find", "du", "cp lists", "rsync inbox", "rsync all", "rsync all again", "cat"} {
+		b.ReportMetric(med(name), strings.ReplaceAll(name, " ", "-")+"-s")
+	}
+}
+
+// mountStats reads the mount's user.imapfs.stats (key=value lines).
+func mountStats(b *testing.B, m *test.Mounted) map[string]int64 {
+	buf := make([]byte, 64<<10)
+	n, err := syscall.Getxattr(m.Dir, "user.imapfs.stats", buf)
+	if err != nil {
+		b.Fatalf("getxattr user.imapfs.stats %s: %v", m.Dir, err)
+	}
+	stats := map[string]int64{}
+	for _, line := range strings.Split(string(buf[:n]), "\n") {
+		k, v, ok := strings.Cut(line, "=")
+		if !ok {
+			continue
+		}
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+			stats[k] = n
+		}
+	}
+	for _, k := range []string{"commands", "bodies_fetched"} {
+		if _, ok := stats[k]; !ok {
+			b.Fatalf("user.imapfs.stats of %s has no %s:\n%s", m.Dir, k, buf[:n])
+		}
+	}
+	return stats
+}
+
+func listDir(b *testing.B, dir string) []string {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if len(names) == 0 {
+		b.Fatalf("%s is empty", dir)
+	}
+	return names
+}
+
+// countMaildirMessages counts the messages in the cur/ and new/ folders
+// below dir (mbsync's sync state files are not messages).
+func countMaildirMessages(b *testing.B, dir string) int {
+	n := 0
+	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if parent := filepath.Base(filepath.Dir(path)); d.Type().IsRegular() && (parent == "cur" || parent == "new") {
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return n
+}
