@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -218,7 +219,13 @@ func (m *Mounted) unmount(t T) {
 	select {
 	case <-p.done:
 	case <-time.After(10 * time.Second):
-		t.Errorf("%s still running 10s after unmounting %s\n%s", p.name, m.Dir, m.Log())
+		// Go's goroutine dump, into the log, says where it hangs.
+		p.cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-p.done:
+		case <-time.After(2 * time.Second):
+		}
+		t.Errorf("%s still running 10s after unmounting %s (goroutines dumped with SIGQUIT)\n%s", p.name, m.Dir, m.Log())
 		p.stop(time.Second)
 	}
 	if IsMounted(m.Dir) {
