@@ -33,31 +33,14 @@ func (d *dir) folder(ctx context.Context) (self *cache.Folder, children []string
 	if err != nil {
 		return nil, nil, err
 	}
-	seen := map[string]bool{}
-	path := d.p()
-	found := len(path) == 0
-	allNames := d.fs.folderNames(folders)
-	for i := range folders {
-		f := &folders[i]
-		names := allNames[i]
-		if names == nil || !hasPrefix(names, path) {
-			continue
-		}
-		found = true
-		if len(names) == len(path) {
-			self = f
-			continue
-		}
-		child := names[len(path)]
-		if !seen[child] {
-			seen[child] = true
-			children = append(children, child)
-		}
-	}
+	e, found := d.fs.folderTree(folders)[pathKey(d.p())]
 	if !found {
 		return nil, nil, syscall.ENOENT
 	}
-	return self, children, nil
+	if e.self >= 0 {
+		self = &folders[e.self]
+	}
+	return self, slices.Clone(e.children), nil
 }
 
 // Attr answers from the folder list and the state of every mailbox that

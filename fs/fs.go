@@ -65,15 +65,28 @@ type FS struct {
 	attrTimeout, entryTimeout *time.Duration
 }
 
-// folderNamesMemo keeps the file names of the last folder list, so that a
-// lookup (one per file a tool touches) does not map every mailbox name
-// again.
+// folderNamesMemo keeps the file names of the last folder list, and the
+// tree they make, so that a lookup or a stat (one per file or directory a
+// tool touches) does not map every mailbox name again, nor scan every
+// mailbox for a directory's own.
 type folderNamesMemo struct {
 	mu      sync.Mutex
 	folders []cache.Folder
 	names   [][]string
-	skipped map[string]bool // mailboxes left out, logged once each
+	tree    map[string]treeEntry // by pathKey of the directory
+	skipped map[string]bool      // mailboxes left out, logged once each
 }
+
+// treeEntry is one directory of the tree: its mailbox (an index in the
+// folder list, -1 for none) and the names of its subdirectories, in the
+// order of the folder list.
+type treeEntry struct {
+	self     int
+	children []string
+}
+
+// pathKey is a directory's key in the tree: file names hold no NUL.
+func pathKey(path []string) string { return strings.Join(path, "\x00") }
 
 // folderNames returns fileNames of each folder's path; nil for a mailbox
 // whose name cannot be a path of file names, which is left out of the
@@ -82,23 +95,57 @@ func (f *FS) folderNames(folders []cache.Folder) [][]string {
 	m := &f.names
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if len(m.folders) == len(folders) && (len(folders) == 0 || &m.folders[0] == &folders[0]) {
-		return m.names
+	f.rememberFoldersLocked(folders)
+	return m.names
+}
+
+// folderTree returns the directories the folder list makes.
+func (f *FS) folderTree(folders []cache.Folder) map[string]treeEntry {
+	m := &f.names
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	f.rememberFoldersLocked(folders)
+	return m.tree
+}
+
+// rememberFoldersLocked maps a folder list not mapped yet.
+func (f *FS) rememberFoldersLocked(folders []cache.Folder) {
+	m := &f.names
+	if m.tree != nil && len(m.folders) == len(folders) && (len(folders) == 0 || &m.folders[0] == &folders[0]) {
+		return
 	}
 	names := make([][]string, len(folders))
+	tree := map[string]treeEntry{"": {self: -1}}
+	listed := map[string]bool{} // pathKey of every subdirectory listed
 	for i, folder := range folders {
 		var ok bool
-		if names[i], ok = fileNames(folder.Path); !ok && !m.skipped[folder.Name] {
-			if m.skipped == nil {
-				m.skipped = map[string]bool{}
+		if names[i], ok = fileNames(folder.Path); !ok {
+			if !m.skipped[folder.Name] {
+				if m.skipped == nil {
+					m.skipped = map[string]bool{}
+				}
+				m.skipped[folder.Name] = true
+				f.log.Warn("a mailbox is left out: its name cannot be a file name (an empty part, or NUL, CR or LF)",
+					"mailbox", folder.Name, "delimiter", folder.Delimiter)
 			}
-			m.skipped[folder.Name] = true
-			f.log.Warn("a mailbox is left out: its name cannot be a file name (an empty part, or NUL, CR or LF)",
-				"mailbox", folder.Name, "delimiter", folder.Delimiter)
+			continue
+		}
+		for depth := range len(names[i]) + 1 {
+			key := pathKey(names[i][:depth])
+			e, ok := tree[key]
+			if !ok {
+				e.self = -1
+			}
+			if depth == len(names[i]) {
+				e.self = i
+			} else if sub := pathKey(names[i][:depth+1]); !listed[sub] {
+				listed[sub] = true
+				e.children = append(e.children, names[i][depth])
+			}
+			tree[key] = e
 		}
 	}
-	m.folders, m.names = folders, names
-	return names
+	m.folders, m.names, m.tree = folders, names, tree
 }
 
 var _ bfs.FS = (*FS)(nil)
