@@ -25,9 +25,10 @@ type file struct {
 	msg         cache.Message
 	// size is msg.Size until a read shows the server's RFC822.SIZE wrong.
 	size atomic.Int64
-	// reading holds the offsets of the reads in flight (see afterEnd).
-	readingMu sync.Mutex
-	reading   map[int64]int
+	// endMu guards endRead and endReadAt (see afterEnd).
+	endMu     sync.Mutex
+	endRead   chan struct{} // closed once a read holding the real end was answered
+	endReadAt time.Time
 }
 
 // mailboxName is the server's name of the message's mailbox now.
@@ -145,14 +146,16 @@ func (f *file) readErrno(err error) error {
 func (f *file) Read(ctx context.Context, req *fuse.ReadRequest, resp *fuse.ReadResponse) error {
 	ctx, cancel := f.fs.transfer(ctx)
 	defer cancel()
-	defer f.inFlight(req.Offset)()
 	buf := make([]byte, req.Size)
-	n, end, err := f.fs.store.ReadAt(ctx, f.mailboxName(), f.uidValidity, f.msg.UID, f.size.Load(), buf, req.Offset)
+	size := f.size.Load()
+	n, end, err := f.fs.store.ReadAt(ctx, f.mailboxName(), f.uidValidity, f.msg.UID, size, buf, req.Offset)
 	if err != nil {
 		return f.readErrno(err)
 	}
-	if end >= 0 && req.Offset >= end && req.Offset > 0 {
-		f.afterEnd(end)
+	if end < 0 && req.Offset >= size && size != f.msg.Size {
+		// Past an end found by an earlier read, asked by a kernel that
+		// still believes RFC822.SIZE.
+		end = size
 	}
 	if end >= 0 {
 		// The server's RFC822.SIZE was wrong. The kernel takes the short
@@ -169,52 +172,68 @@ func (f *file) Read(ctx context.Context, req *fuse.ReadRequest, resp *fuse.ReadR
 				go f.fs.invalidateAttr(f) // not from inside the handler
 			}
 		}
+		switch {
+		case req.Offset <= end && end < req.Offset+int64(req.Size):
+			defer f.endAnswered()
+		case req.Offset > end:
+			f.afterEnd()
+		}
 	}
 	resp.Data = buf[:n]
 	return nil
 }
 
-// inFlight records a read at offset until the returned func is called.
-func (f *file) inFlight(offset int64) (done func()) {
-	f.readingMu.Lock()
-	defer f.readingMu.Unlock()
-	if f.reading == nil {
-		f.reading = map[int64]int{}
+// endAnswered records that the read holding the real end was answered
+// (the FUSE library writes the answer just after the handler returns).
+func (f *file) endAnswered() {
+	f.endMu.Lock()
+	defer f.endMu.Unlock()
+	if f.endRead == nil {
+		f.endRead = make(chan struct{})
 	}
-	f.reading[offset]++
-	return func() {
-		f.readingMu.Lock()
-		defer f.readingMu.Unlock()
-		if f.reading[offset]--; f.reading[offset] == 0 {
-			delete(f.reading, offset)
-		}
+	select {
+	case <-f.endRead:
+	default:
+		f.endReadAt = time.Now()
+		close(f.endRead)
 	}
 }
 
 // afterEnd holds the answer to a read past the real end of a message whose
-// RFC822.SIZE claimed more until the read that holds the end is answered.
-// The kernel reads ahead in several requests at once, and takes a short
-// answer as the file's end only if no other answer changed the file's
-// attributes since it asked: answered first, the empty read past the end
-// would set the size to its own offset, and the kernel would then ignore
-// the true end and show the zeros it fills short pages with, up to that
-// offset. Bounded: nothing waits long on it.
-func (f *file) afterEnd(end int64) {
-	deadline := time.Now().Add(200 * time.Millisecond)
-	for time.Now().Before(deadline) {
-		f.readingMu.Lock()
-		before := false
-		for offset := range f.reading {
-			before = before || offset < end
-		}
-		f.readingMu.Unlock()
-		if !before {
-			// The FUSE library writes the answer just after the handler
-			// returns: give it that moment.
-			time.Sleep(5 * time.Millisecond)
-			return
-		}
-		time.Sleep(time.Millisecond)
+// RFC822.SIZE claimed more until the read that holds the end has been
+// answered. The kernel reads ahead in several requests at once, and takes
+// a short answer as the file's end only if no other answer changed the
+// file's attributes since it asked: answered first, the empty read past
+// the end would set the size to its own offset, and the kernel would then
+// ignore the true end and show the zeros it fills short pages with, up to
+// that offset. The read holding the end may not even have reached imapfs
+// yet, so this waits for its answer, not for the reads in flight; bounded,
+// as a read straight past the end (dd skip=) has no such read before it.
+func (f *file) afterEnd() {
+	const (
+		wait = time.Second
+		// answerWrite is the time given to the FUSE library to write
+		// the answer after its handler returned.
+		answerWrite = 20 * time.Millisecond
+	)
+	f.endMu.Lock()
+	if f.endRead == nil {
+		f.endRead = make(chan struct{})
+	}
+	done := f.endRead
+	f.endMu.Unlock()
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	select {
+	case <-done:
+	case <-timer.C:
+		return
+	}
+	f.endMu.Lock()
+	since := time.Since(f.endReadAt)
+	f.endMu.Unlock()
+	if since < answerWrite {
+		time.Sleep(answerWrite - since)
 	}
 }
 
