@@ -211,8 +211,9 @@ func TestRenameMailbox(t *testing.T) {
 	})
 }
 
-// Writing to, truncating, touching, chmod or chown of an existing message
-// fails with EPERM and changes nothing, as do symbolic links and FIFOs;
+// Appending to, truncating, touching, chmod or chown of an existing
+// message fails with EPERM and changes nothing (cp onto it: see
+// TestCopyOntoTakenName), as do symbolic links and FIFOs;
 // rm -r of a mailbox removes its messages, then it.
 func TestMessagesImmutableAndRmR(t *testing.T) {
 	test.EachServer(t, func(t *testing.T, s *test.Server) {

@@ -85,8 +85,13 @@ func (f *file) Attr(ctx context.Context, a *fuse.Attr) error {
 	return nil
 }
 
-// Open refuses writing (messages are immutable on IMAP) and lets the kernel
-// keep the page cache across opens: the bytes of a UID never change.
+// Open refuses writing: messages are immutable on IMAP. A writer that
+// means to replace the file (cp onto it, a shell's >: the kernel does not
+// pass on their O_TRUNC, so a plain write open stands for them) gets
+// EEXIST, "File exists", as the name is taken by the server's message;
+// appending, and touch (whose open is non-blocking), get EPERM, as do
+// the attribute changes in Setattr. It lets the kernel keep the page
+// cache across opens: the bytes of a UID never change.
 //
 // It asks the server nothing: a message's size is taken as RFC822.SIZE
 // says until the server was once found wrong about a size. A message
@@ -103,7 +108,10 @@ func (f *file) Open(ctx context.Context, req *fuse.OpenRequest, resp *fuse.OpenR
 		if f.fs.readOnly {
 			return nil, syscall.EROFS
 		}
-		return nil, syscall.EPERM
+		if req.Flags&(fuse.OpenAppend|fuse.OpenNonblock) != 0 {
+			return nil, syscall.EPERM
+		}
+		return nil, syscall.EEXIST
 	}
 	mailbox := f.mailboxName()
 	f.fs.walker.opened(mailbox, f.msg.UID)

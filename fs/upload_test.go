@@ -468,3 +468,28 @@ func TestRsyncRestoreFsync(t *testing.T) {
 		}
 	}
 }
+
+// A name the server's message holds is not a place to write: cp onto it,
+// or a shell's redirection, fails with "File exists" (EEXIST) and the
+// message stays as it was. (cp -n skips such a name, as it skips any
+// existing file.)
+func TestCopyOntoTakenName(t *testing.T) {
+	s := test.SharedDovecot(t)
+	u := s.NewUser(t)
+	seedSome(t, s, u, "INBOX", 1)
+	before := s.Messages(t, u, "INBOX")
+	m := test.Mount(t, s, u)
+	taken := filepath.Join(m.Dir, "INBOX", fmt.Sprintf("%d.eml", before[0].UID))
+	src := t.TempDir()
+	writeMessage(t, src, filepath.Base(taken), 7)
+	if out, err := exec.Command("cp", filepath.Join(src, filepath.Base(taken)), taken).CombinedOutput(); err == nil || !strings.Contains(string(out), "File exists") {
+		t.Errorf("cp onto %s: %v, %s; want File exists", filepath.Base(taken), err, out)
+	}
+	if out, err := exec.Command("sh", "-c", "echo hello > "+taken).CombinedOutput(); err == nil || !strings.Contains(string(out), "File exists") {
+		t.Errorf("> %s: %v, %s; want File exists", filepath.Base(taken), err, out)
+	}
+	after := s.Messages(t, u, "INBOX")
+	if len(after) != 1 || !bytes.Equal(s.Body(t, u, "INBOX", after[0].UID), s.Body(t, u, "INBOX", before[0].UID)) {
+		t.Errorf("server holds %+v, want the one message as it was", after)
+	}
+}
