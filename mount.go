@@ -101,16 +101,22 @@ func serve(cfg *mountopts.Config, pass string, log *slog.Logger, logs *logFile, 
 
 	// Log in once before mounting, so a wrong password or an unreachable
 	// server is reported at once and nothing is left mounted (the pool
-	// would keep retrying in the background).
+	// would keep retrying in the background). The connection is the
+	// pool's first, and it asks for the folder list while the mount is
+	// made: the first ls or stat of the root needs it.
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.Timeout)
-	first, err := dialAndLogin(ctx, cfg, tlsConfig, pass, imapclient.Options{Logger: log, Debug: debugLevel(cfg)})
-	if err == nil {
-		first.Logout(ctx)
-	}
+	err = pool.Connect(ctx)
 	cancel()
 	if err != nil {
 		return fail(err)
 	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), cfg.Timeout)
+		defer cancel()
+		if _, err := store.Folders(ctx); err != nil {
+			log.Debug("the folder list asked at mount failed; the first ls asks again", "err", err)
+		}
+	}()
 
 	options := []fuse.MountOption{
 		fuse.FSName(cfg.Server.Source()), fuse.Subtype("imapfs"),

@@ -558,18 +558,9 @@ func (p *Pool) startDialLocked() {
 // a caller's: a caller that gives up leaves the connection to the next).
 func (p *Pool) dial() {
 	defer p.dials.Done()
-	pc := &poolConn{}
-	pc.setMailbox("", false)
-	var opts Options
-	if up := p.cfg.Updates; up != nil {
-		opts.Updates = func(u Update) { up(*pc.updMailbox.Load(), u) }
-	}
 	ctx, cancel := context.WithTimeout(p.ctx, poolDialTimeout)
-	c, err := p.cfg.Dial(ctx, opts)
+	pc, c, err := p.dialConn(ctx)
 	cancel()
-	if err == nil && c == nil {
-		err = errors.New("imap: pool: Dial returned no connection")
-	}
 
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -603,12 +594,54 @@ func (p *Pool) dial() {
 	}
 	p.backoff, p.nextDial, p.lastDialErr = 0, time.Time{}, nil
 	p.limit = 0
+	p.addLocked(pc, c)
+}
+
+// dialConn logs in one connection with the pool's Dial, its updates
+// routed by the mailbox the pool will know it to have open.
+func (p *Pool) dialConn(ctx context.Context) (*poolConn, *Client, error) {
+	pc := &poolConn{}
+	pc.setMailbox("", false)
+	var opts Options
+	if up := p.cfg.Updates; up != nil {
+		opts.Updates = func(u Update) { up(*pc.updMailbox.Load(), u) }
+	}
+	c, err := p.cfg.Dial(ctx, opts)
+	if err == nil && c == nil {
+		err = errors.New("imap: pool: Dial returned no connection")
+	}
+	return pc, c, err
+}
+
+// addLocked makes a logged-in connection one of the pool's.
+func (p *Pool) addLocked(pc *poolConn, c *Client) {
 	if p.caps == nil {
 		p.caps = c.Capabilities()
 	}
 	pc.c = c
 	pc.lastUsed = time.Now()
 	p.conns = append(p.conns, pc)
+}
+
+// Connect logs in one connection now, in the caller's goroutine, and
+// makes it the pool's: a caller that must know whether the server lets
+// it in (a mount, before it goes live) learns it from the connection that
+// then serves, instead of logging in twice. The error is Dial's.
+func (p *Pool) Connect(ctx context.Context) error {
+	pc, c, err := p.dialConn(ctx)
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		c.Close()
+		return ErrPoolClosed
+	}
+	p.stats.Dials++
+	p.addLocked(pc, c)
+	p.broadcastLocked()
+	return nil
 }
 
 // poolPermanent tells a refusal by the server (a NO or BAD to the login,

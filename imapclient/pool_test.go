@@ -762,3 +762,31 @@ func scriptedDialer(t *testing.T, s *test.Scripted) func(context.Context, imapcl
 		return c, nil
 	}
 }
+
+// Connect logs in at once and the connection serves the pool's callers:
+// no second login. A refused login is Connect's error, and the pool dials
+// nothing of its own for it.
+func TestPoolConnect(t *testing.T) {
+	s := test.SharedDovecot(t)
+	u := s.NewUser(t)
+	ctx := context.Background()
+	p := poolOpen(t, s, u, imapclient.PoolConfig{Size: 2})
+	if err := p.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Mailbox(ctx, "INBOX", func(c *imapclient.Client, m *imapclient.MailboxStatus) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if st := p.Stats(); st.Dials != 1 {
+		t.Errorf("%d dials after Connect and one call, want 1", st.Dials)
+	}
+
+	bad := imapclient.NewPool(imapclient.PoolConfig{Size: 2, Dial: poolDialer(t, s, test.User{Name: u.Name, Password: "wrong"})})
+	defer bad.Close()
+	if err := bad.Connect(ctx); !errors.Is(err, imapclient.ErrNo) {
+		t.Errorf("Connect with a wrong password: %v, want the server's NO", err)
+	}
+	if st := bad.Stats(); st.Dials != 0 {
+		t.Errorf("a refused Connect left %d dials", st.Dials)
+	}
+}
