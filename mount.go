@@ -99,8 +99,9 @@ func serve(cfg *mountopts.Config, pass string, log *slog.Logger, logs *logFile, 
 	store = cache.New(cache.Config{Pool: pool, CacheSize: cfg.CacheSize, Disk: disk, TTL: cfg.DirCacheTime, Logger: log,
 		ExpungeAllDeleted: cfg.ExpungeAllDeleted})
 
-	// Log in once before mounting, so a wrong password or an unreachable
-	// server is reported at once and nothing is left mounted (the pool
+	// Log in once before mounting, so a wrong password or token, a
+	// mechanism the server does not offer, or an unreachable server is
+	// reported at once and nothing is left mounted (the pool
 	// would keep retrying in the background).
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.Timeout)
 	first, err := dialAndLogin(ctx, cfg, tlsConfig, pass, imapclient.Options{Logger: log, Debug: debugLevel(cfg)})
@@ -531,7 +532,8 @@ func clientTLS(cfg *mountopts.Config) (*tls.Config, error) {
 	return t, nil
 }
 
-// dialAndLogin opens one logged-in connection as the flags say.
+// dialAndLogin opens one logged-in connection as the flags say; pass is
+// the password, "" with --oauth-token-command.
 func dialAndLogin(ctx context.Context, cfg *mountopts.Config, tlsConfig *tls.Config, pass string, opts imapclient.Options) (*imapclient.Client, error) {
 	var c *imapclient.Client
 	var err error
@@ -565,11 +567,8 @@ func dialAndLogin(ctx context.Context, cfg *mountopts.Config, tlsConfig *tls.Con
 			c.Close()
 			return nil, errors.New("no user: give imaps://USER@HOST or --user")
 		}
-		if err := c.Login(ctx, cfg.Server.User, pass); err != nil {
+		if err := signIn(ctx, c, cfg, pass); err != nil {
 			c.Close()
-			if errors.Is(err, imapclient.ErrNo) {
-				return nil, fmt.Errorf("login as %s refused: %w", cfg.Server.User, err)
-			}
 			return nil, err
 		}
 	}
