@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"imapfs/imapclient"
 	"imapfs/test"
 )
 
@@ -138,6 +139,21 @@ func TestAuthOAuth2(t *testing.T) {
 			}
 		})
 	}
+	// In the background, with no password anywhere to find.
+	t.Run("daemon", func(t *testing.T) {
+		dir := emptyDir(t)
+		test.TrackMount(t, dir)
+		_, errOut, status := runImapfsEnv(t, []string{"XDG_STATE_HOME=" + t.TempDir()},
+			"--ca-file", s.TLS.CAFile, "--oauth-token-command", tokens.String(), s.URL(u, true), dir)
+		if status != 0 {
+			t.Fatalf("status %d: %s", status, errOut)
+		}
+		defer exec.Command("fusermount3", "-u", dir).Run()
+		out, err := exec.Command("cat", dir+"/INBOX/1.eml").CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "hello") {
+			t.Errorf("cat: %v %q", err, out)
+		}
+	})
 }
 
 // A token that expires between two connections: the next connection
@@ -241,6 +257,41 @@ func TestOAuth2MountFailures(t *testing.T) {
 					exec.Command("fusermount3", "-u", dir).Run()
 				}
 			})
+		}
+	}
+}
+
+// The mechanism chosen for each credential and what the server offers.
+func TestChooseAuth(t *testing.T) {
+	caps := func(names ...string) imapclient.Capabilities {
+		c := imapclient.Capabilities{"IMAP4REV1": true}
+		for _, n := range names {
+			c[n] = true
+		}
+		return c
+	}
+	for _, tc := range []struct {
+		caps  imapclient.Capabilities
+		want  string
+		token bool
+		chose string // "" for an error
+	}{
+		{caps("AUTH=PLAIN", "AUTH=LOGIN"), "", false, "plain"},
+		{caps("AUTH=LOGIN"), "", false, "login"},
+		{caps(), "", false, "login"},
+		{caps("LOGINDISABLED"), "", false, ""},
+		{caps("AUTH=PLAIN", "LOGINDISABLED"), "login", false, ""},
+		{caps("AUTH=PLAIN"), "cram-md5", false, ""},
+		{caps("AUTH=CRAM-MD5"), "cram-md5", false, "cram-md5"},
+		{caps("AUTH=PLAIN", "AUTH=XOAUTH2", "AUTH=OAUTHBEARER"), "", true, "oauthbearer"},
+		{caps("AUTH=PLAIN", "AUTH=XOAUTH2"), "", true, "xoauth2"},
+		{caps("AUTH=PLAIN"), "", true, ""},
+		{caps("AUTH=XOAUTH2", "AUTH=OAUTHBEARER"), "xoauth2", true, "xoauth2"},
+		{caps("AUTH=XOAUTH2"), "oauthbearer", true, ""},
+	} {
+		chose, err := chooseAuth(tc.caps, tc.want, tc.token)
+		if chose != tc.chose || (err == nil) != (tc.chose != "") {
+			t.Errorf("chooseAuth(%v, %q, token %v) = %q, %v; want %q", tc.caps, tc.want, tc.token, chose, err, tc.chose)
 		}
 	}
 }
