@@ -23,16 +23,9 @@ type Config struct {
 	Server     Server
 	Mountpoint string
 
-	Foreground      bool
-	PasswordFile    string
-	PasswordCommand string
-	// Auth is how to sign in: "" for the best the server offers for the
-	// credential given, else one of AuthMechanisms.
-	Auth string
-	// OAuthTokenCommand, if set, gives an OAuth2 access token instead of
-	// a password: it is run with sh -c for every new connection, so that
-	// a token that expired is replaced by a fresh one.
-	OAuthTokenCommand  string
+	Foreground         bool
+	PasswordFile       string
+	PasswordCommand    string
 	Plaintext          bool // allow imap:// without TLS
 	CAFile             string
 	CertFile           string
@@ -53,6 +46,13 @@ type Config struct {
 	// with a plain EXPUNGE, which also removes every message another
 	// client marked \Deleted.
 	ExpungeAllDeleted bool
+	// Auth is how to sign in: "" for the best the server offers for the
+	// credential given, else one of AuthMechanisms.
+	Auth string
+	// OAuthTokenCommand, if set, gives an OAuth2 access token instead of
+	// a password: it is run with sh -c for every new connection, so that
+	// a token that expired is replaced by a fresh one.
+	OAuthTokenCommand string
 
 	// Given only as -o options, in sshfs's words, as fstab lines copy them.
 
