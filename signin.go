@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"slices"
 	"strings"
 	"time"
@@ -120,7 +119,7 @@ const tokenCommandGrace = time.Second
 // prints. Helpers such as oama print the token they hold while it is
 // valid and a refreshed one when it expired.
 func oauthToken(ctx context.Context, command string) (string, error) {
-	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", command)
+	cmd := helperCommand(ctx, command)
 	cmd.Stderr = os.Stderr
 	cmd.WaitDelay = tokenCommandGrace
 	out, err := cmd.Output()

@@ -1,14 +1,18 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
 	"imapfs/imapclient"
+	"imapfs/mountopts"
 	"imapfs/test"
 )
 
@@ -293,5 +297,22 @@ func TestChooseAuth(t *testing.T) {
 		if chose != tc.chose || (err == nil) != (tc.chose != "") {
 			t.Errorf("chooseAuth(%v, %q, token %v) = %q, %v; want %q", tc.caps, tc.want, tc.token, chose, err, tc.chose)
 		}
+	}
+}
+
+// The helpers run with the home directory of the user database as $HOME,
+// whatever $HOME imapfs was given (mount(8) gives an fstab "user" mount
+// root's): a token helper finds its own files there.
+func TestHelperHome(t *testing.T) {
+	u, err := user.LookupId(strconv.Itoa(os.Getuid()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("HOME", t.TempDir())
+	if token, err := oauthToken(context.Background(), "echo $HOME"); err != nil || token != u.HomeDir {
+		t.Errorf("--oauth-token-command saw HOME=%q (%v), want %q", token, err, u.HomeDir)
+	}
+	if pass, err := password(&mountopts.Config{PasswordCommand: "echo $HOME"}); err != nil || pass != u.HomeDir {
+		t.Errorf("--password-command saw HOME=%q (%v), want %q", pass, err, u.HomeDir)
 	}
 }
