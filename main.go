@@ -53,10 +53,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if os.Getenv(daemonEnv) == "1" {
 		return runDaemon(cfg)
 	}
-	pass, err := password(cfg)
-	if err != nil {
-		fmt.Fprintf(stderr, "imapfs: %v\n", err)
-		return 1
+	pass := "" // with --oauth-token-command, each connection asks it for a token
+	if cfg.OAuthTokenCommand == "" {
+		if pass, err = password(cfg); err != nil {
+			fmt.Fprintf(stderr, "imapfs: %v\n", err)
+			return 1
+		}
 	}
 	if !cfg.Foreground {
 		if err := detach(cfg, args, pass); err != nil {

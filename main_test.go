@@ -343,7 +343,7 @@ func TestDebugLog(t *testing.T) {
 	exec.Command("cat", m.Dir+"/INBOX/1.eml").Run()
 	m.Unmount(t)
 	log := m.Log()
-	for _, want := range []string{"LOGIN <redacted>", "UID FETCH", "fuse"} {
+	for _, want := range []string{"AUTHENTICATE PLAIN <redacted>", "UID FETCH", "fuse"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("debug log lacks %q", want)
 		}

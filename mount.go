@@ -99,11 +99,12 @@ func serve(cfg *mountopts.Config, pass string, log *slog.Logger, logs *logFile, 
 	store = cache.New(cache.Config{Pool: pool, CacheSize: cfg.CacheSize, Disk: disk, TTL: cfg.DirCacheTime, Logger: log,
 		ExpungeAllDeleted: cfg.ExpungeAllDeleted})
 
-	// Log in once before mounting, so a wrong password or an unreachable
-	// server is reported at once and nothing is left mounted (the pool
-	// would keep retrying in the background). The connection is the
-	// pool's first, and it asks for the folder list while the mount is
-	// made: the first ls or stat of the root needs it.
+	// Log in once before mounting, so a wrong password or token, a
+	// mechanism the server does not offer, or an unreachable server is
+	// reported at once and nothing is left mounted (the pool would keep
+	// retrying in the background). The connection is the pool's first,
+	// and it asks for the folder list while the mount is made: the first
+	// ls or stat of the root needs it.
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.Timeout)
 	err = pool.Connect(ctx)
 	cancel()
@@ -537,7 +538,8 @@ func clientTLS(cfg *mountopts.Config) (*tls.Config, error) {
 	return t, nil
 }
 
-// dialAndLogin opens one logged-in connection as the flags say.
+// dialAndLogin opens one logged-in connection as the flags say; pass is
+// the password, "" with --oauth-token-command.
 func dialAndLogin(ctx context.Context, cfg *mountopts.Config, tlsConfig *tls.Config, pass string, opts imapclient.Options) (*imapclient.Client, error) {
 	var c *imapclient.Client
 	var err error
@@ -571,11 +573,8 @@ func dialAndLogin(ctx context.Context, cfg *mountopts.Config, tlsConfig *tls.Con
 			c.Close()
 			return nil, errors.New("no user: give imaps://USER@HOST or --user")
 		}
-		if err := c.Login(ctx, cfg.Server.User, pass); err != nil {
+		if err := signIn(ctx, c, cfg, pass); err != nil {
 			c.Close()
-			if errors.Is(err, imapclient.ErrNo) {
-				return nil, fmt.Errorf("login as %s refused: %w", cfg.Server.User, err)
-			}
 			return nil, err
 		}
 	}

@@ -2,10 +2,10 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"strings"
 	"unicode"
 
@@ -26,7 +26,7 @@ func password(cfg *mountopts.Config) (string, error) {
 		}
 		return firstLine(string(data)), nil
 	case cfg.PasswordCommand != "":
-		cmd := exec.Command("/bin/sh", "-c", cfg.PasswordCommand)
+		cmd := helperCommand(context.Background(), cfg.PasswordCommand)
 		cmd.Stderr = os.Stderr
 		out, err := cmd.Output()
 		if err != nil {

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"os/user"
 	"path/filepath"
 	"strconv"
@@ -25,6 +27,18 @@ func homeDir() (string, error) {
 		return home, nil
 	}
 	return "", fmt.Errorf("uid %d has no home directory in the user database and HOME is unset", uid)
+}
+
+// helperCommand is the shell command of --password-command or
+// --oauth-token-command, run with $HOME set to the home directory above:
+// a helper such as oama finds its configuration and tokens under it,
+// which root's HOME of an fstab "user" mount would hide.
+func helperCommand(ctx context.Context, command string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", command)
+	if home, err := homeDir(); err == nil {
+		cmd.Env = append(os.Environ(), "HOME="+home) // the last one wins
+	}
+	return cmd
 }
 
 // xdgDir is $variable when it holds an absolute path (the XDG base

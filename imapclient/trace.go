@@ -87,15 +87,21 @@ func (l *lineLogger) emit() {
 	l.t.log.Debug(l.dir + ": " + line)
 }
 
-// redactLine keeps a line's tag and command and hides the rest: passwords
-// (LOGIN), SASL responses and challenges, tokens.
+// redactLine keeps a line's tag and command (and SASL mechanism) and
+// hides the rest: passwords (LOGIN), SASL responses and challenges,
+// tokens.
 func redactLine(line string) string {
 	fields := strings.SplitN(line, " ", 3)
 	switch {
 	case strings.HasPrefix(line, "+"):
 		return "+ <redacted>"
-	case len(fields) == 3 && (strings.EqualFold(fields[1], "LOGIN") || strings.EqualFold(fields[1], "AUTHENTICATE")):
+	case len(fields) == 3 && strings.EqualFold(fields[1], "LOGIN"):
 		return fields[0] + " " + fields[1] + " <redacted>"
+	case len(fields) == 3 && strings.EqualFold(fields[1], "AUTHENTICATE"):
+		// The mechanism stays, to tell which one signed in; the initial
+		// response that may follow it is the credential.
+		mech, _, _ := strings.Cut(fields[2], " ")
+		return fields[0] + " " + fields[1] + " " + mech + " <redacted>"
 	case len(fields) >= 2 && (fields[0] == "*" || strings.EqualFold(fields[1], "OK") || strings.EqualFold(fields[1], "NO") || strings.EqualFold(fields[1], "BAD")):
 		return line
 	default:

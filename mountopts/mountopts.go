@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -45,6 +46,13 @@ type Config struct {
 	// with a plain EXPUNGE, which also removes every message another
 	// client marked \Deleted.
 	ExpungeAllDeleted bool
+	// Auth is how to sign in: "" for the best the server offers for the
+	// credential given, else one of AuthMechanisms.
+	Auth string
+	// OAuthTokenCommand, if set, gives an OAuth2 access token instead of
+	// a password: it is run with sh -c for every new connection, so that
+	// a token that expired is replaced by a fresh one.
+	OAuthTokenCommand string
 
 	// Given only as -o options, in sshfs's words, as fstab lines copy them.
 
@@ -102,6 +110,14 @@ func (s Server) Source() string {
 	return s.String()
 }
 
+// AuthMechanisms are the values of --auth: three that send a password,
+// two that send an OAuth2 token.
+var AuthMechanisms = []string{"plain", "login", "cram-md5", "xoauth2", "oauthbearer"}
+
+// TokenAuth reports whether mechanism (one of AuthMechanisms) sends an
+// OAuth2 token rather than a password.
+func TokenAuth(mechanism string) bool { return mechanism == "xoauth2" || mechanism == "oauthbearer" }
+
 // Defaults of the flags that have one.
 const (
 	DefaultCacheSize    = 256 << 20
@@ -149,6 +165,8 @@ func newFlagSet(p *parsed) *pflag.FlagSet {
 	fs.StringVar(&p.user, "user", "", "IMAP user `NAME` (instead of USER@ in SERVER)")
 	fs.StringVar(&c.PasswordFile, "password-file", "", "read the password from the first line of `FILE`")
 	fs.StringVar(&c.PasswordCommand, "password-command", "", "run `CMD` with sh -c and use the first line it prints as the password")
+	fs.StringVar(&c.OAuthTokenCommand, "oauth-token-command", "", "sign in with an OAuth2 access token instead of a password: run `CMD` with sh -c for each new connection and use the first line it prints (e.g. 'oama access me@example.com')")
+	fs.StringVar(&c.Auth, "auth", "", "sign in with `MECH`: plain, login, cram-md5 (a password), xoauth2, oauthbearer (a token); default: the best the server offers")
 	fs.BoolVar(&c.Plaintext, "plaintext", false, "allow imap:// servers that offer no STARTTLS (password sent in clear)")
 	fs.StringVar(&c.CAFile, "ca-file", "", "trust the CA certificates in `FILE` (PEM) instead of the system's")
 	fs.StringVar(&c.CertFile, "cert-file", "", "client certificate `FILE` (PEM) for TLS")
@@ -187,6 +205,8 @@ Mount an IMAP account: mailboxes are directories, messages are <UID>.eml files.
 
 The password comes from --password-file, --password-command, $IMAPFS_PASSWORD,
 ~/.netrc, or a prompt on the terminal, in that order; never from the command line.
+With --oauth-token-command, an OAuth2 access token replaces the password
+(XOAUTH2 or OAUTHBEARER: Outlook, Microsoft 365, Gmail).
 
 Flags:
 `)
@@ -279,7 +299,28 @@ func Parse(args []string) (*Config, error) {
 	if c.PasswordFile != "" && c.PasswordCommand != "" {
 		return nil, usagef("--password-file and --password-command exclude each other")
 	}
+	if err := checkAuth(c); err != nil {
+		return nil, err
+	}
 	return c, nil
+}
+
+// checkAuth checks that --auth names a mechanism and that the credential
+// given is the one it sends.
+func checkAuth(c *Config) error {
+	c.Auth = strings.ToLower(c.Auth)
+	token := c.OAuthTokenCommand != ""
+	switch {
+	case c.Auth != "" && !slices.Contains(AuthMechanisms, c.Auth):
+		return usagef("--auth %q: the mechanisms are %s", c.Auth, strings.Join(AuthMechanisms, ", "))
+	case token && (c.PasswordFile != "" || c.PasswordCommand != ""):
+		return usagef("--oauth-token-command gives a token, not a password: it excludes --password-file and --password-command")
+	case c.Auth != "" && TokenAuth(c.Auth) && !token:
+		return usagef("--auth %s signs in with an OAuth2 token: give --oauth-token-command", c.Auth)
+	case c.Auth != "" && !TokenAuth(c.Auth) && token:
+		return usagef("--auth %s signs in with a password, not the token of --oauth-token-command", c.Auth)
+	}
+	return nil
 }
 
 // applyOptions applies -o items after the flags, so they win over flags.

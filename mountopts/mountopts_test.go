@@ -176,6 +176,11 @@ func TestUsageErrors(t *testing.T) {
 		{"--cache-size", "lots", "imaps://host", "m"},
 		{"--cert-file", "c.pem", "imaps://host", "m"},
 		{"--password-file", "f", "--password-command", "c", "imaps://host", "m"},
+		{"--auth", "gssapi", "imaps://host", "m"},
+		{"--auth", "xoauth2", "imaps://host", "m"},
+		{"-o", "auth=oauthbearer", "imaps://host", "m"},
+		{"--auth", "plain", "--oauth-token-command", "oama access me", "imaps://host", "m"},
+		{"--oauth-token-command", "oama access me", "--password-file", "f", "imaps://host", "m"},
 	} {
 		_, err := Parse(args)
 		var ue *UsageError
@@ -183,6 +188,31 @@ func TestUsageErrors(t *testing.T) {
 			t.Errorf("Parse(%q) = %v, want a UsageError", args, err)
 		} else if strings.Contains(ue.Msg, "\n") {
 			t.Errorf("Parse(%q): multi-line message %q", args, ue.Msg)
+		}
+	}
+}
+
+// --auth and --oauth-token-command, as flags and as -o options (a comma
+// in the command escaped).
+func TestAuth(t *testing.T) {
+	for _, tc := range []struct {
+		args         []string
+		auth, tokens string
+	}{
+		{[]string{"imaps://host", "m"}, "", ""},
+		{[]string{"--auth", "CRAM-MD5", "imaps://host", "m"}, "cram-md5", ""},
+		{[]string{"-o", "auth=login", "imaps://host", "m"}, "login", ""},
+		{[]string{"--oauth-token-command", "oama access me", "imaps://host", "m"}, "", "oama access me"},
+		{[]string{"--auth", "xoauth2", "--oauth-token-command", "oama access me", "imaps://host", "m"}, "xoauth2", "oama access me"},
+		{[]string{"-o", `auth=oauthbearer,oauth_token_command=cut -d\, -f2 tokens`, "imaps://host", "m"}, "oauthbearer", "cut -d, -f2 tokens"},
+	} {
+		c, err := Parse(tc.args)
+		if err != nil {
+			t.Errorf("Parse(%q): %v", tc.args, err)
+			continue
+		}
+		if c.Auth != tc.auth || c.OAuthTokenCommand != tc.tokens {
+			t.Errorf("Parse(%q): auth %q, token command %q; want %q, %q", tc.args, c.Auth, c.OAuthTokenCommand, tc.auth, tc.tokens)
 		}
 	}
 }

@@ -33,9 +33,16 @@ ssl_cert = <{{.TLS.CertFile}}
 ssl_key = <{{.TLS.KeyFile}}
 {{- end}}
 disable_plaintext_auth = no
-auth_mechanisms = plain login cram-md5
+auth_mechanisms = plain login cram-md5{{if .Options.OAuth2}} xoauth2 oauthbearer{{end}}
 # Tests try wrong passwords on purpose; do not make them wait.
 auth_failure_delay = 0
+# Nor with the penalty of seconds that doubles with each failure from an
+# address (what auth cannot reach it does not apply).
+service anvil {
+  unix_listener anvil-auth-penalty {
+    mode = 0
+  }
+}
 auth_master_user_separator = *
 default_login_user = dovenull
 default_internal_user = dovecot
@@ -68,7 +75,17 @@ passdb {
 passdb {
   driver = passwd-file
   args = scheme=PLAIN username_format=%u {{.Dir}}/passdb/%u
+{{- if .Options.OAuth2}}
+  mechanisms = plain login cram-md5
+{{- end}}
 }
+{{- if .Options.OAuth2}}
+passdb {
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = {{.Dir}}/oauth2.conf
+}
+{{- end}}
 userdb {
   driver = passwd-file
   args = username_format=%u {{.Dir}}/userdb/%u
@@ -117,6 +134,18 @@ plugin {
 }
 `))
 
+// oauth2Conf is the oauth2 passdb's file: every token is checked with a
+// POST of token=... to url, whose JSON answer names the user of an active
+// token.
+func oauth2Conf(url string) string {
+	return "introspection_mode = post\n" +
+		"introspection_url = " + url + "\n" +
+		"force_introspection = yes\n" +
+		"username_attribute = username\n" +
+		"active_attribute = active\n" +
+		"active_value = true\n"
+}
+
 type dovecot struct {
 	dir     string
 	conf    string
@@ -139,6 +168,10 @@ type DovecotOptions struct {
 	// may have from one address (mail_max_userip_connections; Dovecot's
 	// default is 10); a login beyond it is refused.
 	MaxUserIPConnections int
+	// OAuth2, if set, lets accounts sign in with XOAUTH2 and OAUTHBEARER
+	// too, with the tokens this endpoint says are active (Dovecot's
+	// oauth2 passdb); passwords work as before.
+	OAuth2 *TokenIntrospection
 }
 
 // StartDovecot starts a private Dovecot for this test alone; it is stopped
@@ -184,6 +217,11 @@ func startDovecot(t T, opts DovecotOptions) (*Server, func(), error) {
 		Kind: "dovecot", Host: "127.0.0.1", TLS: tlsFiles, Delimiter: "/", Dir: dir,
 		Alice: User{"alice", "alice-secret"}, Bob: User{"bob", "bob-secret"},
 		Admin: User{"admin", "admin-secret"}, backend: b, noTLS: noTLS,
+	}
+	if opts.OAuth2 != nil {
+		if err := os.WriteFile(filepath.Join(dir, "oauth2.conf"), []byte(oauth2Conf(opts.OAuth2.URL)), 0o644); err != nil {
+			return nil, cleanDir, err
+		}
 	}
 	if err := os.WriteFile(filepath.Join(dir, "masters"), []byte(s.Admin.Name+":{PLAIN}"+s.Admin.Password+"\n"), 0o644); err != nil {
 		return nil, cleanDir, err
