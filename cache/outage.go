@@ -1,0 +1,87 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"imapfs/imapclient"
+)
+
+// While the server cannot be reached, the store serves what it holds: a
+// listing or folder list whose refresh fails for want of the server is
+// answered as it was last seen, and bodies come from memory or the disk
+// cache without a connection (see blockOnce). Changes are not held back:
+// they fail as the pool fails them (imapclient.ErrUnreachable), at once
+// while it waits before dialing again. The next look that reaches the
+// server refreshes what was served stale.
+
+// outage is what the store knows of the server being away, for its log:
+// one line when it first serves what it holds for want of the server, one
+// when the server answers again, not one per request.
+type outage struct {
+	mu    sync.Mutex
+	since time.Time // zero while the server answers
+}
+
+// unreachable: err says that the server could not be reached, or did not
+// answer in time, rather than that it refused the request.
+func unreachable(err error) bool {
+	return errors.Is(err, imapclient.ErrUnreachable) || errors.Is(err, imapclient.ErrAbort) ||
+		errors.Is(err, context.DeadlineExceeded)
+}
+
+// staleListing is the listing held for b when its refresh failed with
+// err because the server cannot be reached; nil otherwise, or if none
+// is held.
+func (s *Store) staleListing(b *mailbox, err error) *Listing {
+	if !unreachable(err) {
+		return nil
+	}
+	b.mu.Lock()
+	l := b.listing
+	b.mu.Unlock()
+	if l != nil {
+		s.servingStale(err)
+	}
+	return l
+}
+
+// staleFolders is the folder list held when its refresh failed with err
+// because the server cannot be reached; nil otherwise, or if none is held.
+func (s *Store) staleFolders(err error) []Folder {
+	if !unreachable(err) {
+		return nil
+	}
+	s.mu.Lock()
+	folders := s.folders
+	s.mu.Unlock()
+	if folders != nil {
+		s.servingStale(err)
+	}
+	return folders
+}
+
+// servingStale logs, once per outage, that what is held is served.
+func (s *Store) servingStale(err error) {
+	s.outage.mu.Lock()
+	defer s.outage.mu.Unlock()
+	if !s.outage.since.IsZero() {
+		return
+	}
+	s.outage.since = time.Now()
+	s.log.Warn("the server cannot be reached; serving cached listings and bodies, changes fail, until it answers again", "err", err)
+}
+
+// answered ends the outage, if one was logged: a refresh reached the
+// server.
+func (s *Store) answered() {
+	s.outage.mu.Lock()
+	defer s.outage.mu.Unlock()
+	if s.outage.since.IsZero() {
+		return
+	}
+	s.log.Info("the server answers again; listings are refreshed from it", "unreachable_for", time.Since(s.outage.since).Round(time.Second))
+	s.outage.since = time.Time{}
+}
