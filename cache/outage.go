@@ -14,8 +14,15 @@ import (
 // answered as it was last seen, and bodies come from memory or the disk
 // cache without a connection (see blockOnce). Changes are not held back:
 // they fail as the pool fails them (imapclient.ErrUnreachable), at once
-// while it waits before dialing again. The next look that reaches the
-// server refreshes what was served stale.
+// while it waits before dialing again. While the server is away, the
+// store looks for it at most every outageRetry and answers the other
+// looks at once from what it holds: a server that accepts connections and
+// then says nothing would otherwise cost each of them --timeout. The look
+// that reaches the server ends the outage, and refreshes what was served
+// stale.
+
+// outageRetry is how often the store looks for a server that is away.
+const outageRetry = 5 * time.Second
 
 // outage is what the store knows of the server being away, for its log:
 // one line when it first serves what it holds for want of the server, one
@@ -23,6 +30,7 @@ import (
 type outage struct {
 	mu    sync.Mutex
 	since time.Time // zero while the server answers
+	tried time.Time // the last look for it
 }
 
 // unreachable: err says that the server could not be reached, or did not
@@ -30,6 +38,46 @@ type outage struct {
 func unreachable(err error) bool {
 	return errors.Is(err, imapclient.ErrUnreachable) || errors.Is(err, imapclient.ErrAbort) ||
 		errors.Is(err, context.DeadlineExceeded)
+}
+
+// awayHeld reports whether a look at the server should be spared, and
+// what is held served instead: the server is away and was looked for
+// less than outageRetry ago. Otherwise the caller looks now.
+func (s *Store) awayHeld() bool {
+	s.outage.mu.Lock()
+	defer s.outage.mu.Unlock()
+	if s.outage.since.IsZero() {
+		return false
+	}
+	if time.Since(s.outage.tried) < outageRetry {
+		return true
+	}
+	s.outage.tried = time.Now()
+	return false
+}
+
+// listingWhileAway is the listing held for b if it is to be served
+// without asking (see awayHeld).
+func (s *Store) listingWhileAway(b *mailbox) *Listing {
+	b.mu.Lock()
+	l := b.listing
+	b.mu.Unlock()
+	if l == nil || !s.awayHeld() {
+		return nil
+	}
+	return l
+}
+
+// foldersWhileAway is the folder list held if it is to be served without
+// asking (see awayHeld).
+func (s *Store) foldersWhileAway() []Folder {
+	s.mu.Lock()
+	folders := s.folders
+	s.mu.Unlock()
+	if folders == nil || !s.awayHeld() {
+		return nil
+	}
+	return folders
 }
 
 // staleListing is the listing held for b when its refresh failed with
@@ -70,7 +118,7 @@ func (s *Store) servingStale(err error) {
 	if !s.outage.since.IsZero() {
 		return
 	}
-	s.outage.since = time.Now()
+	s.outage.since, s.outage.tried = time.Now(), time.Now()
 	s.log.Warn("the server cannot be reached; serving cached listings and bodies, changes fail, until it answers again", "err", err)
 }
 

@@ -134,6 +134,9 @@ func (s *Store) Folders(ctx context.Context) ([]Folder, error) {
 	if f := s.freshFolders(); f != nil {
 		return f, nil
 	}
+	if f := s.foldersWhileAway(); f != nil {
+		return f, nil
+	}
 	s.foldersMu.Lock()
 	defer s.foldersMu.Unlock()
 	if f := s.freshFolders(); f != nil {
@@ -454,6 +457,9 @@ func (s *Store) Listing(ctx context.Context, mailbox string) (*Listing, error) {
 		return l, nil
 	}
 	if l := s.unchanged(b); l != nil {
+		return l, nil
+	}
+	if l := s.listingWhileAway(b); l != nil {
 		return l, nil
 	}
 	b.refreshMu.Lock()

@@ -153,3 +153,60 @@ func TestServerGone(t *testing.T) {
 		t.Errorf("the log does not tell that the server answers again\n%s", m.Log())
 	}
 }
+
+// When the server stops answering on every connection, new ones too (they
+// are accepted and then hear nothing), the mount serves what it holds: a
+// message read before is read without a connection, the listings held are
+// served once their refresh fails, and later looks do not each wait
+// --timeout for the server; a message never read fails with EIO. Once the
+// server answers again, the listing catches up.
+func TestServerStalled(t *testing.T) {
+	t.Parallel() // waits for --timeout on a server of its own
+	s := test.StartDovecot(t)
+	u := s.NewUser(t)
+	uids := seedSome(t, s, u, "INBOX", 2)
+	read := s.Body(t, u, "INBOX", uids[0])
+	p := test.StartProxy(t, s.TLSAddr(), test.ProxyOptions{})
+	const dirCacheTime = time.Second
+	m := test.Mount(t, s.Via(p), u, "--timeout=3s", "--dir-cache-time", dirCacheTime.String())
+	inbox := mailboxDir(m, s, "INBOX")
+	file := func(uid uint32) string { return filepath.Join(inbox, fmt.Sprintf("%d.eml", uid)) }
+	listed := mustRun(t, m, "ls", inbox)
+	mustRun(t, m, "cat", file(uids[0]))
+
+	stall := p.Stall(test.BothWays)
+	defer stall.Release()
+	time.Sleep(dirCacheTime + dirCacheTime/2) // the listing held is out of date
+
+	// Twenty looks, each a refresh due: one --timeout each would take a
+	// minute, past the guard.
+	start := time.Now()
+	deadline := start.Add(guardWait)
+	for i := range 20 {
+		if got := mustRun(t, m, "ls", inbox); got != listed {
+			t.Fatalf("ls %d with the server stalled: %q, want %q as before\n%s", i, got, listed, m.Log())
+		}
+		if got := mustRun(t, m, "cat", file(uids[0])); got != string(read) {
+			t.Fatalf("cat of the message read before, with the server stalled: %q\n%s", got, m.Log())
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d looks at the stalled mount took more than %v\n%s", i+1, guardWait, m.Log())
+		}
+	}
+	t.Logf("20 ls and cat with the server stalled: %v", time.Since(start).Round(time.Millisecond))
+	mustFailEIO(t, m, "cat", file(uids[1]))
+	if n := strings.Count(m.Log(), "the server cannot be reached; serving"); n != 1 {
+		t.Errorf("the log tells %d times that cached data is served, want once\n%s", n, m.Log())
+	}
+
+	stall.Release()
+	released := time.Now()
+	added := s.Seed(t, u, "INBOX", test.Message{Body: []byte("Subject: arrived during the stall\r\n\r\nnew\r\n")})[0]
+	addedName := fmt.Sprintf("%d.eml", added)
+	for deadline := time.Now().Add(guardWait); !slices.Contains(strings.Fields(mustRun(t, m, "ls", inbox)), addedName); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s, added during the stall, not listed %v after it\n%s", addedName, guardWait, m.Log())
+		}
+	}
+	t.Logf("listed %v after the stall ended", time.Since(released).Round(time.Millisecond))
+}
