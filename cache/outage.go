@@ -34,8 +34,12 @@ type outage struct {
 }
 
 // unreachable: err says that the server could not be reached, or did not
-// answer in time, rather than that it refused the request.
+// answer in time, rather than that it refused the request (a selection
+// it refuses to serve aborts the connection, yet it answered).
 func unreachable(err error) bool {
+	if errors.Is(err, imapclient.ErrSelectionGone) {
+		return false
+	}
 	return errors.Is(err, imapclient.ErrUnreachable) || errors.Is(err, imapclient.ErrAbort) ||
 		errors.Is(err, context.DeadlineExceeded)
 }
