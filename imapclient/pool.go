@@ -629,9 +629,10 @@ func (p *Pool) dial() {
 		p.stats.FailedDials++
 		p.backoff = min(max(2*p.backoff, poolBackoffMin), poolBackoffMax)
 		p.nextDial = time.Now().Add(p.backoff)
-		// Once per outage at Warn, not every few seconds while it lasts.
+		// At Warn once per outage (and when the reason changes), not
+		// every few seconds while it lasts.
 		level := slog.LevelWarn
-		if p.lastDialErr != nil {
+		if p.lastDialErr != nil && p.lastDialErr.Error() == err.Error() {
 			level = slog.LevelDebug
 		}
 		p.lastDialErr, p.lastDialAt = err, time.Now()
