@@ -112,6 +112,7 @@ func TestServerGone(t *testing.T) {
 	mustFailEIO(t, m, "cat", file(m, work, unread))
 	mustFailEIO(t, m, "rm", file(m, "INBOX", uids[2]))
 	mustFailEIO(t, m, "mv", file(m, "INBOX", uids[2]), workDir+"/")
+	mustFailEIO(t, m, "mkdir", filepath.Join(m.Dir, "New"))
 	src := filepath.Join(t.TempDir(), "new.eml")
 	newBody := []byte("From: c@example.com\r\nSubject: stored once the server is back\r\n\r\nbody\r\n")
 	if err := os.WriteFile(src, newBody, 0o644); err != nil {
@@ -148,6 +149,9 @@ func TestServerGone(t *testing.T) {
 	}
 	if n := len(s.Messages(t, u, work)); n != 1 {
 		t.Errorf("Work holds %d messages, want 1", n)
+	}
+	if _, err := os.Stat(filepath.Join(m.Dir, "New")); err == nil {
+		t.Errorf("the mailbox whose mkdir failed exists")
 	}
 	if !strings.Contains(m.Log(), "the server answers again") {
 		t.Errorf("the log does not tell that the server answers again\n%s", m.Log())
