@@ -60,12 +60,12 @@ func mustFailEIO(t *testing.T, m *test.Mounted, name string, args ...string) {
 	}
 }
 
-// With every Dovecot process stopped, what the mount holds stays readable,
-// at once: ls of the mailboxes listed, cat of a message read before (from
-// memory, and from --cache-dir after a remount). A message never read fails
-// with EIO in seconds, and rm, mv and cp fail with EIO and lose nothing.
-// Once the server is back the mount catches up: mail added meanwhile
-// appears, and cp stores again.
+// With every Dovecot process stopped, what the mount holds stays
+// readable, at once: ls -l of the mailboxes listed, cat of a message read
+// before (from memory, and from --cache-dir after a remount). A message
+// never read fails with EIO in seconds, and rm, mv, mkdir and cp fail
+// with EIO and lose nothing. Once the server is back the mount catches
+// up: mail added since appears, and cp stores again.
 func TestServerGone(t *testing.T) {
 	t.Parallel() // waits on a server of its own
 	s := test.StartDovecot(t)
@@ -91,17 +91,17 @@ func TestServerGone(t *testing.T) {
 	const dirCacheTime = time.Second
 	m := test.Mount(t, s, u, "--cache-dir", cacheDir, "--dir-cache-time", dirCacheTime.String())
 	inbox, workDir := mailboxDir(m, s, "INBOX"), mailboxDir(m, s, work)
-	root := mustRun(t, m, "ls", m.Dir)
-	listed := mustRun(t, m, "ls", inbox)
-	workListed := mustRun(t, m, "ls", workDir)
+	root := mustRun(t, m, "ls", "-l", m.Dir)
+	listed := mustRun(t, m, "ls", "-l", inbox)
+	workListed := mustRun(t, m, "ls", "-l", workDir)
 	mustRun(t, m, "cat", file(m, "INBOX", uids[0])) // into memory
 
 	s.Stop(t)
 	time.Sleep(dirCacheTime + dirCacheTime/2) // every listing held is out of date
 
 	for dir, want := range map[string]string{m.Dir: root, inbox: listed, workDir: workListed} {
-		if got := mustRun(t, m, "ls", dir); got != want {
-			t.Errorf("ls %s with the server gone: %q, want %q as before", dir, got, want)
+		if got := mustRun(t, m, "ls", "-l", dir); got != want {
+			t.Errorf("ls -l %s with the server gone: %q, want %q as before", dir, got, want)
 		}
 	}
 	for _, i := range []int{0, 1} { // from memory, from the disk cache
