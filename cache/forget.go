@@ -1,5 +1,7 @@
 package cache
 
+import "time"
+
 // Forget makes the next look at the folder list and at every mailbox ask
 // the server, however fresh what is held (SIGHUP, as rclone's). Listings
 // are kept, marked stale rather than dropped: the next look refreshes
@@ -7,7 +9,7 @@ package cache
 // name. Bodies stay: a UID's bytes never change.
 func (s *Store) Forget() {
 	s.mu.Lock()
-	s.folders = nil
+	s.foldersAt = time.Time{} // kept for when the server cannot be reached
 	boxes := make([]*mailbox, 0, len(s.boxes))
 	for _, b := range s.boxes {
 		boxes = append(boxes, b)

@@ -72,6 +72,8 @@ type Store struct {
 	uncertainCopies map[moveKey]copyPlace
 	// appends is what Append keeps between uploads.
 	appends appendState
+	// outage: the server could not be reached (see staleListing).
+	outage outage
 
 	stats Stats
 }
@@ -132,6 +134,9 @@ func (s *Store) Folders(ctx context.Context) ([]Folder, error) {
 	if f := s.freshFolders(); f != nil {
 		return f, nil
 	}
+	if f := s.foldersWhileAway(); f != nil {
+		return f, nil
+	}
 	s.foldersMu.Lock()
 	defer s.foldersMu.Unlock()
 	if f := s.freshFolders(); f != nil {
@@ -147,8 +152,12 @@ func (s *Store) Folders(ctx context.Context) ([]Folder, error) {
 		return err
 	})
 	if err != nil {
+		if held := s.staleFolders(err); held != nil {
+			return held, nil
+		}
 		return nil, err
 	}
+	s.answered()
 	folders := make([]Folder, 0, len(infos))
 	for _, info := range infos {
 		path := []string{info.Name}
@@ -179,7 +188,7 @@ func (s *Store) Folders(ctx context.Context) ([]Folder, error) {
 func (s *Store) heldState(mailbox string) (*imapclient.StatusData, time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.folders == nil {
+	if s.folders == nil || s.foldersAt.IsZero() {
 		return nil, time.Time{}
 	}
 	return s.states[mailbox], s.foldersAt
@@ -342,10 +351,11 @@ func (s *Store) ShownDirTime(key string) time.Time {
 	return s.started
 }
 
-// InvalidateFolders makes the next Folders ask the server.
+// InvalidateFolders makes the next Folders ask the server. The list is
+// kept (out of date: see heldState) for when the server cannot be reached.
 func (s *Store) InvalidateFolders() {
 	s.mu.Lock()
-	s.folders = nil
+	s.foldersAt = time.Time{}
 	s.mu.Unlock()
 }
 
@@ -449,6 +459,9 @@ func (s *Store) Listing(ctx context.Context, mailbox string) (*Listing, error) {
 	if l := s.unchanged(b); l != nil {
 		return l, nil
 	}
+	if l := s.listingWhileAway(b); l != nil {
+		return l, nil
+	}
 	b.refreshMu.Lock()
 	defer b.refreshMu.Unlock()
 	if l := b.current(s.ttl); l != nil {
@@ -481,8 +494,12 @@ func (s *Store) Listing(ctx context.Context, mailbox string) (*Listing, error) {
 			b.suspect = true
 			b.mu.Unlock()
 		}
+		if held := s.staleListing(b, err); held != nil {
+			return held, nil
+		}
 		return nil, err
 	}
+	s.answered()
 	b.mu.Lock()
 	old := b.listing
 	if old != nil && old.UIDValidity != fresh.UIDValidity {

@@ -17,13 +17,15 @@ import (
 // errnoFor maps an error from below (imapclient, cache) to the errno a
 // user of the mount sees. bazil turns anything that is not an errno into
 // EIO, so every error leaving a FUSE handler goes through here, and the
-// ones that lose detail on the way (EIO) are logged with the server's text.
+// ones that lose detail on the way (EIO) are logged with the server's text,
+// except while the server cannot be reached: the pool and the store log
+// that once, not once per request.
 func errnoFor(log *slog.Logger, op string, err error) error {
 	if err == nil {
 		return nil
 	}
 	errno := classify(err)
-	if errno == syscall.EIO {
+	if errno == syscall.EIO && !errors.Is(err, imapclient.ErrUnreachable) {
 		log.Error(op+" failed", "err", err)
 	} else {
 		log.Debug(op+" failed", "errno", errno.Error(), "err", err)
@@ -38,6 +40,11 @@ func classify(err error) syscall.Errno {
 	var status *imapclient.StatusError
 	var argErr *imapwire.ArgumentError
 	switch {
+	case errors.Is(err, imapclient.ErrUnreachable) && !errors.As(err, &status):
+		// Whatever the network said (ECONNREFUSED, EHOSTUNREACH...): a
+		// request the server is needed for fails as when it does not
+		// answer. (A login it refuses is told apart below.)
+		return syscall.EIO
 	case errors.As(err, &errno):
 		return errno
 	case errors.As(err, &fuseErrno):

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -48,6 +50,8 @@ func TestClassify(t *testing.T) {
 		{context.DeadlineExceeded, syscall.EIO},
 		{context.Canceled, syscall.EINTR},
 		{syscall.ENOTDIR, syscall.ENOTDIR},
+		{fmt.Errorf("%w: %w", imapclient.ErrUnreachable, &net.OpError{Op: "dial", Err: os.NewSyscallError("connect", syscall.ENETUNREACH)}), syscall.EIO},
+		{fmt.Errorf("%w: %w", imapclient.ErrUnreachable, &imapclient.StatusError{Command: "LOGIN", Type: "NO", Code: &imapwire.RespCode{Name: imapwire.CodeUnavailable}}), syscall.EAGAIN},
 	} {
 		if got := classify(tc.err); got != tc.want {
 			t.Errorf("classify(%v) = %v, want %v", tc.err, got, tc.want)

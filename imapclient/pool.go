@@ -18,6 +18,12 @@ import (
 // ErrPoolClosed: the Pool was closed.
 var ErrPoolClosed = errors.New("imap: pool closed")
 
+// ErrUnreachable: the pool has no connection and could not make one (the
+// server refuses connections, is down, or cannot be reached); the error
+// wraps the last dial's. Callers get it at once while the pool waits
+// before its next dial, not at the end of their context.
+var ErrUnreachable = errors.New("imap: pool: the server cannot be reached")
+
 // Pool limits and timings.
 const (
 	// poolMaxShare is how many callers may pipeline commands on one
@@ -25,6 +31,8 @@ const (
 	poolMaxShare = 8
 	// poolBackoffMin and poolBackoffMax bound the wait between failed
 	// dials, doubled after each failure, so a down server is not hammered.
+	// Callers do not sit out the wait: with no connection open, they fail
+	// with ErrUnreachable until a dial succeeds (see unreachableLocked).
 	poolBackoffMin = 100 * time.Millisecond
 	poolBackoffMax = 5 * time.Second
 	// poolDialTimeout bounds one background dial (dial + TLS + login).
@@ -379,6 +387,7 @@ func (p *Pool) acquire(ctx context.Context, mailbox string, use poolUse) (pc *po
 	forMailbox := use != useAny
 	examine := p.examineFor(use)
 	start := time.Now()
+	dialed := false // this caller started a dial and waits for it
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for {
@@ -408,11 +417,8 @@ func (p *Pool) acquire(ctx context.Context, mailbox string, use poolUse) (pc *po
 			}
 			return pc, needSelect, nil
 		}
-		// A refusal (a wrong password, say) will not go away by waiting for
-		// the caller's deadline: report it, and keep reporting it until the
-		// backoff allows another try.
-		if p.lastDialErr != nil && poolPermanent(p.lastDialErr) && (p.lastDialAt.After(start) || start.Before(p.nextDial)) {
-			return nil, false, p.lastDialErr
+		if err := p.unreachableLocked(start, dialed); err != nil {
+			return nil, false, err
 		}
 		var retry *time.Timer
 		switch {
@@ -421,6 +427,7 @@ func (p *Pool) acquire(ctx context.Context, mailbox string, use poolUse) (pc *po
 				retry = time.NewTimer(d) // the backoff ends: dial then
 			} else {
 				p.startDialLocked()
+				dialed = true
 			}
 		case forMailbox && !wait:
 			// Every connection is busy and no more may be made (the
@@ -435,6 +442,34 @@ func (p *Pool) acquire(ctx context.Context, mailbox string, use poolUse) (pc *po
 		}
 		p.waitLocked(ctx, retry)
 	}
+}
+
+// unreachableLocked is the error of a caller that no open connection can
+// serve when waiting would not help. A refusal (a wrong password, say)
+// will not go away by waiting for the caller's deadline: it is reported
+// until the backoff allows another try. A server that cannot be reached
+// is reported (ErrUnreachable) when the pool has no connection at all
+// and either a dial failed since the caller came, or the caller did not
+// start the dial that runs now, or the backoff after the last failure
+// still runs: only the caller whose dial tries the server again waits
+// for it, so that while the server is away every call fails in the time
+// of one dial at most, most of them at once.
+func (p *Pool) unreachableLocked(start time.Time, dialed bool) error {
+	err := p.lastDialErr
+	switch {
+	case err == nil:
+		return nil
+	case poolPermanent(err):
+		if p.lastDialAt.After(start) || start.Before(p.nextDial) {
+			return err
+		}
+		return nil
+	case len(p.conns) > 0:
+		return nil // callers wait for those to free up
+	case p.lastDialAt.After(start) || !dialed && (p.dialing > 0 || time.Now().Before(p.nextDial)):
+		return fmt.Errorf("%w: %w", ErrUnreachable, err)
+	}
+	return nil
 }
 
 // waitLocked waits, without the lock, until a connection frees up, the
@@ -585,8 +620,14 @@ func (p *Pool) dial() {
 		p.stats.FailedDials++
 		p.backoff = min(max(2*p.backoff, poolBackoffMin), poolBackoffMax)
 		p.nextDial = time.Now().Add(p.backoff)
+		// At Warn once per outage (and when the reason changes), not
+		// every few seconds while it lasts.
+		level := slog.LevelWarn
+		if p.lastDialErr != nil && p.lastDialErr.Error() == err.Error() {
+			level = slog.LevelDebug
+		}
 		p.lastDialErr, p.lastDialAt = err, time.Now()
-		p.log.Warn("imap pool: connecting failed", "err", err, "retry_after", p.backoff)
+		p.log.Log(p.ctx, level, "imap pool: connecting failed", "err", err, "retry_after", p.backoff)
 		return
 	}
 	if p.lastDialErr != nil {
@@ -662,8 +703,12 @@ func poolLimited(err error) bool {
 // waitErrLocked is the error of a caller whose context ended while it
 // waited: the last dial's error too when the server cannot be reached.
 func (p *Pool) waitErrLocked(ctxErr error) error {
-	if p.lastDialErr != nil {
+	switch {
+	case p.lastDialErr == nil:
+	case poolPermanent(p.lastDialErr):
 		return fmt.Errorf("imap: pool: cannot connect: %w (gave up: %w)", p.lastDialErr, ctxErr)
+	default:
+		return fmt.Errorf("%w: %w (gave up: %w)", ErrUnreachable, p.lastDialErr, ctxErr)
 	}
 	return fmt.Errorf("imap: pool: waiting for a connection: %w", ctxErr)
 }

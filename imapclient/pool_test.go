@@ -516,8 +516,9 @@ func TestPoolKickedConnection(t *testing.T) {
 	}
 }
 
-// While the server is down, calls fail by their deadline with the dial
-// error, dials back off, and calls succeed again once the server is back.
+// While the server is down, calls fail with the dial error (at once, not
+// by their deadline), dials back off, and calls succeed again once the
+// server is back.
 func TestPoolServerDown(t *testing.T) {
 	s := test.StartDovecot(t)
 	u := s.NewUser(t)
@@ -546,12 +547,13 @@ func TestPoolServerDown(t *testing.T) {
 		switch {
 		case err == nil:
 			t.Fatal("a call succeeded with the server down")
-		case errors.Is(err, context.DeadlineExceeded) && errors.Is(err, syscall.ECONNREFUSED):
+		case errors.Is(err, imapclient.ErrUnreachable) && errors.Is(err, syscall.ECONNREFUSED):
 			sawDialErr = true
 		case errors.Is(err, imapclient.ErrAbort): // the old connection, before the pool saw it break
 		default:
 			t.Errorf("server down: %v", err)
 		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	if !sawDialErr {
 		t.Error("no call reported the dial error")
@@ -564,22 +566,77 @@ func TestPoolServerDown(t *testing.T) {
 	}
 
 	s.Restart(t)
-	// The longest backoff is 5 s, so a 10 s deadline must be enough.
-	callCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	// Calls fail at once until the backoff (5 s at most) lets a dial
+	// find the server back.
+	callCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	err := p.Mailbox(callCtx, "INBOX", func(c *imapclient.Client, m *imapclient.MailboxStatus) error {
-		if m.Exists != 1 {
-			return fmt.Errorf("status %+v", m)
+	for {
+		err := p.Mailbox(callCtx, "INBOX", func(c *imapclient.Client, m *imapclient.MailboxStatus) error {
+			if m.Exists != 1 {
+				return fmt.Errorf("status %+v", m)
+			}
+			return c.Noop(callCtx)
+		})
+		if err == nil {
+			break
 		}
-		return c.Noop(callCtx)
-	})
-	if err != nil {
-		t.Fatalf("after restart: %v", err)
+		if !errors.Is(err, imapclient.ErrUnreachable) || callCtx.Err() != nil {
+			t.Fatalf("after restart: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	logMu.Lock()
 	defer logMu.Unlock()
 	if log := logBuf.String(); !strings.Contains(log, "connecting failed") || !strings.Contains(log, "reconnected") {
 		t.Errorf("log:\n%s", log)
+	}
+}
+
+// While the server cannot be reached, callers do not wait for their
+// context: those waiting for the dial that fails get its error when it
+// fails, and those that come while the pool backs off before its next
+// dial get the last dial's error at once, without a dial each.
+func TestPoolUnreachableFailsFast(t *testing.T) {
+	t.Parallel() // waits for a server of its own
+	s := test.StartDovecot(t)
+	u := s.NewUser(t)
+	p := poolOpen(t, s, u, imapclient.PoolConfig{Size: 2})
+	s.Stop(t)
+	// Far longer than the test's guard: a caller that waits for its
+	// context fails the test.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	noop := func(*imapclient.Client, *imapclient.MailboxStatus) error { return nil }
+	unreachable := func(err error) bool {
+		return errors.Is(err, imapclient.ErrUnreachable) && errors.Is(err, syscall.ECONNREFUSED) && !errors.Is(err, context.DeadlineExceeded)
+	}
+
+	const callers, later = 8, 20
+	errs := make(chan error, callers+later)
+	for range callers {
+		go func() { errs <- p.Mailbox(ctx, "INBOX", noop) }()
+	}
+	go func() {
+		// One after the other, as a tool walking the mount asks.
+		for range later {
+			errs <- p.Any(ctx, func(*imapclient.Client) error { return nil })
+		}
+	}()
+	guard := time.After(30 * time.Second)
+	for range callers + later {
+		select {
+		case err := <-errs:
+			if !unreachable(err) {
+				t.Errorf("a call with the server down: %v; want ErrUnreachable with the dial's error", err)
+			}
+		case <-guard:
+			t.Fatalf("calls still wait for a connection 30 s after the server stopped; stats %+v", p.Stats())
+		}
+	}
+	st := p.Stats()
+	t.Logf("stats after %d calls: %+v", callers+later, st)
+	if st.Open != 0 || st.FailedDials == 0 || st.FailedDials >= callers+later {
+		t.Errorf("stats %+v: want failed dials, fewer than the %d calls", st, callers+later)
 	}
 }
 
