@@ -349,15 +349,6 @@ func (s *Store) InvalidateFolders() {
 	s.mu.Unlock()
 }
 
-// Message is what a listing knows of one message. Size and Date never
-// change for a UID; Flags do.
-type Message struct {
-	UID   uint32
-	Size  int64 // RFC822.SIZE, or the real size once a read found it different
-	Date  time.Time
-	Flags []string
-}
-
 // Listing is a snapshot of a mailbox's messages, sorted by UID. It is
 // never modified once published.
 type Listing struct {
@@ -667,12 +658,13 @@ func (s *Store) update(ctx context.Context, c *imapclient.Client, old *Listing) 
 		if err != nil {
 			return nil, err
 		}
-		var anchor, below *imapclient.FetchMessage
-		var added []*imapclient.FetchMessage
-		for _, f := range answered {
+		var anchor, below *answer
+		var added []answer
+		for i := range answered {
+			f := &answered[i]
 			switch {
 			case f.UID > last:
-				added = append(added, f)
+				added = append(added, *f)
 			case f.UID == last:
 				anchor = f
 			default:
@@ -729,7 +721,7 @@ func (s *Store) update(ctx context.Context, c *imapclient.Client, old *Listing) 
 // UID SEARCH ALL says the mailbox holds: it drops the messages gone and
 // fetches those not answered. The answer must hold as many UIDs as the
 // selection counts, and no UID up to last that msgs lacks.
-func reconcile(ctx context.Context, c *imapclient.Client, msgs []Message, last uint32, added []*imapclient.FetchMessage) ([]Message, []*imapclient.FetchMessage, error) {
+func reconcile(ctx context.Context, c *imapclient.Client, msgs []Message, last uint32, added []answer) ([]Message, []answer, error) {
 	uids, err := c.UIDSearch(ctx, allMessages)
 	if err != nil {
 		return nil, nil, err
@@ -765,7 +757,7 @@ func reconcile(ctx context.Context, c *imapclient.Client, msgs []Message, last u
 	if below != len(kept) {
 		return nil, nil, fmt.Errorf("%w: the server has %d messages up to UID %d, %d of them listed", errDisagree, below, last, len(kept))
 	}
-	added = slices.DeleteFunc(slices.Clone(added), func(f *imapclient.FetchMessage) bool { return !present[f.UID] })
+	added = slices.DeleteFunc(slices.Clone(added), func(f answer) bool { return !present[f.UID] })
 	if wanted > 0 {
 		got, err := fetchMeta(ctx, c, missing)
 		if err != nil {
@@ -775,7 +767,7 @@ func reconcile(ctx context.Context, c *imapclient.Client, msgs []Message, last u
 			return nil, nil, fmt.Errorf("%w: %d of %d messages not answered, asked for by UID", errDisagree, wanted-len(got), wanted)
 		}
 		added = append(added, got...)
-		slices.SortFunc(added, func(a, b *imapclient.FetchMessage) int { return int(int64(a.UID) - int64(b.UID)) })
+		slices.SortFunc(added, byUID)
 	}
 	return kept, added, nil
 }
@@ -783,7 +775,7 @@ func reconcile(ctx context.Context, c *imapclient.Client, msgs []Message, last u
 // numberedFrom checks that answers, sorted by UID, carry the sequence
 // numbers first, first+1, ... without a gap (first 0: from the first
 // answer's): what a range of UIDs up to "*" must answer.
-func numberedFrom(answers []*imapclient.FetchMessage, first uint32) error {
+func numberedFrom(answers []answer, first uint32) error {
 	if first == 0 && len(answers) > 0 {
 		first = answers[0].Seq
 	}
@@ -795,21 +787,39 @@ func numberedFrom(answers []*imapclient.FetchMessage, first uint32) error {
 	return nil
 }
 
+// answer is a listing entry as a FETCH answered it, with its sequence
+// number.
+type answer struct {
+	Message
+	Seq uint32
+}
+
+func byUID(a, b answer) int { return cmp.Compare(a.UID, b.UID) }
+
 // fetchMeta fetches the metadata of the messages in set (UIDs), sorted by
 // UID. An answer without every item asked for (one meant for another
-// command) or a UID answered twice is a disagreement.
-func fetchMeta(ctx context.Context, c *imapclient.Client, set imapclient.SeqSet) ([]*imapclient.FetchMessage, error) {
-	fetched, err := c.UIDFetch(ctx, set, metaItems, nil)
+// command) or a UID answered twice is a disagreement. Each message is
+// made a compact entry as it is read, so that a whole listing is never
+// held as FETCH responses.
+func fetchMeta(ctx context.Context, c *imapclient.Client, set imapclient.SeqSet) ([]answer, error) {
+	var fetched []answer
+	var lacking error
+	_, err := c.UIDFetch(ctx, set, metaItems, &imapclient.FetchOptions{Each: func(f *imapclient.FetchMessage) {
+		for _, item := range metaItems {
+			if !f.Has(item) && lacking == nil {
+				lacking = fmt.Errorf("%w: the answer for UID %d lacks %s", errDisagree, f.UID, item)
+			}
+		}
+		fetched = append(fetched, answer{NewMessage(f.UID, f.Size, f.InternalDate, f.Flags), f.Seq})
+	}})
 	if err != nil {
 		return nil, err
 	}
-	slices.SortFunc(fetched, func(a, b *imapclient.FetchMessage) int { return int(int64(a.UID) - int64(b.UID)) })
+	if lacking != nil {
+		return nil, lacking
+	}
+	slices.SortFunc(fetched, byUID)
 	for i, f := range fetched {
-		for _, item := range metaItems {
-			if !f.Has(item) {
-				return nil, fmt.Errorf("%w: the answer for UID %d lacks %s", errDisagree, f.UID, item)
-			}
-		}
 		if f.Seq == 0 || (i > 0 && fetched[i-1].UID == f.UID) {
 			return nil, fmt.Errorf("%w: UID %d answered twice or unnumbered", errDisagree, f.UID)
 		}
@@ -818,10 +828,10 @@ func fetchMeta(ctx context.Context, c *imapclient.Client, set imapclient.SeqSet)
 }
 
 // messagesOf makes listing entries of FETCH answers.
-func messagesOf(fetched []*imapclient.FetchMessage) []Message {
-	msgs := make([]Message, len(fetched))
-	for i, f := range fetched {
-		msgs[i] = Message{UID: f.UID, Size: f.Size, Date: f.InternalDate, Flags: f.Flags}
+func messagesOf(answers []answer) []Message {
+	msgs := make([]Message, len(answers))
+	for i, a := range answers {
+		msgs[i] = a.Message
 	}
 	return msgs
 }
@@ -893,13 +903,13 @@ func refreshFlags(ctx context.Context, c *imapclient.Client, msgs []Message, mod
 	for _, f := range fetched {
 		modseq = max(modseq, f.ModSeq)
 		i, ok := slices.BinarySearchFunc(msgs, f.UID, func(m Message, uid uint32) int { return int(int64(m.UID) - int64(uid)) })
-		if !ok || slices.Equal(msgs[i].Flags, f.Flags) {
+		if !ok || msgs[i].flags == internFlags(f.Flags) {
 			continue
 		}
 		if !copied {
 			msgs, copied = slices.Clone(msgs), true
 		}
-		msgs[i].Flags = f.Flags
+		msgs[i] = msgs[i].withFlags(f.Flags)
 	}
 	return msgs, modseq, nil
 }

@@ -62,7 +62,7 @@ func (f *file) Setattr(ctx context.Context, req *fuse.SetattrRequest, resp *fuse
 	changes := v.Size() && int64(req.Size) != f.size.Load() ||
 		v.Mode() && req.Mode&(os.ModePerm|os.ModeSetuid|os.ModeSetgid|os.ModeSticky) != f.fs.fileMode() ||
 		v.Uid() && req.Uid != f.fs.uid || v.Gid() && req.Gid != f.fs.gid ||
-		v.MtimeNow() || v.Mtime() && !req.Mtime.Equal(f.msg.Date)
+		v.MtimeNow() || v.Mtime() && !req.Mtime.Equal(f.msg.Date())
 	switch {
 	case !changes:
 		return nil
@@ -80,7 +80,8 @@ func (f *file) Attr(ctx context.Context, a *fuse.Attr) error {
 	a.Nlink = 1
 	a.Size = uint64(f.size.Load())
 	a.Blocks = (a.Size + 511) / 512
-	a.Mtime, a.Ctime, a.Atime = f.msg.Date, f.msg.Date, f.msg.Date
+	date := f.msg.Date()
+	a.Mtime, a.Ctime, a.Atime = date, date, date
 	a.Valid = f.fs.attrValid(fileValid)
 	return nil
 }
