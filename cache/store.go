@@ -613,7 +613,7 @@ func (s *Store) resync(ctx context.Context, c *imapclient.Client, name string) (
 	if status.Exists == 0 {
 		return l, nil
 	}
-	msgs, err := fetchMeta(ctx, c, imapclient.SeqSet{{Start: 1, Stop: imapclient.SeqStar}})
+	msgs, err := fetchMeta(ctx, c, imapclient.SeqSet{{Start: 1, Stop: imapclient.SeqStar}}, int(status.Exists))
 	if err != nil {
 		return nil, err
 	}
@@ -654,7 +654,7 @@ func (s *Store) update(ctx context.Context, c *imapclient.Client, old *Listing) 
 	case status.Exists == 0:
 		msgs = nil // everything was expunged
 	default:
-		answered, err := fetchMeta(ctx, c, imapclient.SeqSet{{Start: max(last, 1), Stop: imapclient.SeqStar}})
+		answered, err := fetchMeta(ctx, c, imapclient.SeqSet{{Start: max(last, 1), Stop: imapclient.SeqStar}}, 0)
 		if err != nil {
 			return nil, err
 		}
@@ -759,7 +759,7 @@ func reconcile(ctx context.Context, c *imapclient.Client, msgs []Message, last u
 	}
 	added = slices.DeleteFunc(slices.Clone(added), func(f answer) bool { return !present[f.UID] })
 	if wanted > 0 {
-		got, err := fetchMeta(ctx, c, missing)
+		got, err := fetchMeta(ctx, c, missing, wanted)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -840,15 +840,19 @@ type answer struct {
 	Seq uint32
 }
 
+// maxPresized bounds the room fetchMeta makes before the answers come.
+const maxPresized = 1 << 17
+
 func byUID(a, b answer) int { return cmp.Compare(a.UID, b.UID) }
 
 // fetchMeta fetches the metadata of the messages in set (UIDs), sorted by
 // UID. An answer without every item asked for (one meant for another
 // command) or a UID answered twice is a disagreement. Each message is
 // made a compact entry as it is read, so that a whole listing is never
-// held as FETCH responses.
-func fetchMeta(ctx context.Context, c *imapclient.Client, set imapclient.SeqSet) ([]answer, error) {
-	var fetched []answer
+// held as FETCH responses; expected is how many answers to make room
+// for at once (the server says so, hence the bound).
+func fetchMeta(ctx context.Context, c *imapclient.Client, set imapclient.SeqSet, expected int) ([]answer, error) {
+	fetched := make([]answer, 0, min(expected, maxPresized))
 	var lacking error
 	_, err := c.UIDFetch(ctx, set, metaItems, &imapclient.FetchOptions{Each: func(f *imapclient.FetchMessage) {
 		for _, item := range metaItems {
