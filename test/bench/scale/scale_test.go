@@ -1,12 +1,13 @@
 // Package scale is the scale benchmark of imapfs: one mailbox of many
 // small messages and one account of many mailboxes, on loopback with the
 // harness's private Dovecot. It reports the time to mount and list the
-// big mailbox, a cold `ls -l` of it, a cold and a no-change `rsync -a` of
-// it (with a body cache smaller than the mailbox), the memory imapfs holds per listed message (RSS after listing it,
-// beyond the RSS of the fresh mount), `ls -l` of the many-mailbox root,
-// and what a refresh of the big mailbox costs when one message arrives
-// (commands and bytes, from the root's user.imapfs.stats). Run it as root
-// with test/setup's packages:
+// big mailbox, a cold `ls -l` of it, a cold `rsync -a` of it (with a body
+// cache smaller than the mailbox) and a no-change one, the memory imapfs
+// holds per listed message (RSS after listing it, beyond the RSS of the
+// fresh mount), `ls -l` of the many-mailbox root, and what a refresh of
+// the big mailbox costs when one message arrives (commands and bytes,
+// from the root's user.imapfs.stats). Run it as root with test/setup's
+// packages:
 //
 //	go test -run '^$' -bench Scale -benchtime 1x -timeout 60m ./test/bench/scale/
 //
