@@ -54,6 +54,8 @@ type Store struct {
 	expungeAllDeleted bool
 	// listStatusRefused: the server refused LIST-STATUS once.
 	listStatusRefused atomic.Bool
+	// esearchRefused: the server refused UID SEARCH RETURN once.
+	esearchRefused atomic.Bool
 
 	// foldersMu: one refresh of the folder list at a time.
 	foldersMu sync.Mutex
@@ -701,7 +703,7 @@ func (s *Store) update(ctx context.Context, c *imapclient.Client, old *Listing) 
 			// Some were expunged, the anchor is missing, or not every
 			// message was answered (or more arrived meanwhile): the
 			// server says which are there.
-			if msgs, added, err = reconcile(ctx, c, msgs, last, added); err != nil {
+			if msgs, added, err = s.reconcile(ctx, c, msgs, last, added); err != nil {
 				return nil, err
 			}
 		}
@@ -721,8 +723,8 @@ func (s *Store) update(ctx context.Context, c *imapclient.Client, old *Listing) 
 // UID SEARCH ALL says the mailbox holds: it drops the messages gone and
 // fetches those not answered. The answer must hold as many UIDs as the
 // selection counts, and no UID up to last that msgs lacks.
-func reconcile(ctx context.Context, c *imapclient.Client, msgs []Message, last uint32, added []answer) ([]Message, []answer, error) {
-	uids, err := presentUIDs(ctx, c)
+func (s *Store) reconcile(ctx context.Context, c *imapclient.Client, msgs []Message, last uint32, added []answer) ([]Message, []answer, error) {
+	uids, err := s.presentUIDs(ctx, c)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -777,12 +779,19 @@ func reconcile(ctx context.Context, c *imapclient.Client, msgs []Message, last u
 // ALL, whose answer is a compact set ("1:4999,5001:100000"), a few bytes
 // where a mailbox of 100,000 messages would take 700 KB of UIDs. A set
 // naming more UIDs than the mailbox has messages is refused before it is
-// expanded.
-func presentUIDs(ctx context.Context, c *imapclient.Client) ([]uint32, error) {
-	if !c.Has("ESEARCH") {
+// expanded. A server that announces ESEARCH (or IMAP4rev2, which implies
+// it) and refuses it gets UID SEARCH ALL from then on.
+func (s *Store) presentUIDs(ctx context.Context, c *imapclient.Client) ([]uint32, error) {
+	if !c.Has("ESEARCH") || s.esearchRefused.Load() {
 		return c.UIDSearch(ctx, allMessages)
 	}
 	found, err := c.UIDSearchExtended(ctx, allMessages, imapclient.SearchReturn{All: true})
+	var refused *imapclient.StatusError
+	if errors.As(err, &refused) {
+		s.log.Info("the server refuses UID SEARCH RETURN (ALL) it announces; asking UID SEARCH ALL instead", "err", err)
+		s.esearchRefused.Store(true)
+		return c.UIDSearch(ctx, allMessages)
+	}
 	if err != nil {
 		return nil, err
 	}
