@@ -3,7 +3,7 @@ GO ?= go
 
 PREFIX ?= /usr/local
 
-.PHONY: build install test setup vet clean demo bench bench-rtt fuzz
+.PHONY: build install test setup vet clean demo bench bench-rtt bench-scale fuzz
 
 build:
 	$(GO) build -o imapfs .
@@ -48,6 +48,11 @@ bench: setup
 # round trip"): as root; RTT_ROUNDS rounds (default 1) of several minutes.
 bench-rtt: setup
 	$(GO) test -run '^$$' -bench RTT -benchtime 1x -timeout 120m ./test/bench/rtt/
+
+# A mailbox of 100,000 small messages and an account of 1,000 mailboxes
+# on loopback (docs/performance.md, "Scale"): as root, about 10 minutes.
+bench-scale: setup
+	$(GO) test -run '^$$' -bench Scale -benchtime 1x -timeout 60m ./test/bench/scale/
 
 # Fuzz the whole client against arbitrary server bytes (docs/testing.md).
 FUZZTIME ?= 10m

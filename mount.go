@@ -15,7 +15,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"runtime/debug"
 	"slices"
 	"strings"
 	"syscall"
@@ -47,9 +46,9 @@ func serve(cfg *mountopts.Config, pass string, log *slog.Logger, logs *logFile, 
 	if err := checkFUSE(); err != nil {
 		return fail(err)
 	}
-	// The body cache is most of what imapfs holds: let the garbage
-	// collector work harder rather than let the process grow past it.
-	debug.SetMemoryLimit(cfg.CacheSize + memoryHeadroom)
+	// Let the garbage collector work harder rather than let the process
+	// grow past what it holds (see memoryLimit).
+	defer followMemoryLimit(cfg.CacheSize)()
 	tlsConfig, err := clientTLS(cfg)
 	if err != nil {
 		return fail(err)
@@ -350,10 +349,6 @@ func privateDir(dir string) error {
 	}
 	return nil
 }
-
-// memoryHeadroom is what imapfs may hold beyond its body cache: listings,
-// buffers of transfers in flight, the runtime.
-const memoryHeadroom = 48 << 20
 
 func debugLevel(cfg *mountopts.Config) int {
 	if cfg.Debug {

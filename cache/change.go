@@ -514,7 +514,7 @@ func (s *Store) SetFlags(ctx context.Context, mailbox string, uidValidity, uid u
 		msgs := slices.Clone(l.Messages)
 		for i := range msgs {
 			if msgs[i].UID == uid {
-				msgs[i].Flags = slices.Clone(flags)
+				msgs[i] = msgs[i].withFlags(flags)
 			}
 		}
 		b.listing = l.with(msgs)

@@ -30,6 +30,8 @@ type scriptedMailbox struct {
 	// client deleted the selected mailbox.
 	refuseNoop bool
 	noops      int // NOOPs received
+	// flags are every message's FLAGS, inside the parentheses.
+	flags string
 }
 
 func (mb *scriptedMailbox) set(uids []uint32, lose ...uint32) {
@@ -89,9 +91,9 @@ func (mb *scriptedMailbox) serve(conn net.Conn) {
 					continue
 				}
 				if meta {
-					fmt.Fprintf(w, "* %d FETCH (UID %d RFC822.SIZE %d INTERNALDATE \"01-Jan-2025 00:00:00 +0000\" FLAGS ())\r\n", i+1, uid, 100+uid)
+					fmt.Fprintf(w, "* %d FETCH (UID %d RFC822.SIZE %d INTERNALDATE \"01-Jan-2025 00:00:00 +0000\" FLAGS (%s))\r\n", i+1, uid, 100+uid, mb.flags)
 				} else {
-					fmt.Fprintf(w, "* %d FETCH (UID %d FLAGS ())\r\n", i+1, uid)
+					fmt.Fprintf(w, "* %d FETCH (UID %d FLAGS (%s))\r\n", i+1, uid, mb.flags)
 				}
 			}
 			if meta {

@@ -54,6 +54,8 @@ type Store struct {
 	expungeAllDeleted bool
 	// listStatusRefused: the server refused LIST-STATUS once.
 	listStatusRefused atomic.Bool
+	// esearchRefused: the server refused UID SEARCH RETURN once.
+	esearchRefused atomic.Bool
 
 	// foldersMu: one refresh of the folder list at a time.
 	foldersMu sync.Mutex
@@ -359,15 +361,6 @@ func (s *Store) InvalidateFolders() {
 	s.mu.Unlock()
 }
 
-// Message is what a listing knows of one message. Size and Date never
-// change for a UID; Flags do.
-type Message struct {
-	UID   uint32
-	Size  int64 // RFC822.SIZE, or the real size once a read found it different
-	Date  time.Time
-	Flags []string
-}
-
 // Listing is a snapshot of a mailbox's messages, sorted by UID. It is
 // never modified once published.
 type Listing struct {
@@ -639,7 +632,7 @@ func (s *Store) resync(ctx context.Context, c *imapclient.Client, name string) (
 	if status.Exists == 0 {
 		return l, nil
 	}
-	msgs, err := fetchMeta(ctx, c, imapclient.SeqSet{{Start: 1, Stop: imapclient.SeqStar}})
+	msgs, err := fetchMeta(ctx, c, imapclient.SeqSet{{Start: 1, Stop: imapclient.SeqStar}}, int(status.Exists))
 	if err != nil {
 		return nil, err
 	}
@@ -680,16 +673,17 @@ func (s *Store) update(ctx context.Context, c *imapclient.Client, old *Listing) 
 	case status.Exists == 0:
 		msgs = nil // everything was expunged
 	default:
-		answered, err := fetchMeta(ctx, c, imapclient.SeqSet{{Start: max(last, 1), Stop: imapclient.SeqStar}})
+		answered, err := fetchMeta(ctx, c, imapclient.SeqSet{{Start: max(last, 1), Stop: imapclient.SeqStar}}, 0)
 		if err != nil {
 			return nil, err
 		}
-		var anchor, below *imapclient.FetchMessage
-		var added []*imapclient.FetchMessage
-		for _, f := range answered {
+		var anchor, below *answer
+		var added []answer
+		for i := range answered {
+			f := &answered[i]
 			switch {
 			case f.UID > last:
-				added = append(added, f)
+				added = append(added, *f)
 			case f.UID == last:
 				anchor = f
 			default:
@@ -726,7 +720,7 @@ func (s *Store) update(ctx context.Context, c *imapclient.Client, old *Listing) 
 			// Some were expunged, the anchor is missing, or not every
 			// message was answered (or more arrived meanwhile): the
 			// server says which are there.
-			if msgs, added, err = reconcile(ctx, c, msgs, last, added); err != nil {
+			if msgs, added, err = s.reconcile(ctx, c, msgs, last, added); err != nil {
 				return nil, err
 			}
 		}
@@ -746,8 +740,8 @@ func (s *Store) update(ctx context.Context, c *imapclient.Client, old *Listing) 
 // UID SEARCH ALL says the mailbox holds: it drops the messages gone and
 // fetches those not answered. The answer must hold as many UIDs as the
 // selection counts, and no UID up to last that msgs lacks.
-func reconcile(ctx context.Context, c *imapclient.Client, msgs []Message, last uint32, added []*imapclient.FetchMessage) ([]Message, []*imapclient.FetchMessage, error) {
-	uids, err := c.UIDSearch(ctx, allMessages)
+func (s *Store) reconcile(ctx context.Context, c *imapclient.Client, msgs []Message, last uint32, added []answer) ([]Message, []answer, error) {
+	uids, err := s.presentUIDs(ctx, c)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -782,9 +776,9 @@ func reconcile(ctx context.Context, c *imapclient.Client, msgs []Message, last u
 	if below != len(kept) {
 		return nil, nil, fmt.Errorf("%w: the server has %d messages up to UID %d, %d of them listed", errDisagree, below, last, len(kept))
 	}
-	added = slices.DeleteFunc(slices.Clone(added), func(f *imapclient.FetchMessage) bool { return !present[f.UID] })
+	added = slices.DeleteFunc(slices.Clone(added), func(f answer) bool { return !present[f.UID] })
 	if wanted > 0 {
-		got, err := fetchMeta(ctx, c, missing)
+		got, err := fetchMeta(ctx, c, missing, wanted)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -792,15 +786,68 @@ func reconcile(ctx context.Context, c *imapclient.Client, msgs []Message, last u
 			return nil, nil, fmt.Errorf("%w: %d of %d messages not answered, asked for by UID", errDisagree, wanted-len(got), wanted)
 		}
 		added = append(added, got...)
-		slices.SortFunc(added, func(a, b *imapclient.FetchMessage) int { return int(int64(a.UID) - int64(b.UID)) })
+		slices.SortFunc(added, byUID)
 	}
 	return kept, added, nil
+}
+
+// presentUIDs is the UIDs of every message in the selected mailbox,
+// ascending: UID SEARCH ALL, or with ESEARCH, UID SEARCH RETURN (ALL)
+// ALL, whose answer is a compact set ("1:4999,5001:100000"), a few bytes
+// where a mailbox of 100,000 messages would take 700 KB of UIDs. A set
+// naming more UIDs than the mailbox has messages is refused before it is
+// expanded. A server that announces ESEARCH (or IMAP4rev2, which implies
+// it) and refuses it gets UID SEARCH ALL from then on.
+func (s *Store) presentUIDs(ctx context.Context, c *imapclient.Client) ([]uint32, error) {
+	if !c.Has("ESEARCH") || s.esearchRefused.Load() {
+		return c.UIDSearch(ctx, allMessages)
+	}
+	found, err := c.UIDSearchExtended(ctx, allMessages, imapclient.SearchReturn{All: true})
+	var refused *imapclient.StatusError
+	if errors.As(err, &refused) {
+		s.log.Info("the server refuses UID SEARCH RETURN (ALL) it announces; asking UID SEARCH ALL instead", "err", err)
+		s.esearchRefused.Store(true)
+		return c.UIDSearch(ctx, allMessages)
+	}
+	if err != nil {
+		return nil, err
+	}
+	status := c.Mailbox()
+	if status == nil {
+		return nil, errors.New("mailbox not selected")
+	}
+	var count uint64
+	for _, r := range found.All {
+		if r.Start == imapclient.SeqStar || r.Stop == imapclient.SeqStar {
+			return nil, fmt.Errorf("%w: UID SEARCH RETURN (ALL) answered %s", errDisagree, found.All)
+		}
+		count += uint64(max(r.Start, r.Stop)-min(r.Start, r.Stop)) + 1
+		if count > uint64(status.Exists) {
+			return nil, fmt.Errorf("%w: UID SEARCH RETURN (ALL) answered more UIDs than the %d messages", errDisagree, status.Exists)
+		}
+	}
+	uids := make([]uint32, 0, count)
+	for _, r := range found.All {
+		for u := min(r.Start, r.Stop); ; u++ {
+			uids = append(uids, u)
+			if u == max(r.Start, r.Stop) {
+				break
+			}
+		}
+	}
+	slices.Sort(uids)
+	for i := 1; i < len(uids); i++ {
+		if uids[i] == uids[i-1] {
+			return nil, fmt.Errorf("%w: UID SEARCH RETURN (ALL) answered UID %d twice", errDisagree, uids[i])
+		}
+	}
+	return uids, nil
 }
 
 // numberedFrom checks that answers, sorted by UID, carry the sequence
 // numbers first, first+1, ... without a gap (first 0: from the first
 // answer's): what a range of UIDs up to "*" must answer.
-func numberedFrom(answers []*imapclient.FetchMessage, first uint32) error {
+func numberedFrom(answers []answer, first uint32) error {
 	if first == 0 && len(answers) > 0 {
 		first = answers[0].Seq
 	}
@@ -812,21 +859,43 @@ func numberedFrom(answers []*imapclient.FetchMessage, first uint32) error {
 	return nil
 }
 
+// answer is a listing entry as a FETCH answered it, with its sequence
+// number.
+type answer struct {
+	Message
+	Seq uint32
+}
+
+// maxPresized bounds the room fetchMeta makes before the answers come.
+const maxPresized = 1 << 17
+
+func byUID(a, b answer) int { return cmp.Compare(a.UID, b.UID) }
+
 // fetchMeta fetches the metadata of the messages in set (UIDs), sorted by
 // UID. An answer without every item asked for (one meant for another
-// command) or a UID answered twice is a disagreement.
-func fetchMeta(ctx context.Context, c *imapclient.Client, set imapclient.SeqSet) ([]*imapclient.FetchMessage, error) {
-	fetched, err := c.UIDFetch(ctx, set, metaItems, nil)
+// command) or a UID answered twice is a disagreement. Each message is
+// made a compact entry as it is read, so that a whole listing is never
+// held as FETCH responses; expected is how many answers to make room
+// for at once (the server says so, hence the bound).
+func fetchMeta(ctx context.Context, c *imapclient.Client, set imapclient.SeqSet, expected int) ([]answer, error) {
+	fetched := make([]answer, 0, min(expected, maxPresized))
+	var lacking error
+	_, err := c.UIDFetch(ctx, set, metaItems, &imapclient.FetchOptions{Each: func(f *imapclient.FetchMessage) {
+		for _, item := range metaItems {
+			if !f.Has(item) && lacking == nil {
+				lacking = fmt.Errorf("%w: the answer for UID %d lacks %s", errDisagree, f.UID, item)
+			}
+		}
+		fetched = append(fetched, answer{NewMessage(f.UID, f.Size, f.InternalDate, f.Flags), f.Seq})
+	}})
 	if err != nil {
 		return nil, err
 	}
-	slices.SortFunc(fetched, func(a, b *imapclient.FetchMessage) int { return int(int64(a.UID) - int64(b.UID)) })
+	if lacking != nil {
+		return nil, lacking
+	}
+	slices.SortFunc(fetched, byUID)
 	for i, f := range fetched {
-		for _, item := range metaItems {
-			if !f.Has(item) {
-				return nil, fmt.Errorf("%w: the answer for UID %d lacks %s", errDisagree, f.UID, item)
-			}
-		}
 		if f.Seq == 0 || (i > 0 && fetched[i-1].UID == f.UID) {
 			return nil, fmt.Errorf("%w: UID %d answered twice or unnumbered", errDisagree, f.UID)
 		}
@@ -835,10 +904,10 @@ func fetchMeta(ctx context.Context, c *imapclient.Client, set imapclient.SeqSet)
 }
 
 // messagesOf makes listing entries of FETCH answers.
-func messagesOf(fetched []*imapclient.FetchMessage) []Message {
-	msgs := make([]Message, len(fetched))
-	for i, f := range fetched {
-		msgs[i] = Message{UID: f.UID, Size: f.Size, Date: f.InternalDate, Flags: f.Flags}
+func messagesOf(answers []answer) []Message {
+	msgs := make([]Message, len(answers))
+	for i, a := range answers {
+		msgs[i] = a.Message
 	}
 	return msgs
 }
@@ -910,13 +979,13 @@ func refreshFlags(ctx context.Context, c *imapclient.Client, msgs []Message, mod
 	for _, f := range fetched {
 		modseq = max(modseq, f.ModSeq)
 		i, ok := slices.BinarySearchFunc(msgs, f.UID, func(m Message, uid uint32) int { return int(int64(m.UID) - int64(uid)) })
-		if !ok || slices.Equal(msgs[i].Flags, f.Flags) {
+		if !ok || msgs[i].flags == internFlags(f.Flags) {
 			continue
 		}
 		if !copied {
 			msgs, copied = slices.Clone(msgs), true
 		}
-		msgs[i].Flags = f.Flags
+		msgs[i] = msgs[i].withFlags(f.Flags)
 	}
 	return msgs, modseq, nil
 }

@@ -166,15 +166,22 @@ func (d *dir) ReadDirAll(ctx context.Context) ([]fuse.Dirent, error) {
 	if err != nil {
 		return nil, d.fs.errno("readdir "+joinPath(d.p()), err)
 	}
+	var l *cache.Listing
+	if self != nil && self.Selectable {
+		if l, err = d.fs.store.Listing(ctx, self.Name); err != nil {
+			return nil, d.fs.errno("readdir "+joinPath(d.p()), err)
+		}
+	}
 	var out []fuse.Dirent
+	if l != nil {
+		// At once: a mailbox of 100,000 messages would otherwise leave
+		// megabytes of grown and copied entries behind.
+		out = make([]fuse.Dirent, 0, len(children)+len(l.Messages))
+	}
 	for _, c := range children {
 		out = append(out, fuse.Dirent{Name: c, Type: fuse.DT_Dir, Inode: inode(append(append([]string{"dir"}, d.p()...), c)...)})
 	}
-	if self != nil && self.Selectable {
-		l, err := d.fs.store.Listing(ctx, self.Name)
-		if err != nil {
-			return nil, d.fs.errno("readdir "+joinPath(d.p()), err)
-		}
+	if l != nil {
 		for _, m := range l.Messages {
 			out = append(out, fuse.Dirent{Name: messageName(m.UID), Type: fuse.DT_File, Inode: messageInode(self.Name, l.UIDValidity, m.UID)})
 		}

@@ -19,16 +19,33 @@ import (
 // server's.
 type file struct {
 	fs          *FS
-	mu          sync.Mutex // guards mailbox, which a rename of the mailbox changes
+	mu          sync.Mutex // guards mailbox, which a rename of the mailbox changes, and end
 	mailbox     string
 	uidValidity uint32
 	msg         cache.Message
 	// size is msg.Size until a read shows the server's RFC822.SIZE wrong.
 	size atomic.Int64
-	// endMu guards endRead and endReadAt (see afterEnd).
-	endMu     sync.Mutex
-	endRead   chan struct{} // closed once a read holding the real end was answered
-	endReadAt time.Time
+	// entry is the directory whose entry for the message's name stands
+	// for this node (see nodes.entries); guarded by nodes.mu.
+	entry *dir
+	// end is made by the first read that finds RFC822.SIZE wrong: a
+	// listed mailbox has a node for every message, most never read.
+	end *realEnd
+}
+
+// realEnd tells when the read that holds a message's real end was
+// answered (see afterEnd).
+type realEnd struct {
+	read chan struct{} // closed once it was
+	at   time.Time
+}
+
+// realEnd is the message's, made on first use; under mu.
+func (f *file) realEnd() *realEnd {
+	if f.end == nil {
+		f.end = &realEnd{read: make(chan struct{})}
+	}
+	return f.end
 }
 
 // mailboxName is the server's name of the message's mailbox now.
@@ -62,7 +79,7 @@ func (f *file) Setattr(ctx context.Context, req *fuse.SetattrRequest, resp *fuse
 	changes := v.Size() && int64(req.Size) != f.size.Load() ||
 		v.Mode() && req.Mode&(os.ModePerm|os.ModeSetuid|os.ModeSetgid|os.ModeSticky) != f.fs.fileMode() ||
 		v.Uid() && req.Uid != f.fs.uid || v.Gid() && req.Gid != f.fs.gid ||
-		v.MtimeNow() || v.Mtime() && !req.Mtime.Equal(f.msg.Date)
+		v.MtimeNow() || v.Mtime() && !req.Mtime.Equal(f.msg.Date())
 	switch {
 	case !changes:
 		return nil
@@ -80,7 +97,8 @@ func (f *file) Attr(ctx context.Context, a *fuse.Attr) error {
 	a.Nlink = 1
 	a.Size = uint64(f.size.Load())
 	a.Blocks = (a.Size + 511) / 512
-	a.Mtime, a.Ctime, a.Atime = f.msg.Date, f.msg.Date, f.msg.Date
+	date := f.msg.Date()
+	a.Mtime, a.Ctime, a.Atime = date, date, date
 	a.Valid = f.fs.attrValid(fileValid)
 	return nil
 }
@@ -194,16 +212,14 @@ func (f *file) Read(ctx context.Context, req *fuse.ReadRequest, resp *fuse.ReadR
 // endAnswered records that the read holding the real end was answered
 // (the FUSE library writes the answer just after the handler returns).
 func (f *file) endAnswered() {
-	f.endMu.Lock()
-	defer f.endMu.Unlock()
-	if f.endRead == nil {
-		f.endRead = make(chan struct{})
-	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	end := f.realEnd()
 	select {
-	case <-f.endRead:
+	case <-end.read:
 	default:
-		f.endReadAt = time.Now()
-		close(f.endRead)
+		end.at = time.Now()
+		close(end.read)
 	}
 }
 
@@ -224,22 +240,19 @@ func (f *file) afterEnd() {
 		// the answer after its handler returned.
 		answerWrite = 20 * time.Millisecond
 	)
-	f.endMu.Lock()
-	if f.endRead == nil {
-		f.endRead = make(chan struct{})
-	}
-	done := f.endRead
-	f.endMu.Unlock()
+	f.mu.Lock()
+	end := f.realEnd()
+	f.mu.Unlock()
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	select {
-	case <-done:
+	case <-end.read:
 	case <-timer.C:
 		return
 	}
-	f.endMu.Lock()
-	since := time.Since(f.endReadAt)
-	f.endMu.Unlock()
+	f.mu.Lock()
+	since := time.Since(end.at)
+	f.mu.Unlock()
 	if since < answerWrite {
 		time.Sleep(answerWrite - since)
 	}

@@ -21,9 +21,9 @@ type nodes struct {
 	pending map[pendingKey]*pending // new files not stored yet
 	// entries is, for each message name in a mailbox directory, the node
 	// the kernel's entry for that name stands for: the one its last
-	// lookup of the name returned. rm and mv name a message by it.
+	// lookup of the name returned. rm and mv name a message by it. The
+	// node knows its entry's directory (file.entry).
 	entries map[entryKey]*file
-	entryOf map[*file]entryKey
 	// revalidating are the mailboxes whose listing a lookup is having
 	// refreshed in the background.
 	revalidating map[string]bool
@@ -67,11 +67,11 @@ func (n *file) Forget() {
 	if n.fs.nodes.files[k] == n {
 		delete(n.fs.nodes.files, k)
 	}
-	if e, ok := n.fs.nodes.entryOf[n]; ok {
-		delete(n.fs.nodes.entryOf, n)
-		if n.fs.nodes.entries[e] == n {
+	if n.entry != nil {
+		if e := (entryKey{n.entry, n.msg.UID}); n.fs.nodes.entries[e] == n {
 			delete(n.fs.nodes.entries, e)
 		}
+		n.entry = nil
 	}
 }
 
@@ -82,14 +82,12 @@ func (d *dir) entered(n *file) *file {
 	defer d.fs.nodes.mu.Unlock()
 	if d.fs.nodes.entries == nil {
 		d.fs.nodes.entries = map[entryKey]*file{}
-		d.fs.nodes.entryOf = map[*file]entryKey{}
 	}
-	k := entryKey{d, n.msg.UID}
-	if old, ok := d.fs.nodes.entryOf[n]; ok && old != k && d.fs.nodes.entries[old] == n {
+	if old := (entryKey{n.entry, n.msg.UID}); n.entry != nil && n.entry != d && d.fs.nodes.entries[old] == n {
 		delete(d.fs.nodes.entries, old)
 	}
-	d.fs.nodes.entries[k] = n
-	d.fs.nodes.entryOf[n] = k
+	d.fs.nodes.entries[entryKey{d, n.msg.UID}] = n
+	n.entry = d
 	return n
 }
 

@@ -87,7 +87,7 @@ func (f *file) Getxattr(ctx context.Context, req *fuse.GetxattrRequest, resp *fu
 	case xattrUID:
 		resp.Xattr = []byte(strconv.FormatUint(uint64(f.msg.UID), 10))
 	case xattrInternalDate:
-		resp.Xattr = []byte(imapclient.Time2Internaldate(f.msg.Date))
+		resp.Xattr = []byte(imapclient.Time2Internaldate(f.msg.Date()))
 	case xattrModSeq:
 		ctx, cancel := f.fs.request(ctx)
 		defer cancel()
@@ -112,7 +112,7 @@ func (f *file) Getxattr(ctx context.Context, req *fuse.GetxattrRequest, resp *fu
 		if !ok {
 			return syscall.ESTALE
 		}
-		resp.Xattr = []byte(visibleFlags(m.Flags))
+		resp.Xattr = []byte(visibleFlags(m.Flags()))
 	default:
 		return fuse.ErrNoXattr
 	}

@@ -3,6 +3,7 @@ package imapclient
 import (
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -289,7 +290,7 @@ func (c *Client) unregister(cmd *command) {
 	defer c.mu.Unlock()
 	for i, p := range c.pending {
 		if p == cmd {
-			c.pending = append(c.pending[:i], c.pending[i+1:]...)
+			c.pending = slices.Delete(c.pending, i, i+1)
 			return
 		}
 	}

@@ -92,6 +92,10 @@ type FetchOptions struct {
 	// (within Options.MaxStringSize for the whole response) until the UID
 	// says which message it is.
 	Body func(msg *FetchMessage, section string, size int64) io.Writer
+	// Each, if set, receives each message of the answer as it is read,
+	// and the command returns none: an answer of many messages need not
+	// be held whole. It runs on the reader goroutine.
+	Each func(msg *FetchMessage)
 }
 
 // fetchTarget is the receiving end of a FETCH-like command.
@@ -538,6 +542,10 @@ func (c *Client) deliverFetch(r *fetchResponse) {
 					owner.setDataErr(err)
 				}
 			}
+		}
+		if t.opts.Each != nil {
+			t.opts.Each(msg)
+			return
 		}
 		t.messages = append(t.messages, msg)
 	})

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"imapfs/imapclient/imapwire"
@@ -142,7 +143,7 @@ func (c *Client) readTagged() error {
 	for i, p := range c.pending {
 		if p.tag == tag {
 			cmd = p
-			c.pending = append(c.pending[:i], c.pending[i+1:]...)
+			c.pending = slices.Delete(c.pending, i, i+1) // zeroes the slot freed: a done command holds its answers
 			break
 		}
 	}

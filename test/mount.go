@@ -91,6 +91,9 @@ type Mounted struct {
 	ownDir  bool // Dir was made for the mount and is removed with it
 }
 
+// Pid is the mounting process's.
+func (m *Mounted) Pid() int { return m.proc.cmd.Process.Pid }
+
 // Log returns what the mounting process has printed so far.
 func (m *Mounted) Log() string { return tail(m.LogFile, 16000) }
 

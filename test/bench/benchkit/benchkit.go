@@ -4,6 +4,7 @@
 package benchkit
 
 import (
+	"cmp"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -98,7 +99,8 @@ func CountFilesTree(t test.T, dir string) int {
 	return n
 }
 
-// Corpus writes plain-text messages of 16–24 KiB (CRLF) into a user's
+// Corpus writes plain-text messages (CRLF), 16–24 KiB unless MaxSize
+// says otherwise, into a user's
 // Maildir on the harness's Dovecot, as files Dovecot takes as its own,
 // which is much faster than APPENDing them. Call Index once at the end.
 // The same calls give the same bytes, dates and names every run.
@@ -107,6 +109,9 @@ type Corpus struct {
 	User   test.User
 	// Needle, when set, is written into every 50th message, for grep.
 	Needle string
+	// MinSize and MaxSize bound the size of the messages written next;
+	// 0: 16 and 24 KiB.
+	MinSize, MaxSize int
 	// Total is the size of every message written so far.
 	Total int64
 
@@ -151,7 +156,8 @@ func (c *Corpus) write(t test.T, maildir string, count int) {
 		i := c.next
 		c.next++
 		rng := c.rng
-		size := 16<<10 + rng.IntN(8<<10)
+		lo, hi := cmp.Or(c.MinSize, 16<<10), cmp.Or(c.MaxSize, 24<<10)
+		size := lo + rng.IntN(hi-lo+1)
 		date := corpusBase.Add(time.Duration(i) * 17 * time.Minute)
 		var msg strings.Builder
 		msg.Grow(size + 200)
