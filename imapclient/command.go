@@ -53,6 +53,13 @@ type command struct {
 	// afterOK runs on the reader goroutine right after the tagged OK,
 	// before anything more is read (STARTTLS's handshake).
 	afterOK func() error
+	// completed, when set, runs on the reader goroutine when the tagged
+	// response comes, whatever it says, before the command finishes and
+	// before anything more is read (see ExamineEach).
+	completed func(ok *Status, err error)
+	// heldBack (under Client.mu): the command takes no FETCH responses
+	// yet (see ExamineEach).
+	heldBack bool
 
 	done   chan struct{}
 	status *Status
