@@ -284,7 +284,7 @@ func (c *Client) register(cmd *command) string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.nextTag++
-	c.opts.countCommand()
+	c.opts.countCommand(len(c.pending) > 0)
 	tag := "T" + strconv.FormatUint(c.nextTag, 10)
 	cmd.tag = tag
 	c.pending = append(c.pending, cmd)

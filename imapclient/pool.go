@@ -455,7 +455,7 @@ func (p *Pool) acquire(ctx context.Context, mailbox string, use poolUse) (pc *po
 			} else {
 				p.startDialLocked()
 			}
-		case forMailbox && !wait:
+		case (forMailbox || use == useOwn) && !wait:
 			// Every connection is busy and no more may be made (the
 			// pool is full, or the server allows no more): this caller
 			// needs one to become idle, which it would never do while
