@@ -11,8 +11,8 @@ type Counters struct {
 	// pipelined behind another share its wait and are not counted; so
 	// it is the least number of round trips the commands cost.
 	RoundTrips atomic.Int64
-	BytesIn  atomic.Int64 // protocol bytes read from the server (TLS records not counted)
-	BytesOut atomic.Int64 // protocol bytes written to the server
+	BytesIn    atomic.Int64 // protocol bytes read from the server (TLS records not counted)
+	BytesOut   atomic.Int64 // protocol bytes written to the server
 }
 
 // countBytes adds n bytes read (in) or written to the counters, when
