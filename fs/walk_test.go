@@ -192,3 +192,99 @@ func TestWalkFetchesListingsAhead(t *testing.T) {
 		t.Errorf("the walk refreshed %d listings fetched ahead; want none within --dir-cache-time", n)
 	}
 }
+
+// find over many mailboxes, on a fresh mount, costs a few round trips
+// for all their listings, not one or two each: the listings ahead come
+// in batches, each mailbox's EXAMINE and UID FETCH pipelined with the
+// others'. Another client adds a message to every mailbox while a batch
+// is under way (its third FETCH held from the server until then): every
+// mailbox shows the messages it held either before or after, each with
+// its own size (a message taken for another mailbox's would show
+// another's size), and each listing is fetched once.
+func TestFindListsManyMailboxesInFewRoundTrips(t *testing.T) {
+	s := test.StartDovecotWith(t, test.DovecotOptions{NoTLS: true}) // for the proxy to see the commands
+	u := s.NewUser(t)
+	const boxes = 80
+	name := func(box int) string { return fmt.Sprintf("many%02d", box) }
+	// The body's length makes each mailbox's sizes its own.
+	message := func(box, k int) test.Message {
+		return test.Message{Body: fmt.Appendf(nil, "Subject: %d-%d\r\n\r\n%s\r\n", box, k, strings.Repeat("x", 50*box+k))}
+	}
+	// held[mailbox] is "UID.eml size" of every message, sorted, before
+	// and after the other client's arrivals.
+	held := func() map[string][]string {
+		all := map[string][]string{}
+		for box := range boxes {
+			for _, m := range s.Messages(t, u, s.Personal(name(box))) {
+				all[name(box)] = append(all[name(box)], fmt.Sprintf("%d.eml %d", m.UID, m.Size))
+			}
+		}
+		return all
+	}
+	for box := range boxes {
+		s.CreateMailbox(t, u, s.Personal(name(box)))
+		for k := range 1 + box%3 {
+			s.Seed(t, u, s.Personal(name(box)), message(box, k))
+		}
+	}
+	before := held()
+	p := test.StartProxy(t, s.Addr(), test.ProxyOptions{})
+	m := mountPlainVia(t, p, u)
+	statsBefore := mountStats(t, m)
+
+	stall := p.Arm(test.Fault{Command: "UID FETCH", Nth: 3, Stall: true, Dir: test.ToServer})
+	arrived := make(chan error, 1)
+	go func() {
+		<-stall.Fired()
+		defer stall.Release()
+		raw := s.Session(t, u)
+		for box := range boxes {
+			if _, err := raw.Append(s.Personal(name(box)), message(box, 10)); err != nil {
+				arrived <- err
+				return
+			}
+		}
+		arrived <- nil
+	}()
+	out := run(t, "find", m.Dir, "-type", "f", "-printf", "%P %s\n")
+	select {
+	case err := <-arrived:
+		if err != nil {
+			t.Fatal(err)
+		}
+	default:
+		t.Fatalf("the walk sent fewer than 3 UID FETCH commands: %v", mountStats(t, m))
+	}
+	after := held()
+	statsAfter := mountStats(t, m)
+
+	seen := map[string][]string{}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		box, file, _ := strings.Cut(line, "/")
+		seen[box] = append(seen[box], file)
+	}
+	for box := range boxes {
+		got := seen[name(box)]
+		slices.SortFunc(got, func(a, b string) int { return strings.Compare(a, b) })
+		b, a := slices.Clone(before[name(box)]), slices.Clone(after[name(box)])
+		slices.Sort(b)
+		slices.Sort(a)
+		if !slices.Equal(got, b) && !slices.Equal(got, a) {
+			t.Errorf("find saw in %s\n%q\nthe server held\n%q before the arrival,\n%q after", name(box), got, b, a)
+		}
+	}
+	if _, ok := statsAfter["round_trips"]; !ok {
+		t.Fatalf("no round_trips in the mount's stats: %v", statsAfter)
+	}
+	roundTrips := statsAfter["round_trips"] - statsBefore["round_trips"]
+	commands := statsAfter["commands"] - statsBefore["commands"]
+	listings := statsAfter["listings"] - statsBefore["listings"]
+	t.Logf("find over %d mailboxes: %d commands, %d round trips, %d listings, %d selects",
+		boxes, commands, roundTrips, listings, statsAfter["selects"]-statsBefore["selects"])
+	if listings != boxes {
+		t.Errorf("%d whole listings fetched for %d mailboxes; want each once", listings, boxes)
+	}
+	if roundTrips > boxes/4 {
+		t.Errorf("find over %d mailboxes cost %d round trips (%d commands); want at most %d", boxes, roundTrips, commands, boxes/4)
+	}
+}
