@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"imapfs/cache"
@@ -40,6 +41,11 @@ import (
 // worth of room, so batches are full (one round trip for many
 // mailboxes), not one mailbox each. A listing costs ~50 bytes a message,
 // a few KB for most mailboxes.
+//
+// A walk that reads the files it finds (rsync, cp -r, grep -r: a file
+// was read within treeWalkGap) would pay a round trip or two for each
+// small mailbox it reads: the batches of small mailboxes bring their
+// bodies along (see the store's AheadBatch), into the body cache.
 
 // walkStartGap is how soon after reading a directory the tool must enter
 // one of its mailboxes for that to be the start of a walk.
@@ -54,6 +60,10 @@ const treeWalkGap = 10 * time.Second
 type listingsAhead struct {
 	once  sync.Once
 	slots chan struct{} // one per batch of listings being fetched ahead
+	// lastRead is when a message file was last read (UnixNano): a walk
+	// that reads files (rsync, cp -r, grep -r) has the bodies of small
+	// mailboxes fetched with their listings.
+	lastRead atomic.Int64
 
 	mu sync.Mutex
 	// read is, per directory, when the tool last read it.
@@ -64,6 +74,11 @@ type listingsAhead struct {
 	// ahead holds the mailboxes fetched (or being fetched: true) ahead of
 	// the tool and not entered since.
 	ahead map[string]bool
+	// read is the mailbox the tool last read a message of; bodies holds
+	// the mailboxes whose bodies were fetched (or are being fetched:
+	// true) ahead of its reads and not read since.
+	readMailbox string
+	bodies      map[string]bool
 }
 
 type enteredChild struct {
@@ -142,8 +157,9 @@ func (f *FS) fetchAhead(path []string, prev string) {
 		}
 	}
 	window := cap(w.slots) * cache.AheadBatchMailboxes
+	bodies := time.Since(time.Unix(0, w.lastRead.Load())) < treeWalkGap
 	for len(wanted) > 0 {
-		n := f.store.AheadBatch(wanted)
+		n, withBodies := f.store.AheadBatch(wanted, bodies)
 		// Room for a whole batch (or for the rest of the directory),
 		// else wait until the tool has used up more.
 		if len(w.ahead) > 0 && len(w.ahead)+n > window {
@@ -154,33 +170,122 @@ func (f *FS) fetchAhead(path []string, prev string) {
 		for _, m := range batch {
 			w.ahead[m] = true
 		}
-		go f.fetchBatchAhead(batch)
+		go f.fetchBatchAhead(batch, withBodies)
 	}
 }
 
-// fetchBatchAhead fetches a batch of listings into the store.
-func (f *FS) fetchBatchAhead(batch []string) {
+// readInto is called when a tool reads a message of mailbox. When a
+// walk reads messages mailbox after mailbox (rsync -a, cp -r, grep -r),
+// the bodies of the small mailboxes it will read next are fetched with
+// their listings, in batches, as the listings are (see fetchAhead). It
+// does not wait for anything.
+func (f *FS) readInto(mailbox string) {
+	w := &f.ahead
+	w.lastRead.Store(time.Now().UnixNano())
+	w.mu.Lock()
+	prev := w.readMailbox
+	w.readMailbox = mailbox
+	w.mu.Unlock()
+	if prev != mailbox {
+		go f.fetchBodiesAhead(mailbox, prev)
+	}
+}
+
+// fetchBodiesAhead starts fetching the bodies of the small mailboxes
+// after mailbox in its directory, in the order the tool reads them
+// (prev is the mailbox it read before), as far as the bounds allow.
+func (f *FS) fetchBodiesAhead(mailbox, prev string) {
+	ctx, cancel := f.request(context.Background())
+	defer cancel()
+	folders, err := f.store.Folders(ctx)
+	if err != nil {
+		return
+	}
+	var path, prevPath []string
+	for i, names := range f.folderNames(folders) {
+		switch folders[i].Name {
+		case mailbox:
+			path = names
+		case prev:
+			prevPath = names
+		}
+	}
+	if len(path) == 0 {
+		return
+	}
+	prevName := ""
+	if len(prevPath) == len(path) && hasPrefix(prevPath, path[:len(path)-1]) {
+		prevName = prevPath[len(prevPath)-1]
+	}
+	self, next, err := f.walkOrder(ctx, path, prevName)
+	if err != nil || self == "" {
+		return
+	}
+	w := &f.ahead
+	w.once.Do(func() { w.slots = make(chan struct{}, f.store.Connections()-1) })
+	if cap(w.slots) == 0 {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.bodies == nil {
+		w.bodies = map[string]bool{}
+	}
+	delete(w.bodies, self)
+	for m, fetching := range w.bodies {
+		if !fetching && !f.store.BodiesAtHand(m) {
+			delete(w.bodies, m)
+		}
+	}
+	var wanted []string
+	for _, s := range next {
+		if _, held := w.bodies[s]; !held && f.store.SmallMailbox(s) && !f.store.BodiesAtHand(s) {
+			wanted = append(wanted, s)
+		}
+	}
+	window := cap(w.slots) * cache.AheadBatchMailboxes
+	for len(wanted) > 0 {
+		n, _ := f.store.AheadBatch(wanted, true)
+		if len(w.bodies) > 0 && len(w.bodies)+n > window {
+			break
+		}
+		batch := wanted[:n:n]
+		wanted = wanted[n:]
+		for _, m := range batch {
+			w.bodies[m] = true
+		}
+		go f.fetchBatchAhead(batch, true)
+	}
+}
+
+// fetchBatchAhead fetches a batch of listings into the store, and the
+// bodies of their messages too when withBodies is set.
+func (f *FS) fetchBatchAhead(batch []string, withBodies bool) {
 	w := &f.ahead
 	w.slots <- struct{}{}
 	defer func() { <-w.slots }()
 	ctx, cancel := f.request(context.Background())
 	defer cancel()
-	err := f.store.ListAhead(ctx, batch)
+	err := f.store.ListAhead(ctx, batch, withBodies)
 	if err != nil {
 		// The tool will ask itself when it gets there, and be told.
 		f.log.Debug("fetching listings ahead of a walk failed", "mailboxes", len(batch), "err", err)
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	held := w.ahead
+	if withBodies && w.bodies[batch[0]] {
+		held = w.bodies // a batch of fetchBodiesAhead
+	}
 	for _, m := range batch {
-		if _, held := w.ahead[m]; !held {
-			continue // entered meanwhile
+		if _, ok := held[m]; !ok {
+			continue // entered (or read) meanwhile
 		}
 		if err != nil {
-			delete(w.ahead, m)
+			delete(held, m)
 			continue
 		}
-		w.ahead[m] = false
+		held[m] = false
 	}
 }
 

@@ -1,6 +1,7 @@
 package fs_test
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -286,5 +287,48 @@ func TestFindListsManyMailboxesInFewRoundTrips(t *testing.T) {
 	}
 	if roundTrips > boxes/4 {
 		t.Errorf("find over %d mailboxes cost %d round trips (%d commands); want at most %d", boxes, roundTrips, commands, boxes/4)
+	}
+}
+
+// rsync -a of many small mailboxes, on a fresh mount, reads every body
+// at a few round trips in all: once it has read a file, the listings
+// fetched ahead of it bring the bodies of small mailboxes along. The
+// copies are the server's bytes.
+func TestRsyncBringsSmallBodiesWithListings(t *testing.T) {
+	test.RequireTool(t, "rsync")
+	s := test.SharedDovecot(t)
+	u := s.NewUser(t)
+	const boxes = 60
+	for box := range boxes {
+		name := fmt.Sprintf("small%02d", box)
+		s.CreateMailbox(t, u, s.Personal(name))
+		s.Seed(t, u, s.Personal(name), test.Message{Body: fmt.Appendf(nil, "Subject: %d\r\n\r\n%s\r\n", box, strings.Repeat("y", 100*box))})
+	}
+	m := test.Mount(t, s, u)
+	before := mountStats(t, m)
+	backup := t.TempDir()
+	run(t, "rsync", "-a", m.Dir+"/", backup+"/")
+	after := mountStats(t, m)
+	for box := range boxes {
+		name := fmt.Sprintf("small%02d", box)
+		for _, sm := range s.Messages(t, u, s.Personal(name)) {
+			got, err := os.ReadFile(filepath.Join(backup, name, fmt.Sprintf("%d.eml", sm.UID)))
+			if want := s.Body(t, u, s.Personal(name), sm.UID); err != nil || !bytes.Equal(got, want) {
+				t.Errorf("%s/%d.eml: %d bytes, %v; the server holds %d", name, sm.UID, len(got), err, len(want))
+			}
+		}
+	}
+	if _, ok := after["round_trips"]; !ok {
+		t.Fatalf("no round_trips in the mount's stats: %v", after)
+	}
+	roundTrips := after["round_trips"] - before["round_trips"]
+	bodies := after["bodies_fetched"] - before["bodies_fetched"]
+	t.Logf("rsync -a of %d mailboxes of one message: %d commands, %d round trips, %d bodies fetched, %d selects",
+		boxes, after["commands"]-before["commands"], roundTrips, bodies, after["selects"]-before["selects"])
+	if bodies != boxes {
+		t.Errorf("%d bodies fetched for %d messages; want each once", bodies, boxes)
+	}
+	if roundTrips > boxes/3 {
+		t.Errorf("rsync -a of %d mailboxes cost %d round trips; want at most %d", boxes, roundTrips, boxes/3)
 	}
 }
