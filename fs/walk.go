@@ -71,6 +71,8 @@ type listingsAhead struct {
 	// entered is, per directory, the child the tool entered last, and
 	// when.
 	entered map[string]enteredChild
+	// walked is, per directory, when a walk of it was last seen.
+	walked map[string]time.Time
 	// ahead holds the mailboxes fetched (or being fetched: true) ahead of
 	// the tool and not entered since.
 	ahead map[string]bool
@@ -96,6 +98,7 @@ func (f *FS) walkedInto(path []string) {
 	if w.read == nil {
 		w.read = map[string]time.Time{}
 		w.entered = map[string]enteredChild{}
+		w.walked = map[string]time.Time{}
 	}
 	w.read[strings.Join(path, "/")] = now
 	if len(path) == 0 {
@@ -106,9 +109,12 @@ func (f *FS) walkedInto(path []string) {
 	last, ok := w.entered[parent]
 	readAt, read := w.read[parent]
 	w.entered[parent] = enteredChild{name: name, at: now}
-	w.mu.Unlock()
 	started := read && now.Sub(readAt) < walkStartGap
 	walking := ok && last.name != name && now.Sub(last.at) < treeWalkGap
+	if started || walking {
+		w.walked[parent] = now
+	}
+	w.mu.Unlock()
 	if !started && !walking {
 		return
 	}
@@ -175,10 +181,13 @@ func (f *FS) fetchAhead(path []string, prev string) {
 }
 
 // readInto is called when a tool reads a message of mailbox. When a
-// walk reads messages mailbox after mailbox (rsync -a, cp -r, grep -r),
-// the bodies of the small mailboxes it will read next are fetched with
-// their listings, in batches, as the listings are (see fetchAhead). It
-// does not wait for anything.
+// walk of the mailbox's directory is under way (see walkedInto) and
+// reads messages mailbox after mailbox (rsync -a, cp -r, grep -r of the
+// directory), the bodies of the small mailboxes it will read next are
+// fetched with their listings, in batches, as the listings are (see
+// fetchAhead). A tool that reads one mailbox (cp -r of it, cat) walks
+// no directory of mailboxes: nothing is fetched for it. It does not
+// wait for anything.
 func (f *FS) readInto(mailbox string) {
 	w := &f.ahead
 	w.lastRead.Store(time.Now().UnixNano())
@@ -217,11 +226,17 @@ func (f *FS) fetchBodiesAhead(mailbox, prev string) {
 	if len(prevPath) == len(path) && hasPrefix(prevPath, path[:len(path)-1]) {
 		prevName = prevPath[len(prevPath)-1]
 	}
+	w := &f.ahead
+	w.mu.Lock()
+	walked, ok := w.walked[strings.Join(path[:len(path)-1], "/")]
+	w.mu.Unlock()
+	if !ok || time.Since(walked) >= treeWalkGap {
+		return
+	}
 	self, next, err := f.walkOrder(ctx, path, prevName)
 	if err != nil || self == "" {
 		return
 	}
-	w := &f.ahead
 	w.once.Do(func() { w.slots = make(chan struct{}, f.store.Connections()-1) })
 	if cap(w.slots) == 0 {
 		return

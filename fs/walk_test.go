@@ -201,7 +201,7 @@ func TestWalkFetchesListingsAhead(t *testing.T) {
 // is under way (its third FETCH held from the server until then): every
 // mailbox shows the messages it held either before or after, each with
 // its own size (a message taken for another mailbox's would show
-// another's size), and each listing is fetched once.
+// another's size), and each listing is fetched once (but the one held).
 func TestFindListsManyMailboxesInFewRoundTrips(t *testing.T) {
 	s := test.StartDovecotWith(t, test.DovecotOptions{NoTLS: true}) // for the proxy to see the commands
 	u := s.NewUser(t)
@@ -282,8 +282,11 @@ func TestFindListsManyMailboxesInFewRoundTrips(t *testing.T) {
 	listings := statsAfter["listings"] - statsBefore["listings"]
 	t.Logf("find over %d mailboxes: %d commands, %d round trips, %d listings, %d selects",
 		boxes, commands, roundTrips, listings, statsAfter["selects"]-statsBefore["selects"])
-	if listings != boxes {
-		t.Errorf("%d whole listings fetched for %d mailboxes; want each once", listings, boxes)
+	// Each once, but for the mailbox whose FETCH was held: the arrival
+	// under it leaves its listing unsettled, and its next look may
+	// fetch it whole again.
+	if listings < boxes || listings > boxes+1 {
+		t.Errorf("%d whole listings fetched for %d mailboxes; want each once (one of them twice at most)", listings, boxes)
 	}
 	if roundTrips > boxes/4 {
 		t.Errorf("find over %d mailboxes cost %d round trips (%d commands); want at most %d", boxes, roundTrips, commands, boxes/4)
@@ -291,9 +294,9 @@ func TestFindListsManyMailboxesInFewRoundTrips(t *testing.T) {
 }
 
 // rsync -a of many small mailboxes, on a fresh mount, reads every body
-// at a few round trips in all: once it has read a file, the listings
-// fetched ahead of it bring the bodies of small mailboxes along. The
-// copies are the server's bytes.
+// at a few round trips in all: once it has read a file, the small
+// mailboxes it reads next come in batches with their bodies. The copies
+// are the server's bytes. cp -r of one mailbox fetches nothing ahead.
 func TestRsyncBringsSmallBodiesWithListings(t *testing.T) {
 	test.RequireTool(t, "rsync")
 	s := test.SharedDovecot(t)
@@ -304,6 +307,15 @@ func TestRsyncBringsSmallBodiesWithListings(t *testing.T) {
 		s.CreateMailbox(t, u, s.Personal(name))
 		s.Seed(t, u, s.Personal(name), test.Message{Body: fmt.Appendf(nil, "Subject: %d\r\n\r\n%s\r\n", box, strings.Repeat("y", 100*box))})
 	}
+	// A tool that reads one mailbox walks no directory of mailboxes:
+	// nothing is fetched ahead of it.
+	one := test.Mount(t, s, u)
+	run(t, "cp", "-r", filepath.Join(one.Dir, "small05"), t.TempDir())
+	time.Sleep(2 * time.Second) // for what would be fetched in the background
+	if st := mountStats(t, one); st["bodies_fetched"] != 1 || st["listings"] != 1 {
+		t.Errorf("cp -r of one mailbox of one message fetched %d bodies and %d listings; want 1 and 1", st["bodies_fetched"], st["listings"])
+	}
+
 	m := test.Mount(t, s, u)
 	before := mountStats(t, m)
 	backup := t.TempDir()
