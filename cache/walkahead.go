@@ -62,15 +62,13 @@ func (s *Store) AheadBatch(mailboxes []string, bodies bool) (n int, withBodies b
 	for _, name := range mailboxes {
 		m, _ := count(name)
 		messages += m
-		switch {
-		case n == AheadBatchMailboxes:
-		case withBodies && (!small(name) || messages > aheadBodyMessages):
-		case n > 0 && messages > aheadBatchMessages:
-		default:
-			n++
-			continue
+		full := n == AheadBatchMailboxes ||
+			withBodies && (!small(name) || messages > aheadBodyMessages) ||
+			n > 0 && messages > aheadBatchMessages
+		if full {
+			break
 		}
-		break
+		n++
 	}
 	return n, withBodies
 }
