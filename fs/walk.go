@@ -15,7 +15,8 @@ import (
 // mailbox after another, and each first look at one costs round trips
 // (EXAMINE, UID FETCH 1:*) that the tool waits for in turn. Once a walk
 // is seen, the listings of the mailboxes after the one the tool entered,
-// in the directory's order, are fetched in the background, many in one
+// in the order it walks the directory (see walkOrder), are fetched in
+// the background, many in one
 // round trip (the store's ListAhead: the EXAMINE and FETCH of each
 // mailbox of a batch pipelined on one connection), so that they are in
 // the store by the time the tool gets there; a tool that gets to a
@@ -42,10 +43,13 @@ import (
 // mailboxes), not one mailbox each. A listing costs ~50 bytes a message,
 // a few KB for most mailboxes.
 //
-// A walk that reads the files it finds (rsync, cp -r, grep -r: a file
-// was read within treeWalkGap) would pay a round trip or two for each
-// small mailbox it reads: the batches of small mailboxes bring their
-// bodies along (see the store's AheadBatch), into the body cache.
+// A walk that reads the files it finds (rsync, cp -r, grep -r of a
+// directory of mailboxes) would pay a round trip or two for each small
+// mailbox it reads: once it has read a file, the batches of small
+// mailboxes bring their bodies along (see the store's AheadBatch), into
+// the body cache, both those fetched ahead of its entries (fetchAhead)
+// and, for mailboxes listed already, ahead of its reads
+// (fetchBodiesAhead), within the same bounds.
 
 // walkStartGap is how soon after reading a directory the tool must enter
 // one of its mailboxes for that to be the start of a walk.
@@ -76,7 +80,7 @@ type listingsAhead struct {
 	// ahead holds the mailboxes fetched (or being fetched: true) ahead of
 	// the tool and not entered since.
 	ahead map[string]bool
-	// read is the mailbox the tool last read a message of; bodies holds
+	// readMailbox is the mailbox the tool last read a message of; bodies holds
 	// the mailboxes whose bodies were fetched (or are being fetched:
 	// true) ahead of its reads and not read since.
 	readMailbox string
@@ -107,9 +111,9 @@ func (f *FS) walkedInto(path []string) {
 	}
 	parent, name := strings.Join(path[:len(path)-1], "/"), path[len(path)-1]
 	last, ok := w.entered[parent]
-	readAt, read := w.read[parent]
+	readAt, parentRead := w.read[parent]
 	w.entered[parent] = enteredChild{name: name, at: now}
-	started := read && now.Sub(readAt) < walkStartGap
+	started := parentRead && now.Sub(readAt) < walkStartGap
 	walking := ok && last.name != name && now.Sub(last.at) < treeWalkGap
 	if started || walking {
 		w.walked[parent] = now
@@ -176,7 +180,7 @@ func (f *FS) fetchAhead(path []string, prev string) {
 		for _, m := range batch {
 			w.ahead[m] = true
 		}
-		go f.fetchBatchAhead(batch, withBodies)
+		go f.fetchBatchAhead(batch, withBodies, w.ahead)
 	}
 }
 
@@ -254,7 +258,9 @@ func (f *FS) fetchBodiesAhead(mailbox, prev string) {
 	}
 	var wanted []string
 	for _, s := range next {
-		if _, held := w.bodies[s]; !held && f.store.SmallMailbox(s) && !f.store.BodiesAtHand(s) {
+		// (Not those whose listing is being fetched ahead: that batch
+		// brings their bodies if any does.)
+		if _, held := w.bodies[s]; !held && !w.ahead[s] && f.store.SmallMailbox(s) && !f.store.BodiesAtHand(s) {
 			wanted = append(wanted, s)
 		}
 	}
@@ -269,13 +275,15 @@ func (f *FS) fetchBodiesAhead(mailbox, prev string) {
 		for _, m := range batch {
 			w.bodies[m] = true
 		}
-		go f.fetchBatchAhead(batch, true)
+		go f.fetchBatchAhead(batch, true, w.bodies)
 	}
 }
 
 // fetchBatchAhead fetches a batch of listings into the store, and the
-// bodies of their messages too when withBodies is set.
-func (f *FS) fetchBatchAhead(batch []string, withBodies bool) {
+// bodies of their messages too when withBodies is set; held is the map
+// (listingsAhead.ahead or .bodies) that counts the batch's mailboxes
+// as being fetched, under listingsAhead.mu.
+func (f *FS) fetchBatchAhead(batch []string, withBodies bool, held map[string]bool) {
 	w := &f.ahead
 	w.slots <- struct{}{}
 	defer func() { <-w.slots }()
@@ -288,10 +296,6 @@ func (f *FS) fetchBatchAhead(batch []string, withBodies bool) {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	held := w.ahead
-	if withBodies && w.bodies[batch[0]] {
-		held = w.bodies // a batch of fetchBodiesAhead
-	}
 	for _, m := range batch {
 		if _, ok := held[m]; !ok {
 			continue // entered (or read) meanwhile
