@@ -35,6 +35,7 @@ func (s *statistics) list() []stat {
 		{"connections_failed", int64(pool.FailedDials)},
 		{"connections_dropped", int64(pool.Dropped)},
 		{"commands", s.counters.Commands.Load()},
+		{"round_trips", s.counters.RoundTrips.Load()},
 		{"bytes_in", s.counters.BytesIn.Load()},
 		{"bytes_out", s.counters.BytesOut.Load()},
 		{"selects", int64(pool.Selects)},

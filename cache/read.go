@@ -78,6 +78,10 @@ func (s *Store) blockOnce(ctx context.Context, key BodyKey) ([]byte, error) {
 		return data, nil
 	}
 	s.mu.Lock()
+	if data, ok := s.bodies.Peek(key); ok {
+		s.mu.Unlock() // cached meanwhile (see keepBodies)
+		return data, nil
+	}
 	f := s.inflight[key]
 	mine := f == nil
 	if mine {

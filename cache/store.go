@@ -455,6 +455,9 @@ func (s *Store) Listing(ctx context.Context, mailbox string) (*Listing, error) {
 	if l := s.listingWhileAway(b); l != nil {
 		return l, nil
 	}
+	if l := s.emptyListing(b); l != nil {
+		return l, nil
+	}
 	b.refreshMu.Lock()
 	defer b.refreshMu.Unlock()
 	if l := b.current(s.ttl); l != nil {
@@ -462,8 +465,13 @@ func (s *Store) Listing(ctx context.Context, mailbox string) (*Listing, error) {
 	}
 	basis, _ := s.heldState(mailbox) // fetched before the refresh begins
 	b.mu.Lock()
-	changes := b.changes
+	changes, first := b.changes, b.listing == nil && !b.suspect
 	b.mu.Unlock()
+	if first && s.batchable(mailbox) {
+		if l := s.firstListing(ctx, b, basis, changes); l != nil {
+			return l, nil
+		}
+	}
 	var fresh *Listing
 	var asOf time.Time
 	settled := false
@@ -493,16 +501,53 @@ func (s *Store) Listing(ctx context.Context, mailbox string) (*Listing, error) {
 		return nil, err
 	}
 	s.answered()
+	s.publish(b, fresh, asOf, basis, settled, changes)
+	return fresh, nil
+}
+
+// publish makes fresh the mailbox's listing, describing the moment asOf,
+// fetched after the folder list's state basis. A listing that is not
+// settled (it counts other than the selection did), or one during whose
+// fetch the server reported a change (b.changes moved on from changes),
+// is used but not trusted for the TTL.
+func (s *Store) publish(b *mailbox, fresh *Listing, asOf time.Time, basis *imapclient.StatusData, settled bool, changes uint64) {
 	b.mu.Lock()
-	old := b.listing
+	old := s.publishLocked(b, fresh, asOf, basis, settled, changes)
+	b.mu.Unlock()
+	s.pruneDisk(old, fresh)
+}
+
+// publishLocked is publish with b.mu held, but for the disk cache: it
+// returns the listing replaced, for pruneDisk.
+func (s *Store) publishLocked(b *mailbox, fresh *Listing, asOf time.Time, basis *imapclient.StatusData, settled bool, changes uint64) (old *Listing) {
+	old = b.listing
 	if old != nil && old.UIDValidity != fresh.UIDValidity {
-		s.bodies.RemoveMailbox(mailbox, fresh.UIDValidity)
+		s.bodies.RemoveMailbox(b.name, fresh.UIDValidity)
 	}
 	b.listing, b.checked, b.suspect, b.basis = fresh, asOf, false, basis
 	b.dirty = !settled || b.changes != changes
+	return old
+}
+
+// emptyListing returns an empty listing, trusted from the folder list's
+// time, when the folder list held now (within the TTL) says the mailbox
+// holds no message and nothing was reported since: there is nothing to
+// list, so nothing to ask.
+func (s *Store) emptyListing(b *mailbox) *Listing {
+	st, at := s.heldState(b.name)
+	if st == nil || time.Since(at) >= s.ttl || !st.Has(imapclient.StatusMessages) || st.Messages != 0 || !st.Has(imapclient.StatusUIDValidity) {
+		return nil
+	}
+	b.mu.Lock()
+	if b.dirty || b.listing != nil && (b.listing.UIDValidity != st.UIDValidity || !at.After(b.checked)) {
+		b.mu.Unlock()
+		return nil
+	}
+	fresh := &Listing{Mailbox: b.name, UIDValidity: st.UIDValidity, ModSeq: st.HighestModSeq}
+	old := s.publishLocked(b, fresh, at, st, true, b.changes)
 	b.mu.Unlock()
 	s.pruneDisk(old, fresh)
-	return fresh, nil
+	return fresh
 }
 
 // unchanged returns the listing, trusted anew, when the folder list held
@@ -894,6 +939,27 @@ func fetchMeta(ctx context.Context, c *imapclient.Client, set imapclient.SeqSet,
 	if lacking != nil {
 		return nil, lacking
 	}
+	return checkMeta(fetched)
+}
+
+// answersOf makes listing entries of FETCH answers held whole (those of
+// a batch, see ListAhead), checked and sorted as fetchMeta's are.
+func answersOf(msgs []*imapclient.FetchMessage) ([]answer, error) {
+	fetched := make([]answer, 0, len(msgs))
+	for _, f := range msgs {
+		for _, item := range metaItems {
+			if !f.Has(item) {
+				return nil, fmt.Errorf("%w: the answer for UID %d lacks %s", errDisagree, f.UID, item)
+			}
+		}
+		fetched = append(fetched, answer{NewMessage(f.UID, f.Size, f.InternalDate, f.Flags), f.Seq})
+	}
+	return checkMeta(fetched)
+}
+
+// checkMeta sorts metadata answers by UID and checks them: a UID
+// answered twice or without its sequence number is a disagreement.
+func checkMeta(fetched []answer) ([]answer, error) {
 	slices.SortFunc(fetched, byUID)
 	for i, f := range fetched {
 		if f.Seq == 0 || (i > 0 && fetched[i-1].UID == f.UID) {

@@ -170,6 +170,7 @@ func (f *file) readErrno(err error) error {
 }
 
 func (f *file) Read(ctx context.Context, req *fuse.ReadRequest, resp *fuse.ReadResponse) error {
+	f.fs.readInto(f.mailboxName())
 	ctx, cancel := f.fs.transfer(ctx)
 	defer cancel()
 	buf := make([]byte, req.Size)

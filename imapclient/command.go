@@ -54,6 +54,13 @@ type command struct {
 	// afterOK runs on the reader goroutine right after the tagged OK,
 	// before anything more is read (STARTTLS's handshake).
 	afterOK func() error
+	// completed, when set, runs on the reader goroutine when the tagged
+	// response comes, whatever it says, before the command finishes and
+	// before anything more is read (see ExamineEach).
+	completed func(ok *Status, err error)
+	// heldBack (under Client.mu): the command takes no FETCH responses
+	// yet (see ExamineEach).
+	heldBack bool
 
 	done   chan struct{}
 	status *Status
@@ -278,7 +285,7 @@ func (c *Client) register(cmd *command) string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.nextTag++
-	c.opts.countCommand()
+	c.opts.countCommand(len(c.pending) > 0)
 	tag := "T" + strconv.FormatUint(c.nextTag, 10)
 	cmd.tag = tag
 	c.pending = append(c.pending, cmd)

@@ -5,9 +5,14 @@ import "sync/atomic"
 // Counters counts what connections sent and received. One Counters may be
 // shared by every connection of a pool (Options.Counters), for a total.
 type Counters struct {
-	Commands atomic.Int64 // tagged commands sent: the round trips asked of the server
-	BytesIn  atomic.Int64 // protocol bytes read from the server (TLS records not counted)
-	BytesOut atomic.Int64 // protocol bytes written to the server
+	Commands atomic.Int64 // tagged commands sent
+	// RoundTrips counts the commands sent while none of the connection's
+	// was outstanding: each begins a wait for the server. Commands
+	// pipelined behind another share its wait and are not counted; so
+	// it is the least number of round trips the commands cost.
+	RoundTrips atomic.Int64
+	BytesIn    atomic.Int64 // protocol bytes read from the server (TLS records not counted)
+	BytesOut   atomic.Int64 // protocol bytes written to the server
 }
 
 // countBytes adds n bytes read (in) or written to the counters, when
@@ -22,9 +27,13 @@ func (o *Options) countBytes(in bool, n int) {
 	}
 }
 
-// countCommand counts one command sent.
-func (o *Options) countCommand() {
+// countCommand counts one command sent; pipelined: others of the
+// connection were outstanding.
+func (o *Options) countCommand(pipelined bool) {
 	if o.Counters != nil {
 		o.Counters.Commands.Add(1)
+		if !pipelined {
+			o.Counters.RoundTrips.Add(1)
+		}
 	}
 }

@@ -478,7 +478,7 @@ func (c *Client) readFetch(seq uint32) error {
 	}
 	c.mu.Lock()
 	for _, cmd := range c.pending {
-		if cmd.fetch != nil {
+		if cmd.fetch != nil && !cmd.heldBack {
 			r.candidates = append(r.candidates, cmd)
 		}
 	}

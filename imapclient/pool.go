@@ -141,6 +141,7 @@ const (
 	useAny    poolUse = iota // no selection
 	useRead                  // the mailbox examined (read-only)
 	useChange                // the mailbox selected (read-write)
+	useOwn                   // an idle connection, whose selection the caller changes at will
 )
 
 // NewPool makes a Pool; it dials nothing until a call needs a connection.
@@ -228,6 +229,35 @@ func (p *Pool) mailbox(ctx context.Context, mailbox string, use poolUse, f func(
 	}
 	err = f(pc.c, m)
 	p.releaseAfter(ctx, pc, err)
+	return err
+}
+
+// ExamineEach runs Client.ExamineEach on an idle connection of its own
+// (dialing one when the pool has room, else waiting for one to become
+// idle), which nobody shares until the batch ends: the batch changes the
+// selection mailbox after mailbox. Updates names the mailbox selected
+// when each unilateral response came, as for any connection (the
+// answers to the EXAMINEs under no mailbox); afterwards the connection
+// has the last mailbox examined open, for the callers of that mailbox.
+func (p *Pool) ExamineEach(ctx context.Context, mailboxes []string, items []string, each func(MailboxFetch)) error {
+	pc, _, err := p.acquire(ctx, "", useOwn)
+	if err != nil {
+		return err
+	}
+	sent, err := pc.c.examineEach(ctx, mailboxes, items, each, func(mailbox string) {
+		mailbox = poolMailboxKey(mailbox)
+		pc.updMailbox.Store(&mailbox)
+	})
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stats.Selects += sent
+	p.stats.Examines += sent
+	pc.selecting = false
+	if poolTimedOut(ctx, err) {
+		p.dropLocked(pc, fmt.Errorf("no answer before the caller's deadline: %w", err))
+	}
+	p.releaseLocked(pc)
+	p.broadcastLocked()
 	return err
 }
 
@@ -384,7 +414,7 @@ func (p *Pool) Close() error {
 // SELECTed, or one whose selection must be left first (needSelect again:
 // selectOn with no mailbox).
 func (p *Pool) acquire(ctx context.Context, mailbox string, use poolUse) (pc *poolConn, needSelect bool, err error) {
-	forMailbox := use != useAny
+	forMailbox := use == useRead || use == useChange
 	examine := p.examineFor(use)
 	start := time.Now()
 	dialed := false // this caller started a dial and waits for it
@@ -399,9 +429,12 @@ func (p *Pool) acquire(ctx context.Context, mailbox string, use poolUse) (pc *po
 		}
 		p.pruneLocked()
 		var wait bool
-		if forMailbox {
+		switch {
+		case forMailbox:
 			pc, needSelect, wait = p.pickForMailboxLocked(mailbox, examine)
-		} else {
+		case use == useOwn:
+			pc, needSelect = p.pickIdleLocked(), true
+		default:
 			pc, needSelect = p.pickAnyLocked()
 		}
 		if pc != nil {
@@ -429,7 +462,7 @@ func (p *Pool) acquire(ctx context.Context, mailbox string, use poolUse) (pc *po
 				p.startDialLocked()
 				dialed = true
 			}
-		case forMailbox && !wait:
+		case (forMailbox || use == useOwn) && !wait:
 			// Every connection is busy and no more may be made (the
 			// pool is full, or the server allows no more): this caller
 			// needs one to become idle, which it would never do while
@@ -525,6 +558,18 @@ func (p *Pool) pickForMailboxLocked(mailbox string, examine bool) (pc *poolConn,
 		return idle, true, false
 	}
 	return nil, false, false
+}
+
+// pickIdleLocked returns an idle connection, the best to change the
+// selection of (see poolBetterIdle), or nil.
+func (p *Pool) pickIdleLocked() *poolConn {
+	var idle *poolConn
+	for _, c := range p.conns {
+		if !c.retired && !c.selecting && c.users == 0 && (idle == nil || poolBetterIdle(c, idle)) {
+			idle = c
+		}
+	}
+	return idle
 }
 
 // poolBetterIdle prefers re-selecting a connection with nothing selected,

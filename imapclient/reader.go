@@ -162,9 +162,17 @@ func (c *Client) readTagged() error {
 				return err
 			}
 		}
-		cmd.finish(&Status{Code: code, Text: text}, nil)
+		ok := &Status{Code: code, Text: text}
+		if cmd.completed != nil {
+			cmd.completed(ok, nil)
+		}
+		cmd.finish(ok, nil)
 	default: // NO, BAD
-		cmd.finish(nil, statusError(cmd, typ, code, text))
+		err := statusError(cmd, typ, code, text)
+		if cmd.completed != nil {
+			cmd.completed(nil, err)
+		}
+		cmd.finish(nil, err)
 	}
 	return nil
 }

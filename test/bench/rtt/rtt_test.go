@@ -5,7 +5,8 @@
 // the account is one user with INBOX 2,000 messages, Work 500, Lists 500
 // and 300 more mailboxes of one message each (~70 MB). Every imapfs
 // measurement is on a fresh mount, and reports, next to its time, the IMAP
-// commands imapfs sent (the round trips it asked of the server) and the
+// commands imapfs sent, the round trips they cost at least (round_trips:
+// the commands pipelined behind others share a round trip) and the
 // bodies it fetched, from the root's user.imapfs.stats before and after.
 // Run it as root, with test/setup's packages and Debian's isync (mbsync;
 // without it the anchors alone are skipped):
@@ -13,7 +14,10 @@
 //	go test -run '^$' -bench RTT -benchtime 1x -timeout 60m ./test/bench/rtt/
 //
 // RTT_ROUNDS (default 1) is the number of rounds the medians are taken
-// over; RTT_DELAY_MS (default 25) the one-way delay. docs/performance.md
+// over; RTT_DELAY_MS (default 25) the one-way delay; RTT_OPS (default
+// all) a comma-separated choice of the operations to run: ls, find, du,
+// cp, rsync-inbox, rsync-all (with its no-change run), cat, mbsync.
+// docs/performance.md
 // has the results and the targets. The package holds only this benchmark,
 // so a plain `go test ./...` compiles it and runs nothing.
 package rtt
@@ -52,6 +56,8 @@ func BenchmarkRTT(b *testing.B) {
 		test.RequireTool(b, tool)
 	}
 	rounds := benchkit.EnvInt("RTT_ROUNDS", 1)
+	ops := os.Getenv("RTT_OPS")
+	runs := func(op string) bool { return ops == "" || slices.Contains(strings.Split(ops, ","), op) }
 	delay := time.Duration(benchkit.EnvInt("RTT_DELAY_MS", 25)) * time.Millisecond
 	mbsyncPath, mbsyncErr := exec.LookPath("mbsync")
 	if mbsyncErr != nil {
@@ -94,6 +100,7 @@ func BenchmarkRTT(b *testing.B) {
 		st.Add(name, time.Since(t0).Seconds())
 		after := mountStats(b, m)
 		st.Add(name+" commands", float64(after["commands"]-before["commands"]))
+		st.Add(name+" round trips", float64(after["round_trips"]-before["round_trips"]))
 		st.Add(name+" bodies", float64(after["bodies_fetched"]-before["bodies_fetched"]))
 	}
 	tool := func(name string, args ...string) func() {
@@ -112,60 +119,75 @@ func BenchmarkRTT(b *testing.B) {
 	for round := range rounds {
 		// Mount, then `ls -l` of the root, and again once the directory
 		// attributes imapfs holds (1 s) have expired.
-		m, d := mount()
-		st.Add("mount", d.Seconds())
-		st.Add("mount commands", float64(mountStats(b, m)["commands"]))
-		st.Add("mount bodies", float64(mountStats(b, m)["bodies_fetched"]))
-		measure(m, "ls root", tool("ls", "-l", m.Dir))
-		time.Sleep(2 * time.Second)
-		measure(m, "ls root again", tool("ls", "-l", m.Dir))
-		m.Unmount(b)
-
-		m, _ = mount()
-		measure(m, "find", tool("find", m.Dir, "-type", "f"))
-		m.Unmount(b)
-
-		m, _ = mount()
-		measure(m, "du", tool("du", "-s", m.Dir))
-		m.Unmount(b)
-
-		os.RemoveAll(destLists)
-		m, _ = mount()
-		measure(m, "cp lists", tool("cp", "-r", m.Dir+"/Lists", destLists))
-		m.Unmount(b)
-		if n := benchkit.CountFiles(b, destLists); n != listsMessages {
-			b.Fatalf("cp -r of Lists copied %d messages, want %d", n, listsMessages)
+		if runs("ls") {
+			m, d := mount()
+			st.Add("mount", d.Seconds())
+			st.Add("mount commands", float64(mountStats(b, m)["commands"]))
+			st.Add("mount round trips", float64(mountStats(b, m)["round_trips"]))
+			st.Add("mount bodies", float64(mountStats(b, m)["bodies_fetched"]))
+			measure(m, "ls root", tool("ls", "-l", m.Dir))
+			time.Sleep(2 * time.Second)
+			measure(m, "ls root again", tool("ls", "-l", m.Dir))
+			m.Unmount(b)
 		}
 
-		os.RemoveAll(destInbox)
-		m, _ = mount()
-		measure(m, "rsync inbox", tool("rsync", "-a", m.Dir+"/INBOX/", destInbox+"/"))
-		m.Unmount(b)
-		if n := benchkit.CountFiles(b, destInbox); n != inboxMessages {
-			b.Fatalf("rsync -a of INBOX copied %d messages, want %d", n, inboxMessages)
+		if runs("find") {
+			m, _ := mount()
+			measure(m, "find", tool("find", m.Dir, "-type", "f"))
+			m.Unmount(b)
 		}
 
-		os.RemoveAll(destAll)
-		m, _ = mount()
-		measure(m, "rsync all", tool("rsync", "-a", m.Dir+"/", destAll+"/"))
-		m.Unmount(b)
-		if n := benchkit.CountFilesTree(b, destAll); n != totalMessages {
-			b.Fatalf("rsync -a of the account copied %d messages, want %d", n, totalMessages)
+		if runs("du") {
+			m, _ := mount()
+			measure(m, "du", tool("du", "-s", m.Dir))
+			m.Unmount(b)
 		}
 
-		m, _ = mount()
-		measure(m, "rsync all again", tool("rsync", "-a", m.Dir+"/", destAll+"/"))
-		m.Unmount(b)
+		if runs("cp") {
+			os.RemoveAll(destLists)
+			m, _ := mount()
+			measure(m, "cp lists", tool("cp", "-r", m.Dir+"/Lists", destLists))
+			m.Unmount(b)
+			if n := benchkit.CountFiles(b, destLists); n != listsMessages {
+				b.Fatalf("cp -r of Lists copied %d messages, want %d", n, listsMessages)
+			}
+		}
 
-		// One message of a listed mailbox, neither the first nor the
-		// last, which the listing cannot have brought along.
-		m, _ = mount()
-		benchkit.Timed(b, "ls", "-l", m.Dir+"/Work")
-		names := listDir(b, m.Dir+"/Work")
-		measure(m, "cat", tool("cat", filepath.Join(m.Dir, "Work", names[len(names)/2])))
-		m.Unmount(b)
+		if runs("rsync-inbox") {
+			os.RemoveAll(destInbox)
+			m, _ := mount()
+			measure(m, "rsync inbox", tool("rsync", "-a", m.Dir+"/INBOX/", destInbox+"/"))
+			m.Unmount(b)
+			if n := benchkit.CountFiles(b, destInbox); n != inboxMessages {
+				b.Fatalf("rsync -a of INBOX copied %d messages, want %d", n, inboxMessages)
+			}
+		}
 
-		if mbsyncErr == nil {
+		if runs("rsync-all") {
+			os.RemoveAll(destAll)
+			m, _ := mount()
+			measure(m, "rsync all", tool("rsync", "-a", m.Dir+"/", destAll+"/"))
+			m.Unmount(b)
+			if n := benchkit.CountFilesTree(b, destAll); n != totalMessages {
+				b.Fatalf("rsync -a of the account copied %d messages, want %d", n, totalMessages)
+			}
+
+			m, _ = mount()
+			measure(m, "rsync all again", tool("rsync", "-a", m.Dir+"/", destAll+"/"))
+			m.Unmount(b)
+		}
+
+		if runs("cat") {
+			// One message of a listed mailbox, neither the first nor the
+			// last, which the listing cannot have brought along.
+			m, _ := mount()
+			benchkit.Timed(b, "ls", "-l", m.Dir+"/Work")
+			names := listDir(b, m.Dir+"/Work")
+			measure(m, "cat", tool("cat", filepath.Join(m.Dir, "Work", names[len(names)/2])))
+			m.Unmount(b)
+		}
+
+		if mbsyncErr == nil && runs("mbsync") {
 			mbInbox.Fresh(b)
 			st.Add("mbsync inbox", mbInbox.Pull(b).Seconds())
 			if n := countMaildirMessages(b, mbInbox.Local); n != inboxMessages {
@@ -188,15 +210,18 @@ func BenchmarkRTT(b *testing.B) {
 	med := st.Median
 	fmt.Printf("\nrtt: %d messages in %d mailboxes (%.1f MB), %v each way (%v round trip), medians of %d rounds, fresh mount for each\n\n",
 		totalMessages, 3+smallBoxes, float64(corpus.Total)/1e6, delay, 2*delay, rounds)
-	fmt.Printf("| what | imapfs | commands sent | bodies fetched | target | met |\n|---|---|---|---|---|---|\n")
+	fmt.Printf("| what | imapfs | commands sent (round trips) | bodies fetched | target | met |\n|---|---|---|---|---|---|\n")
 	row := func(what, name string, target float64, targetText string) {
+		if len(st[name]) == 0 {
+			return // not run (RTT_OPS)
+		}
 		met := "yes"
 		if target <= 0 {
 			met = "–"
 		} else if med(name) > target {
 			met = fmt.Sprintf("no (%.1f×)", med(name)/target)
 		}
-		fmt.Printf("| %s | %.2f s | %.0f | %.0f | %s | %s |\n", what, med(name), med(name+" commands"), med(name+" bodies"), targetText, met)
+		fmt.Printf("| %s | %.2f s | %.0f (%.0f) | %.0f | %s | %s |\n", what, med(name), med(name+" commands"), med(name+" round trips"), med(name+" bodies"), targetText, met)
 	}
 	row("mount", "mount", 0.5, "≤ 0.5 s")
 	row("`ls -l` of the root", "ls root", 2, "≤ 2 s")
@@ -205,7 +230,7 @@ func BenchmarkRTT(b *testing.B) {
 	row("`du -s MNT`", "du", 5, "≤ 5 s")
 	row("`cp -r MNT/Lists`", "cp lists", 3, "≤ 3 s")
 	mbsyncTarget := func(name string, factor float64) (float64, string) {
-		if mbsyncErr != nil {
+		if len(st[name]) == 0 {
 			return 0, "mbsync not measured"
 		}
 		if factor == 1 {
@@ -219,13 +244,15 @@ func BenchmarkRTT(b *testing.B) {
 	row("`rsync -a MNT/` (cold)", "rsync all", t, text)
 	t, text = mbsyncTarget("mbsync all again", 0.5)
 	row("`rsync -a MNT/`, nothing changed", "rsync all again", t, text+", 0 bodies")
-	catMet := "yes"
-	if med("cat commands") > 2 {
-		catMet = "no"
+	if len(st["cat"]) > 0 {
+		catMet := "yes"
+		if med("cat commands") > 2 {
+			catMet = "no"
+		}
+		fmt.Printf("| `cat` of one message of a listed mailbox | %.2f s | %.0f (%.0f) | %.0f | ≤ 2 round trips | %s |\n",
+			med("cat"), med("cat commands"), med("cat round trips"), med("cat bodies"), catMet)
 	}
-	fmt.Printf("| `cat` of one message of a listed mailbox | %.2f s | %.0f | %.0f | ≤ 2 round trips | %s |\n",
-		med("cat"), med("cat commands"), med("cat bodies"), catMet)
-	if mbsyncErr == nil {
+	if len(st["mbsync all"]) > 0 {
 		fmt.Printf("\n| mbsync through the same proxy | time |\n|---|---|\n")
 		fmt.Printf("| pull INBOX into an empty Maildir | %.2f s |\n", med("mbsync inbox"))
 		fmt.Printf("| pull the whole account into an empty Maildir | %.2f s |\n", med("mbsync all"))
@@ -238,6 +265,9 @@ func BenchmarkRTT(b *testing.B) {
 	fmt.Printf("rtt: total %v\n", time.Since(start).Round(time.Second))
 
 	for _, name := range []string{"mount", "ls root", "ls root again", "find", "du", "cp lists", "rsync inbox", "rsync all", "rsync all again", "cat"} {
+		if len(st[name]) == 0 {
+			continue
+		}
 		b.ReportMetric(med(name), strings.ReplaceAll(name, " ", "-")+"-s")
 	}
 }
@@ -259,7 +289,7 @@ func mountStats(b *testing.B, m *test.Mounted) map[string]int64 {
 			stats[k] = n
 		}
 	}
-	for _, k := range []string{"commands", "bodies_fetched"} {
+	for _, k := range []string{"commands", "round_trips", "bodies_fetched"} {
 		if _, ok := stats[k]; !ok {
 			b.Fatalf("user.imapfs.stats of %s has no %s:\n%s", m.Dir, k, buf[:n])
 		}
