@@ -95,10 +95,12 @@ func TestMailboxStatesPipelinedWithoutListStatus(t *testing.T) {
 	u := s.NewUser(t)
 	const n = 20
 	makeMailboxes(t, s, u, n)
-	m := mountPlainVia(t, p, u)
+	// Armed before mounting: the mount asks for the folder list as soon
+	// as it has logged in.
 	held := p.Arm(test.Fault{Command: "STATUS", AfterCommand: true, Stall: true, Dir: test.ToClient})
 	last := p.Arm(test.Fault{Command: "STATUS", Nth: n + 1, AfterCommand: true}) // INBOX too
 	defer held.Release()
+	m := mountPlainVia(t, p, u)
 	ls := exec.Command("ls", "-l", m.Dir)
 	if err := ls.Start(); err != nil {
 		t.Fatal(err)
