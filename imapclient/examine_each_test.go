@@ -258,3 +258,57 @@ func TestPoolExamineEachUpdates(t *testing.T) {
 		}
 	})
 }
+
+// A batch its caller gives up on (a cancelled walk-ahead) may leave
+// EXAMINEs queued on the server: the pool must not hand the connection
+// on as having the mailbox open that the client saw last, or the next
+// caller's FETCH meets another mailbox's messages.
+func TestPoolExamineEachCancelled(t *testing.T) {
+	s := test.SharedDovecot(t)
+	u := s.NewUser(t)
+	a, b, c := s.Personal("One"), s.Personal("Two"), s.Personal("Three")
+	examineEachSeed(t, s, u, a, 1)
+	examineEachSeed(t, s, u, b, 2)
+	examineEachSeed(t, s, u, c, 3)
+	p := test.StartProxy(t, s.Addr(), test.ProxyOptions{})
+	pool := imapclient.NewPool(imapclient.PoolConfig{Size: 1,
+		Dial: func(ctx context.Context, opts imapclient.Options) (*imapclient.Client, error) {
+			c, err := imapclient.DialPlain(ctx, p.Addr, opts)
+			if err != nil {
+				return nil, err
+			}
+			c.AllowPlaintext()
+			if err := c.Login(ctx, u.Name, u.Password); err != nil {
+				c.Close()
+				return nil, err
+			}
+			return c, nil
+		}})
+	defer pool.Close()
+	ctx := ctxT(t)
+	if _, err := pool.Capabilities(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The first EXAMINE reaches the server; what follows it is held.
+	held := p.Arm(test.Fault{Stall: true, Dir: test.ToServer, Command: "UID FETCH"})
+	batchCtx, cancel := context.WithCancel(ctx)
+	go func() {
+		<-held.Fired()
+		time.Sleep(200 * time.Millisecond) // the EXAMINE's answer is in
+		cancel()
+	}()
+	if err := pool.ExamineEach(batchCtx, []string{a, b, c}, examineEachItems, func(imapclient.MailboxFetch) {}); err == nil {
+		t.Fatal("the cancelled batch succeeded")
+	}
+	held.Release()
+	err := pool.Mailbox(ctx, a, func(cl *imapclient.Client, m *imapclient.MailboxStatus) error {
+		uids, err := poolUIDs(ctx, cl)
+		if err == nil && len(uids) != 1 {
+			t.Errorf("%q after a cancelled batch: UIDs %v, the server holds 1 message", a, uids)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

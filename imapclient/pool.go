@@ -253,8 +253,11 @@ func (p *Pool) ExamineEach(ctx context.Context, mailboxes []string, items []stri
 	p.stats.Selects += sent
 	p.stats.Examines += sent
 	pc.selecting = false
-	if poolTimedOut(ctx, err) {
-		p.dropLocked(pc, fmt.Errorf("no answer before the caller's deadline: %w", err))
+	if err != nil && ctx.Err() != nil {
+		// The caller gave up (deadline or cancel) with EXAMINEs of the
+		// batch maybe still queued on the server: the selection the
+		// client knows now is not the one the next command would meet.
+		p.dropLocked(pc, fmt.Errorf("a batch of EXAMINEs ended before its answers: %w", err))
 	}
 	p.releaseLocked(pc)
 	p.broadcastLocked()
