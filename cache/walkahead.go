@@ -157,8 +157,13 @@ func (s *Store) ListAhead(ctx context.Context, mailboxes []string, withBodies bo
 		delete(batch, r.Mailbox)
 		defer a.b.refreshMu.Unlock()
 		if l := a.listed; l != nil {
-			if r.Err == nil && r.Status.UIDValidity == l.UIDValidity {
+			switch {
+			case r.Err == nil && r.Status.UIDValidity == l.UIDValidity:
 				s.keepBodies(l, r.Messages)
+			case r.Err == nil:
+				// The mailbox was made anew: the listing held names
+				// other messages. The next look lists it again.
+				s.markDirty(r.Mailbox)
 			}
 			return
 		}
@@ -188,8 +193,11 @@ func (s *Store) keepBodies(l *Listing, answers []*imapclient.FetchMessage) {
 			continue
 		}
 		data, ok := f.Section(blockSection(0))
-		if !ok || len(data) == 0 || int64(len(data)) != f.Size || len(data) > BlockSize {
-			continue // larger than fetched, or not as announced: its reader fetches it
+		if !ok || len(data) == 0 || int64(len(data)) != f.Size || len(data) > BlockSize || f.Size >= aheadBodyBytes {
+			// Larger than fetched, or not as announced: its reader
+			// fetches it. A body exactly as long as the part fetched
+			// may be longer than RFC822.SIZE says: so is one of that size.
+			continue
 		}
 		data = withoutSlack(data)
 		key := BodyKey{Mailbox: l.Mailbox, UIDValidity: l.UIDValidity, UID: f.UID}
