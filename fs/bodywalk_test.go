@@ -87,9 +87,9 @@ func walkOnce(t *testing.T, m *test.Mounted, name string, n int64, walk func(t *
 	t.Helper()
 	dir := filepath.Join(m.Dir, "INBOX")
 	run(t, "ls", "-l", dir) // listed: what follows is the walk alone
-	before := mountStats(t, m)
+	before := m.Stats(t)
 	walk(t, dir)
-	d := since(before, mountStats(t, m))
+	d := since(before, m.Stats(t))
 	t.Logf("%s: %v", name, d)
 	if d["bodies_fetched"] != n {
 		t.Errorf("%d bodies fetched for %d messages: %v", d["bodies_fetched"], n, d)
@@ -110,26 +110,26 @@ func TestOpenWaitsForNoServer(t *testing.T) {
 	m := test.Mount(t, s, u, "-o", "attr_timeout=3600", "--dir-cache-time", "1h")
 	dir := filepath.Join(m.Dir, "INBOX")
 	run(t, "ls", "-l", dir)
-	before := mountStats(t, m)
+	before := m.Stats(t)
 	f, err := os.Open(filepath.Join(dir, fmt.Sprintf("%d.eml", uids[1])))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	opened := mountStats(t, m)
+	opened := m.Stats(t)
 	if d := since(before, opened); d["commands"] != 0 {
 		t.Errorf("open sent %d commands: %v", d["commands"], d)
 	}
 	if data, err := io.ReadAll(f); err != nil || !strings.Contains(string(data), "Subject: walk 1\r\n") {
 		t.Fatalf("read %q, %v", data, err)
 	}
-	read := mountStats(t, m)
+	read := m.Stats(t)
 	if d := since(opened, read); d["commands"] > 2 || d["bodies_fetched"] != 1 {
 		t.Errorf("reading one message: %v; want at most 2 commands, 1 body", d)
 	}
 	// Had the first open started a prefetch, this read would wait for it.
 	run(t, "cat", filepath.Join(dir, fmt.Sprintf("%d.eml", uids[10])))
-	if d := since(read, mountStats(t, m)); d["bodies_fetched"] != 1 || d["prefetches"] != 0 {
+	if d := since(read, m.Stats(t)); d["bodies_fetched"] != 1 || d["prefetches"] != 0 {
 		t.Errorf("reading a second message: %v; want 1 body, no prefetch", d)
 	}
 }

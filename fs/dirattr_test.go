@@ -16,9 +16,9 @@ import (
 // commandsDuring counts the IMAP commands the mount sends while f runs.
 func commandsDuring(t *testing.T, m *test.Mounted, f func()) int64 {
 	t.Helper()
-	before := mountStats(t, m)["commands"]
+	before := m.Stats(t)["commands"]
 	f()
-	return mountStats(t, m)["commands"] - before
+	return m.Stats(t)["commands"] - before
 }
 
 // makeMailboxes creates n mailboxes M0... for u, a few with a message.
@@ -53,7 +53,7 @@ func TestStatManyMailboxesFewCommands(t *testing.T) {
 			}
 		}
 		statAll()
-		first := mountStats(t, m)["commands"] // the mount's own included
+		first := m.Stats(t)["commands"] // the mount's own included
 		again := commandsDuring(t, m, statAll)
 		top := filepath.Dir(dirs[0]) // INBOX on Cyrus, the mount's root on Dovecot
 		ls := commandsDuring(t, m, func() {
@@ -69,7 +69,7 @@ func TestStatManyMailboxesFewCommands(t *testing.T) {
 		if first > limit || again != 0 {
 			t.Errorf("mount and stat of %d mailbox directories sent %d commands (want at most %d), and again %d (want 0)", n, first, limit, again)
 		}
-		if stats := mountStats(t, m); stats["selects"] != 0 && top == m.Dir {
+		if stats := m.Stats(t); stats["selects"] != 0 && top == m.Dir {
 			t.Errorf("ls -l selected mailboxes: %v", stats)
 		}
 	})
@@ -154,7 +154,7 @@ func TestDirMtimeFollowsListing(t *testing.T) {
 		}
 		start := times()
 		// Nothing changes: the times stay over several bulk checks.
-		for before := mountStats(t, m)["commands"]; mountStats(t, m)["commands"] < before+6; time.Sleep(50 * time.Millisecond) {
+		for before := m.Stats(t)["commands"]; m.Stats(t)["commands"] < before+6; time.Sleep(50 * time.Millisecond) {
 			if now := times(); now != start {
 				t.Fatalf("nothing changed, yet the times went from %v to %v", start, now)
 			}
@@ -210,12 +210,12 @@ func TestListingVouchedByMailboxStates(t *testing.T) {
 		m := test.Mount(t, s, u, "--dir-cache-time", "100ms")
 		dir := mailboxDir(m, s, box)
 		run(t, "ls", "-l", dir)
-		before := mountStats(t, m)
+		before := m.Stats(t)
 		for range 5 {
 			time.Sleep(150 * time.Millisecond) // past --dir-cache-time
 			run(t, "ls", "-l", dir)
 		}
-		after := mountStats(t, m)
+		after := m.Stats(t)
 		if after["listing_refreshes"] != before["listing_refreshes"] || after["listings"] != before["listings"] {
 			t.Errorf("ls of an unchanged mailbox refreshed its listing: %d refreshes and %d listings, then %d and %d",
 				before["listing_refreshes"], before["listings"], after["listing_refreshes"], after["listings"])

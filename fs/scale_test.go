@@ -36,22 +36,22 @@ func TestRefreshCostsWhatChanged(t *testing.T) {
 		}
 		return len(entries)
 	}
-	before := mountStats(t, m)
+	before := m.Stats(t)
 	if got := count(); got != n {
 		t.Fatalf("INBOX lists %d messages, want %d", got, n)
 	}
-	after := mountStats(t, m)
+	after := m.Stats(t)
 	whole := after["bytes_in"] - before["bytes_in"]
 	t.Logf("the whole listing: %d bytes in", whole)
 
 	refresh := func(what string, want int) {
 		t.Helper()
 		time.Sleep(1500 * time.Millisecond) // past --dir-cache-time
-		before := mountStats(t, m)
+		before := m.Stats(t)
 		if got := count(); got != want {
 			t.Fatalf("after %s INBOX lists %d messages, want %d", what, got, want)
 		}
-		after := mountStats(t, m)
+		after := m.Stats(t)
 		in, listings := after["bytes_in"]-before["bytes_in"], after["listings"]-before["listings"]
 		t.Logf("refresh after %s: %d bytes in, %d commands", what, in, after["commands"]-before["commands"])
 		if in >= 2*n || listings != 0 {

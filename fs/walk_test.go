@@ -6,29 +6,12 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"imapfs/test"
 )
-
-// mountStats reads the root's user.imapfs.stats into numbers by key.
-func mountStats(t *testing.T, m *test.Mounted) map[string]int64 {
-	t.Helper()
-	out := run(t, "getfattr", "--absolute-names", "--only-values", "-n", "user.imapfs.stats", m.Dir)
-	stats := map[string]int64{}
-	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
-		k, v, ok := strings.Cut(line, "=")
-		n, err := strconv.ParseInt(v, 10, 64)
-		if !ok || err != nil {
-			t.Fatalf("not a key=number line: %q", line)
-		}
-		stats[k] = n
-	}
-	return stats
-}
 
 // walkAccount makes an account of n mailboxes (walk00, walk01, ...)
 // holding one to three messages each, and returns the files a walk of the
@@ -134,9 +117,9 @@ func TestWalkingToolsFetchEachListingOnce(t *testing.T) {
 	} {
 		t.Run(strings.ReplaceAll(tool.name, " ", "_"), func(t *testing.T) {
 			m := test.Mount(t, s, u)
-			before := mountStats(t, m)
+			before := m.Stats(t)
 			got := tool.walk(m.Dir)
-			after := mountStats(t, m)
+			after := m.Stats(t)
 			if got != nil && !slices.Equal(got, want) {
 				t.Errorf("%s saw\n%q\nthe server holds\n%q", tool.name, got, want)
 			}
@@ -168,21 +151,21 @@ func TestWalkFetchesListingsAhead(t *testing.T) {
 	want := walkAccount(t, s, u, boxes)
 	m := test.Mount(t, s, u, "--dir-cache-time", "1h")
 	run(t, "ls", m.Dir)
-	if n := mountStats(t, m)["listings"]; n != 0 {
+	if n := m.Stats(t)["listings"]; n != 0 {
 		t.Errorf("ls of the root fetched %d listings; want none", n)
 	}
 	run(t, "ls", filepath.Join(m.Dir, "walk00"), filepath.Join(m.Dir, "walk01"))
 	// The listings ahead come in the background: wait for more than the
 	// two asked for.
 	deadline := time.Now().Add(20 * time.Second)
-	for mountStats(t, m)["listings"] < 3 {
+	for m.Stats(t)["listings"] < 3 {
 		if time.Now().After(deadline) {
-			t.Fatalf("no listing was fetched ahead of the walk: %v", mountStats(t, m))
+			t.Fatalf("no listing was fetched ahead of the walk: %v", m.Stats(t))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	got := findFiles(t, m.Dir)
-	after := mountStats(t, m)
+	after := m.Stats(t)
 	if !slices.Equal(got, want) {
 		t.Errorf("find saw\n%q\nthe server holds\n%q", got, want)
 	}
@@ -231,7 +214,7 @@ func TestFindListsManyMailboxesInFewRoundTrips(t *testing.T) {
 	before := held()
 	p := test.StartProxy(t, s.Addr(), test.ProxyOptions{})
 	m := mountPlainVia(t, p, u)
-	statsBefore := mountStats(t, m)
+	statsBefore := m.Stats(t)
 
 	stall := p.Arm(test.Fault{Command: "UID FETCH", Nth: 3, Stall: true, Dir: test.ToServer})
 	arrived := make(chan error, 1)
@@ -254,10 +237,10 @@ func TestFindListsManyMailboxesInFewRoundTrips(t *testing.T) {
 			t.Fatal(err)
 		}
 	default:
-		t.Fatalf("the walk sent fewer than 3 UID FETCH commands: %v", mountStats(t, m))
+		t.Fatalf("the walk sent fewer than 3 UID FETCH commands: %v", m.Stats(t))
 	}
 	after := held()
-	statsAfter := mountStats(t, m)
+	statsAfter := m.Stats(t)
 
 	seen := map[string][]string{}
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
@@ -312,15 +295,15 @@ func TestRsyncBringsSmallBodiesWithListings(t *testing.T) {
 	one := test.Mount(t, s, u)
 	run(t, "cp", "-r", filepath.Join(one.Dir, "small05"), t.TempDir())
 	time.Sleep(2 * time.Second) // for what would be fetched in the background
-	if st := mountStats(t, one); st["bodies_fetched"] != 1 || st["listings"] != 1 {
+	if st := one.Stats(t); st["bodies_fetched"] != 1 || st["listings"] != 1 {
 		t.Errorf("cp -r of one mailbox of one message fetched %d bodies and %d listings; want 1 and 1", st["bodies_fetched"], st["listings"])
 	}
 
 	m := test.Mount(t, s, u)
-	before := mountStats(t, m)
+	before := m.Stats(t)
 	backup := t.TempDir()
 	run(t, "rsync", "-a", m.Dir+"/", backup+"/")
-	after := mountStats(t, m)
+	after := m.Stats(t)
 	for box := range boxes {
 		name := fmt.Sprintf("small%02d", box)
 		for _, sm := range s.Messages(t, u, s.Personal(name)) {

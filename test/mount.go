@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -326,4 +327,25 @@ func unescapeMountinfo(s string) string {
 		b.WriteByte(s[i])
 	}
 	return b.String()
+}
+
+// Stats reads the mount's statistics, the root's user.imapfs.stats
+// (key=number lines), by key.
+func (m *Mounted) Stats(t T) map[string]int64 {
+	t.Helper()
+	buf := make([]byte, 64<<10)
+	n, err := syscall.Getxattr(m.Dir, "user.imapfs.stats", buf)
+	if err != nil {
+		t.Fatalf("getxattr user.imapfs.stats %s: %v", m.Dir, err)
+	}
+	stats := map[string]int64{}
+	for _, line := range strings.Split(strings.TrimSpace(string(buf[:n])), "\n") {
+		k, v, ok := strings.Cut(line, "=")
+		number, err := strconv.ParseInt(v, 10, 64)
+		if !ok || err != nil {
+			t.Fatalf("user.imapfs.stats of %s: not a key=number line: %q", m.Dir, line)
+		}
+		stats[k] = number
+	}
+	return stats
 }

@@ -29,9 +29,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -272,26 +270,13 @@ func BenchmarkRTT(b *testing.B) {
 	}
 }
 
-// mountStats reads the mount's user.imapfs.stats (key=value lines).
+// mountStats is the mount's statistics, with the counters the table
+// needs.
 func mountStats(b *testing.B, m *test.Mounted) map[string]int64 {
-	buf := make([]byte, 64<<10)
-	n, err := syscall.Getxattr(m.Dir, "user.imapfs.stats", buf)
-	if err != nil {
-		b.Fatalf("getxattr user.imapfs.stats %s: %v", m.Dir, err)
-	}
-	stats := map[string]int64{}
-	for _, line := range strings.Split(string(buf[:n]), "\n") {
-		k, v, ok := strings.Cut(line, "=")
-		if !ok {
-			continue
-		}
-		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-			stats[k] = n
-		}
-	}
+	stats := m.Stats(b)
 	for _, k := range []string{"commands", "round_trips", "bodies_fetched"} {
 		if _, ok := stats[k]; !ok {
-			b.Fatalf("user.imapfs.stats of %s has no %s:\n%s", m.Dir, k, buf[:n])
+			b.Fatalf("user.imapfs.stats of %s has no %s", m.Dir, k)
 		}
 	}
 	return stats

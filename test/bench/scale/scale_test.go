@@ -26,7 +26,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -69,11 +68,11 @@ func BenchmarkScale(b *testing.B) {
 	st := benchkit.Samples{}
 	// A step on a mount; what it cost is in st under name.
 	measure := func(m *test.Mounted, name string, run func()) {
-		before := mountStats(b, m)
+		before := m.Stats(b)
 		t0 := time.Now()
 		run()
 		st.Add(name, time.Since(t0).Seconds())
-		after := mountStats(b, m)
+		after := m.Stats(b)
 		for _, k := range []string{"commands", "bytes_in", "bodies_fetched", "listings", "listing_refreshes"} {
 			st.Add(name+" "+k, float64(after[k]-before[k]))
 		}
@@ -196,22 +195,4 @@ func rss(b *testing.B, m *test.Mounted) int64 {
 	}
 	b.Fatalf("no VmRSS in /proc/%d/status", m.Pid())
 	return 0
-}
-
-// mountStats reads the mount's user.imapfs.stats (key=value lines).
-func mountStats(b *testing.B, m *test.Mounted) map[string]int64 {
-	buf := make([]byte, 64<<10)
-	n, err := syscall.Getxattr(m.Dir, "user.imapfs.stats", buf)
-	if err != nil {
-		b.Fatalf("getxattr user.imapfs.stats %s: %v", m.Dir, err)
-	}
-	stats := map[string]int64{}
-	for _, line := range strings.Split(string(buf[:n]), "\n") {
-		if k, v, ok := strings.Cut(line, "="); ok {
-			if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-				stats[k] = n
-			}
-		}
-	}
-	return stats
 }
