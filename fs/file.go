@@ -133,6 +133,7 @@ func (f *file) Open(ctx context.Context, req *fuse.OpenRequest, resp *fuse.OpenR
 	}
 	mailbox := f.mailboxName()
 	f.fs.walker.opened(mailbox, f.msg.UID)
+	f.fs.readInto(mailbox)
 	resp.Flags |= fuse.OpenKeepCache | openNoFlush
 	size := f.size.Load()
 	if size >= cache.BlockSize {
@@ -170,7 +171,6 @@ func (f *file) readErrno(err error) error {
 }
 
 func (f *file) Read(ctx context.Context, req *fuse.ReadRequest, resp *fuse.ReadResponse) error {
-	f.fs.readInto(f.mailboxName())
 	ctx, cancel := f.fs.transfer(ctx)
 	defer cancel()
 	buf := make([]byte, req.Size)
@@ -249,6 +249,9 @@ func (f *file) afterEnd() {
 	select {
 	case <-end.read:
 	case <-timer.C:
+		// No read holds the end (a read straight past it): the reads
+		// past it that follow need not wait either.
+		f.endAnswered()
 		return
 	}
 	f.mu.Lock()

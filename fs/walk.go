@@ -64,7 +64,7 @@ const treeWalkGap = 10 * time.Second
 type listingsAhead struct {
 	once  sync.Once
 	slots chan struct{} // one per batch of listings being fetched ahead
-	// lastRead is when a message file was last read (UnixNano): a walk
+	// lastRead is when a message file was last opened to be read (UnixNano): a walk
 	// that reads files (rsync, cp -r, grep -r) has the bodies of small
 	// mailboxes fetched with their listings.
 	lastRead atomic.Int64
@@ -184,7 +184,8 @@ func (f *FS) fetchAhead(path []string, prev string) {
 	}
 }
 
-// readInto is called when a tool reads a message of mailbox. When a
+// readInto is called when a tool opens a message of mailbox to read it
+// (once per open, not per read: reads are the hot path). When a
 // walk of the mailbox's directory is under way (see walkedInto) and
 // reads messages mailbox after mailbox (rsync -a, cp -r, grep -r of the
 // directory), the bodies of the small mailboxes it will read next are
