@@ -468,8 +468,13 @@ func (s *Store) Listing(ctx context.Context, mailbox string) (*Listing, error) {
 	changes, first := b.changes, b.listing == nil && !b.suspect
 	b.mu.Unlock()
 	if first && s.batchable(mailbox) {
-		if l := s.firstListing(ctx, b, basis, changes); l != nil {
+		l, err := s.firstListing(ctx, b, basis, changes)
+		if l != nil {
 			return l, nil
+		}
+		if errors.Is(err, imapclient.ErrUnreachable) || errors.Is(err, context.DeadlineExceeded) {
+			// The usual way would wait for the same server again.
+			return nil, err
 		}
 	}
 	var fresh *Listing

@@ -223,11 +223,12 @@ func (s *Store) keepBodies(l *Listing, answers []*imapclient.FetchMessage) {
 // firstListing fetches a mailbox's first listing in one round trip,
 // its EXAMINE and UID FETCH 1:* pipelined (a batch of one, see
 // ListAhead), where the usual way, EXAMINE and then the FETCH, costs
-// two. b.refreshMu is held. It returns nil when the usual way must
-// decide: the mailbox could not be listed so (it is missing, the
+// two. b.refreshMu is held. It returns no listing when the usual way
+// must decide: the mailbox could not be listed so (it is missing, the
 // connection broke, the answers disagree), and the usual way tries
-// again and reports.
-func (s *Store) firstListing(ctx context.Context, b *mailbox, basis *imapclient.StatusData, changes uint64) *Listing {
+// again and reports; the batch's error says whether the server could
+// be reached at all.
+func (s *Store) firstListing(ctx context.Context, b *mailbox, basis *imapclient.StatusData, changes uint64) (*Listing, error) {
 	var fresh *Listing
 	err := s.pool.ExamineEach(ctx, []string{b.name}, metaItems, func(r imapclient.MailboxFetch) {
 		l, err := listingOf(r)
@@ -244,7 +245,7 @@ func (s *Store) firstListing(ctx context.Context, b *mailbox, basis *imapclient.
 	if fresh != nil {
 		s.answered()
 	}
-	return fresh
+	return fresh, err
 }
 
 // listingOf makes a listing of one mailbox's answer to ExamineEach,
