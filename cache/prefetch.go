@@ -1,7 +1,6 @@
 package cache
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -77,9 +76,13 @@ func (s *Store) runPrefetch(ctx context.Context, mailbox string, uidValidity uin
 	// Only the first block of a message asked for, no larger than a
 	// block, and as long as announced, is taken: anything else (an answer
 	// that went astray, a NIL for a message expunged meanwhile) is left to
-	// the reader, who fetches and checks it alone.
-	buffers := map[uint32]*bytes.Buffer{}
+	// the reader, who fetches and checks it alone. Each block is handed
+	// over as soon as its answer is read, not when the whole command is
+	// done: a reader of the first messages of a window need not wait for
+	// the last.
+	buffers := map[uint32]*blockBuffer{}
 	announced := map[uint32]int64{}
+	delivered := map[uint32]bool{}
 	section := blockSection(0)
 	err := s.pool.Mailbox(ctx, mailbox, func(c *imapclient.Client, m *imapclient.MailboxStatus) error {
 		if m.UIDValidity != uidValidity {
@@ -90,9 +93,24 @@ func (s *Store) runPrefetch(ctx context.Context, mailbox string, uidValidity uin
 				if fetches[msg.UID] == nil || buffers[msg.UID] != nil || name != section || size > BlockSize {
 					return nil // not a block asked for: that reader fetches itself
 				}
-				b := new(bytes.Buffer) // grows as the bytes come, not as announced
+				b := newBlockBuffer(size)
 				buffers[msg.UID], announced[msg.UID] = b, size
 				return b
+			},
+			Each: func(msg *imapclient.FetchMessage) {
+				uid := msg.UID
+				b := buffers[uid]
+				if b == nil || delivered[uid] || int64(b.Len()) != announced[uid] || b.Len() == 0 {
+					return
+				}
+				// The UIDs name these messages only while the selection
+				// is the one asked for (the server may announce a new
+				// UIDVALIDITY between two answers).
+				if now := c.Mailbox(); now == nil || now.UIDValidity != uidValidity {
+					return
+				}
+				delivered[uid] = true
+				s.deliverPrefetched(BodyKey{Mailbox: mailbox, UIDValidity: uidValidity, UID: uid}, fetches[uid], b.Bytes())
 			},
 		})
 		if now := c.Mailbox(); err == nil && (now == nil || now.UIDValidity != uidValidity) {
@@ -104,17 +122,19 @@ func (s *Store) runPrefetch(ctx context.Context, mailbox string, uidValidity uin
 		s.log.Debug("prefetch failed", "mailbox", mailbox, "err", err)
 	}
 	for _, uid := range missing {
-		key := BodyKey{Mailbox: mailbox, UIDValidity: uidValidity, UID: uid}
-		if b := buffers[uid]; err == nil && b != nil && int64(b.Len()) == announced[uid] && b.Len() > 0 {
-			data := withoutSlack(b.Bytes())
-			s.stats.BodyFetches.Add(1)
-			s.stats.BodyBytes.Add(int64(len(data)))
-			s.disk.Add(key, data)
-			s.deliver(key, fetches[uid], data)
-		} else {
-			s.deliver(key, fetches[uid], nil)
+		if !delivered[uid] {
+			s.deliver(BodyKey{Mailbox: mailbox, UIDValidity: uidValidity, UID: uid}, fetches[uid], nil)
 		}
 	}
+}
+
+// deliverPrefetched ends the prefetch of one block with its data.
+func (s *Store) deliverPrefetched(key BodyKey, f *blockFetch, fetched []byte) {
+	data := withoutSlack(fetched)
+	s.stats.BodyFetches.Add(1)
+	s.stats.BodyBytes.Add(int64(len(data)))
+	s.disk.Add(key, data)
+	s.deliver(key, f, data)
 }
 
 // splitByDisk parts the UIDs (in order) into those whose first block

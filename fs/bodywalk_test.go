@@ -6,6 +6,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -189,5 +190,65 @@ func TestInodesFollowUIDs(t *testing.T) {
 	m.Unmount(t)
 	if again := inodes(test.Mount(t, s, u)); !maps.Equal(first, again) {
 		t.Errorf("inodes changed across mounts: %v, then %v", first, again)
+	}
+}
+
+// A walk's messages come in windows, one UID FETCH each; a reader waits
+// for its own message, not for the whole window. The answer of the
+// second window is held back halfway, in the literal of a large message:
+// the small message before it in the window reads at once.
+func TestWalkReaderWaitsForItsMessageOnly(t *testing.T) {
+	s := test.SharedDovecot(t)
+	u := s.NewUser(t)
+	var msgs []test.Message
+	for i := range 50 {
+		body := fmt.Sprintf("From: a%d@example.com\r\nSubject: window %d\r\n\r\n%s", i, i, strings.Repeat("a line of a small message\r\n", 40))
+		if i == 11 { // UID 12: a first block (1 MiB) too large to pass the stall
+			body += strings.Repeat("a line of a large message..................................\r\n", 40000)
+		}
+		msgs = append(msgs, test.Message{Body: []byte(body)})
+	}
+	uids := s.Seed(t, u, "INBOX", msgs...)
+	if uids[10] != 11 || uids[11] != 12 {
+		t.Fatalf("seeded UIDs %v, want 1 to 50", uids)
+	}
+	p := test.StartProxy(t, s.TLSAddr(), test.ProxyOptions{})
+	m := test.Mount(t, s.Via(p), u, "-o", "attr_timeout=3600,entry_timeout=3600", "--dir-cache-time", "1h", "--timeout", "60s")
+	dir := filepath.Join(m.Dir, "INBOX")
+	run(t, "ls", "-l", dir)
+	cat := func(uid int) (string, error) {
+		cmd := exec.Command("timeout", "10", "cat", filepath.Join(dir, fmt.Sprintf("%d.eml", uid)))
+		out, err := cmd.Output()
+		return string(out), err
+	}
+	// In UID order: 1 and 2 start a walk (a window of 3 to 10); 6 asks
+	// for the next window, from 11 on, whose answer stalls in UID 12.
+	for uid := 1; uid <= 5; uid++ {
+		if _, err := cat(uid); err != nil {
+			t.Fatalf("cat %d.eml: %v", uid, err)
+		}
+	}
+	stall := p.Arm(test.Fault{Stall: true, Dir: test.ToClient, AfterBytes: 256 << 10})
+	released := false
+	defer func() {
+		if !released {
+			stall.Release()
+		}
+	}()
+	for uid := 6; uid <= 11; uid++ {
+		out, err := cat(uid)
+		if err != nil || !strings.Contains(out, fmt.Sprintf("Subject: window %d\r\n", uid-1)) {
+			t.Fatalf("cat %d.eml while the window's answer is held in UID 12: %v (%d bytes)", uid, err, len(out))
+		}
+	}
+	select {
+	case <-stall.Fired():
+	default:
+		t.Fatalf("the stall never held anything: the window did not reach UID 12 (stats %v)", m.Stats(t))
+	}
+	stall.Release()
+	released = true
+	if out, err := cat(12); err != nil || len(out) < 1<<20 {
+		t.Fatalf("cat 12.eml after the stall: %v (%d bytes)", err, len(out))
 	}
 }
