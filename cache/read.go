@@ -34,33 +34,48 @@ func (s *Store) CachedFirstBlock(mailbox string, uidValidity, uid uint32) ([]byt
 	return s.bodies.Peek(BodyKey{Mailbox: mailbox, UIDValidity: uidValidity, UID: uid})
 }
 
-// ReadAt reads the body of a message into p from offset off, like
-// io.ReaderAt, fetching and caching whole blocks with BODY.PEEK (never
-// setting \Seen). size is the size the caller believes. A body that ends
-// before size (RFC822.SIZE can be wrong) gives a short count, never
-// padding, and end, the body's real size, which is then also the size of
-// its listing; end is -1 when the read did not reach the end. A short
-// count with end -1 does not happen: bytes are missing only past the end.
-func (s *Store) ReadAt(ctx context.Context, mailbox string, uidValidity, uid uint32, size int64, p []byte, off int64) (n int, end int64, err error) {
+// Read reads up to length bytes of the body of a message from offset
+// off, fetching and caching whole blocks with BODY.PEEK (never setting
+// \Seen). size is the size the caller believes. A body that ends before
+// size (RFC822.SIZE can be wrong) gives fewer bytes, never padding, and
+// end, the body's real size, which is then also the size of its listing;
+// end is -1 when the read did not reach the end. Bytes are missing only
+// past the end. The bytes of a read within one block are the cached
+// block's own, without a copy: the caller must not modify them.
+func (s *Store) Read(ctx context.Context, mailbox string, uidValidity, uid uint32, size int64, length int, off int64) (data []byte, end int64, err error) {
+	key := BodyKey{Mailbox: mailbox, UIDValidity: uidValidity, UID: uid}
+	var p []byte // the bytes of a read across blocks, copied together
 	end = -1
-	for n < len(p) && off+int64(n) < size {
+	for n := 0; n < length && off+int64(n) < size; {
 		pos := off + int64(n)
-		block := uint32(pos / BlockSize)
-		data, err := s.block(ctx, BodyKey{Mailbox: mailbox, UIDValidity: uidValidity, UID: uid, Block: block})
+		key.Block = uint32(pos / BlockSize)
+		block, err := s.block(ctx, key)
 		if err != nil {
-			return n, -1, err
+			return nil, -1, err
 		}
-		within := pos - int64(block)*BlockSize
-		n += copy(p[n:], data[min(within, int64(len(data))):])
-		if len(data) < BlockSize {
-			end = int64(block)*BlockSize + int64(len(data)) // the body's last block
+		part := block[min(pos%BlockSize, int64(len(block))):]
+		part = part[:min(len(part), length-n)]
+		if len(block) < BlockSize {
+			end = int64(key.Block)*BlockSize + int64(len(block)) // the body's last block
+		}
+		if n == 0 && (end >= 0 || len(part) == length) {
+			data = part // all of it in this block
+			break
+		}
+		if p == nil {
+			p = make([]byte, 0, length)
+		}
+		p = append(p, part...)
+		n = len(p)
+		data = p
+		if end >= 0 {
 			break
 		}
 	}
 	if end >= 0 && end != size {
 		s.CorrectSize(mailbox, uidValidity, uid, end)
 	}
-	return n, end, nil
+	return data, end, nil
 }
 
 // block returns one block of a body, from the cache or the server.
@@ -192,7 +207,7 @@ func (s *Store) fetchBlockOnce(ctx context.Context, key BodyKey) ([]byte, error)
 		data, found = nil, false
 		// Bodies that arrive before their UID are held apart and sorted
 		// out by UID once the command is done.
-		bodies := map[*imapclient.FetchMessage]*bytes.Buffer{}
+		bodies := map[*imapclient.FetchMessage]*blockBuffer{}
 		announced := map[*imapclient.FetchMessage]int64{}
 		var set imapclient.SeqSet
 		set.AddNum(key.UID)
@@ -202,7 +217,7 @@ func (s *Store) fetchBlockOnce(ctx context.Context, key BodyKey) ([]byte, error)
 				if (msg.UID != 0 && msg.UID != key.UID) || name != section || size > BlockSize || bodies[msg] != nil {
 					return nil
 				}
-				b := new(bytes.Buffer) // grows as the bytes come, not as announced
+				b := newBlockBuffer(size)
 				bodies[msg], announced[msg] = b, size
 				return b
 			},
@@ -230,6 +245,25 @@ func (s *Store) fetchBlockOnce(ctx context.Context, key BodyKey) ([]byte, error)
 	s.stats.BodyBytes.Add(int64(len(data)))
 	return withoutSlack(data), nil
 }
+
+// blockBuffer receives one block of a body as the server sends it. Room
+// for the size announced is made at once, so that the bytes are copied
+// once: never more than a block (a larger answer is refused before), and
+// a server that announces a block and sends less holds that room for one
+// literal on one connection at most, as the next cannot begin before.
+type blockBuffer struct{ data []byte }
+
+func newBlockBuffer(announced int64) *blockBuffer {
+	return &blockBuffer{data: make([]byte, 0, min(announced, BlockSize))}
+}
+
+func (b *blockBuffer) Write(p []byte) (int, error) {
+	b.data = append(b.data, p...)
+	return len(p), nil
+}
+
+func (b *blockBuffer) Len() int      { return len(b.data) }
+func (b *blockBuffer) Bytes() []byte { return b.data }
 
 // withoutSlack returns a block the cache can hold as it is: a buffer
 // that grew as its bytes came may have room to spare, which the cache

@@ -173,9 +173,8 @@ func (f *file) readErrno(err error) error {
 func (f *file) Read(ctx context.Context, req *fuse.ReadRequest, resp *fuse.ReadResponse) error {
 	ctx, cancel := f.fs.transfer(ctx)
 	defer cancel()
-	buf := make([]byte, req.Size)
 	size := f.size.Load()
-	n, end, err := f.fs.store.ReadAt(ctx, f.mailboxName(), f.uidValidity, f.msg.UID, size, buf, req.Offset)
+	data, end, err := f.fs.store.Read(ctx, f.mailboxName(), f.uidValidity, f.msg.UID, size, req.Size, req.Offset)
 	if err != nil {
 		return f.readErrno(err)
 	}
@@ -206,7 +205,7 @@ func (f *file) Read(ctx context.Context, req *fuse.ReadRequest, resp *fuse.ReadR
 			f.afterEnd()
 		}
 	}
-	resp.Data = buf[:n]
+	resp.Data = data // the cache's own bytes: the FUSE library only writes them out
 	return nil
 }
 
