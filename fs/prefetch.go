@@ -31,6 +31,11 @@ import (
 const (
 	prefetchMin = 8   // messages in the first window
 	prefetchMax = 128 // messages in one command at most
+	// An ordered walk keeps about windowsAhead windows asked for ahead of
+	// its reader: the round trip of the next window must hide behind the
+	// reading of those before it, and on a far server one window is read
+	// faster than the next one arrives.
+	windowsAhead = 2
 	// walkOpens distinct opens in a mailbox, in any order, are a walk.
 	walkOpens = 4
 	// walkGap without an open ends a walk: opens an hour apart are not
@@ -151,23 +156,29 @@ func (w *walker) opened(mailbox string, uid uint32) {
 }
 
 // ordered asks for the next window of messages in the walk's order once
-// less than half of the last one (and of the budget) is left ahead of
-// the reader.
+// less than windowsAhead-1 and a half of the last one (and half of the
+// budget) is left ahead of the reader; windows grow fourfold up to
+// prefetchMax.
 func (w *walker) ordered(mailbox string, k *walk, idx int) {
+	lowWater := k.window/2 + (windowsAhead-1)*k.window
 	if k.window == 0 {
 		k.window = prefetchMin
-	} else if k.pending > k.window/2 || k.ahead > w.budget/2 {
+	} else if k.pending > lowWater || k.ahead > w.budget/2 {
 		return
 	} else {
-		k.window = min(2*k.window, prefetchMax)
+		k.window = min(4*k.window, prefetchMax)
 	}
-	var uids []uint32
+	// The message just opened leads the window: at the start of a walk
+	// its reader has not asked for it yet, and so waits for it alone
+	// instead of sending a command of its own behind the window (the
+	// prefetch skips it when it is cached or being fetched already).
+	uids := []uint32{k.listing.Messages[idx].UID}
 	n := len(k.listing.Messages)
 	pos := k.position(idx) + k.order.step
 	if k.scanning && (k.scan-pos)*k.order.step > 0 {
 		pos = k.scan // what lies between was looked at already
 	}
-	for ; pos >= 0 && pos < n && len(uids) < k.window; pos += k.order.step {
+	for ; pos >= 0 && pos < n && len(uids) <= k.window; pos += k.order.step {
 		if !w.take(k, k.at(pos), &uids) {
 			break
 		}
