@@ -327,3 +327,37 @@ func TestRefusedSelectionSparesOtherCallers(t *testing.T) {
 		t.Errorf("listing once the server serves again: %v, %v", uidsOf(l), err)
 	}
 }
+
+// A listing waits for a refresh of the same mailbox under way (a walk's
+// batch holds it across round trips), but no longer than its caller
+// does: an interrupted ls returns at once.
+func TestListingWaitsForRefreshOnlyAsLongAsItsCaller(t *testing.T) {
+	mb := &scriptedMailbox{}
+	mb.set(seq(1, 3))
+	s := scriptedStore(t, mb)
+	b := s.box("INBOX")
+	if !b.refreshMu.TryLock() {
+		t.Fatal("a fresh mailbox's refresh is held")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.Listing(ctx, "INBOX")
+		done <- err
+	}()
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("listing while a refresh holds the mailbox, interrupted: %v, want context.Canceled", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("an interrupted listing still waits for the refresh under way")
+	}
+	b.refreshMu.Unlock()
+	ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if l, err := s.Listing(ctx, "INBOX"); err != nil || !slices.Equal(uidsOf(l), seq(1, 3)) {
+		t.Fatalf("listing once the refresh ended: %v, %v", uidsOf(l), err)
+	}
+}

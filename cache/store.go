@@ -389,7 +389,7 @@ func (l *Listing) Find(uid uint32) (Message, bool) {
 // mailbox is the store's state of one mailbox.
 type mailbox struct {
 	name      string
-	refreshMu sync.Mutex // one refresh at a time
+	refreshMu refreshLock // one refresh at a time
 	mu        sync.Mutex
 	listing   *Listing
 	checked   time.Time
@@ -414,11 +414,37 @@ func (s *Store) box(name string) *mailbox {
 	defer s.mu.Unlock()
 	b := s.boxes[name]
 	if b == nil {
-		b = &mailbox{name: name}
+		b = &mailbox{name: name, refreshMu: make(refreshLock, 1)}
 		s.boxes[name] = b
 	}
 	return b
 }
+
+// refreshLock lets one refresh of a mailbox run at a time. Unlike a
+// mutex, a caller waiting for it gives up when its context ends: a
+// refresh or a walk's batch holds it across round trips, and a tool
+// interrupted meanwhile must not wait for them.
+type refreshLock chan struct{}
+
+func (l refreshLock) Lock(ctx context.Context) error {
+	select {
+	case l <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (l refreshLock) TryLock() bool {
+	select {
+	case l <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+func (l refreshLock) Unlock() { <-l }
 
 // current returns the listing if it may be trusted without asking.
 func (b *mailbox) current(ttl time.Duration) *Listing {
@@ -458,7 +484,9 @@ func (s *Store) Listing(ctx context.Context, mailbox string) (*Listing, error) {
 	if l := s.emptyListing(b); l != nil {
 		return l, nil
 	}
-	b.refreshMu.Lock()
+	if err := b.refreshMu.Lock(ctx); err != nil {
+		return nil, err
+	}
 	defer b.refreshMu.Unlock()
 	if l := b.current(s.ttl); l != nil {
 		return l, nil // refreshed while we waited
