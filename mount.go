@@ -191,9 +191,18 @@ func serve(cfg *mountopts.Config, pass string, log *slog.Logger, logs *logFile, 
 	}
 	// However serving ended, nothing may stay mounted without a process
 	// behind it: the connection aborted (/sys/fs/fuse/connections), or an
-	// error reading requests.
-	if device != "" && unmountDead(cfg.Mountpoint, device, log) && err == nil {
-		err = errors.New("the FUSE connection ended while mounted (aborted?); unmounted")
+	// error reading requests. Still mounted, the connection is aborted
+	// first: nobody answers the requests waiting there, and a thread of
+	// imapfs invalidating a name may wait in the kernel for a directory
+	// that such a request keeps locked, which would keep imapfs from
+	// ending.
+	if device != "" {
+		if mounted, _ := deviceMounted(device); mounted {
+			abortConnection(device, log)
+		}
+		if unmountDead(cfg.Mountpoint, device, log) && err == nil {
+			err = errors.New("the FUSE connection ended while mounted (aborted?); unmounted")
+		}
 	}
 	filesystem.LogPending()
 	// What the mount cost, for whoever wonders where the time went (and for
@@ -257,6 +266,43 @@ func unmountDead(mountpoint, device string, log *slog.Logger) bool {
 		}
 	}
 	return true
+}
+
+// fusectl is where the kernel lists the FUSE connections, each with a
+// file that aborts it.
+const fusectl = "/sys/fs/fuse/connections"
+
+// abortConnection aborts the FUSE connection of the mount of device
+// (MAJ:MIN): the kernel fails every request waiting for an answer and
+// reads of /dev/fuse fail. fusectl is mounted if it is not (root only;
+// without it the mounting user writes its connection's file).
+func abortConnection(device string, log *slog.Logger) {
+	var major, minor uint64
+	if _, err := fmt.Sscanf(device, "%d:%d", &major, &minor); err != nil {
+		log.Error("cannot abort the FUSE connection: odd device", "device", device)
+		return
+	}
+	// The kernel names a connection by its device number.
+	abort := fmt.Sprintf("%s/%d/abort", fusectl, major<<20|minor)
+	if m, _ := topMount(fusectl); m.fstype != "fusectl" {
+		if err := syscall.Mount("none", fusectl, "fusectl", 0, ""); err != nil {
+			log.Error("cannot abort the FUSE connection: fusectl is not mounted and cannot be", "dir", fusectl, "err", err)
+			return
+		}
+		log.Info("mounted fusectl to abort the FUSE connection", "dir", fusectl)
+	}
+	f, err := os.OpenFile(abort, os.O_WRONLY, 0)
+	if err == nil {
+		_, err = f.Write([]byte("1"))
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		log.Error("cannot abort the FUSE connection", "file", abort, "err", err)
+		return
+	}
+	log.Warn("aborted the FUSE connection", "file", abort)
 }
 
 // logSpooled names the files in the spool at mount: new messages that a
