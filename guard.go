@@ -99,19 +99,31 @@ func runGuard(args []string) int {
 		log = slog.New(slog.NewTextHandler(w, nil)).With("mountpoint", mountpoint)
 		return log
 	}
+	// The connection's abort file, opened while the device is surely
+	// this mount's (fusectl mounted): it stays this connection's once the
+	// mount is unmounted lazily, or its device number is another's.
+	var abortFile *os.File
+	if path, err := abortPath(device); err == nil {
+		abortFile, _ = os.OpenFile(path, os.O_WRONLY, 0)
+	}
 	ended := make(chan struct{})
 	go func() {
 		io.Copy(io.Discard, os.Stdin) // until imapfs ends, one way or another
 		close(ended)
 	}()
 	waitImapfs(ended, pid, func() {
-		// Only while the mount is there is its device's connection
-		// imapfs's: a device number is reused once its mount is gone.
-		if mounted, err := deviceMounted(device); err != nil || !mounted {
+		const msg = "imapfs is being ended but cannot finish (a thread waits for the mount in the kernel); aborting its FUSE connection"
+		if abortFile != nil {
+			logger().Error(msg, "pid", pid)
+			writeAbort(abortFile, logger())
 			return
 		}
-		logger().Error("imapfs is being ended but cannot finish (a thread waits for the mount in the kernel); aborting its FUSE connection", "pid", pid)
-		abortConnection(device, logger())
+		// Only while the mount is there is its device's connection
+		// imapfs's: a device number is reused once its mount is gone.
+		if mounted, err := deviceMounted(device); err == nil && mounted {
+			logger().Error(msg, "pid", pid)
+			abortConnection(device, logger())
+		}
 	})
 	if mounted, err := deviceMounted(device); err != nil || !mounted {
 		return 0

@@ -272,18 +272,26 @@ func unmountDead(mountpoint, device string, log *slog.Logger) bool {
 // file that aborts it.
 const fusectl = "/sys/fs/fuse/connections"
 
-// abortConnection aborts the FUSE connection of the mount of device
-// (MAJ:MIN): the kernel fails every request waiting for an answer and
-// reads of /dev/fuse fail. fusectl is mounted if it is not (root only;
-// without it the mounting user writes its connection's file).
-func abortConnection(device string, log *slog.Logger) {
+// abortPath is the file under fusectl that aborts the FUSE connection of
+// the mount of device (MAJ:MIN): the kernel names a connection by its
+// device number.
+func abortPath(device string) (string, error) {
 	var major, minor uint64
 	if _, err := fmt.Sscanf(device, "%d:%d", &major, &minor); err != nil {
-		log.Error("cannot abort the FUSE connection: odd device", "device", device)
+		return "", fmt.Errorf("device %q: %w", device, err)
+	}
+	return fmt.Sprintf("%s/%d/abort", fusectl, major<<20|minor), nil
+}
+
+// abortConnection aborts the FUSE connection of the mount of device,
+// mounting fusectl if it is not (root only; without it the mounting user
+// writes its connection's file).
+func abortConnection(device string, log *slog.Logger) {
+	path, err := abortPath(device)
+	if err != nil {
+		log.Error("cannot abort the FUSE connection", "err", err)
 		return
 	}
-	// The kernel names a connection by its device number.
-	abort := fmt.Sprintf("%s/%d/abort", fusectl, major<<20|minor)
 	if m, _ := topMount(fusectl); m.fstype != "fusectl" {
 		if err := syscall.Mount("none", fusectl, "fusectl", 0, ""); err != nil {
 			log.Error("cannot abort the FUSE connection: fusectl is not mounted and cannot be", "dir", fusectl, "err", err)
@@ -291,18 +299,25 @@ func abortConnection(device string, log *slog.Logger) {
 		}
 		log.Info("mounted fusectl to abort the FUSE connection", "dir", fusectl)
 	}
-	f, err := os.OpenFile(abort, os.O_WRONLY, 0)
-	if err == nil {
-		_, err = f.Write([]byte("1"))
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-	}
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
 	if err != nil {
-		log.Error("cannot abort the FUSE connection", "file", abort, "err", err)
+		log.Error("cannot abort the FUSE connection", "err", err)
 		return
 	}
-	log.Warn("aborted the FUSE connection", "file", abort)
+	defer f.Close()
+	writeAbort(f, log)
+}
+
+// writeAbort aborts the FUSE connection whose abort file f is: the
+// kernel fails every request waiting for an answer, and reads of
+// /dev/fuse fail. A file opened before its connection ended aborts
+// nothing.
+func writeAbort(f *os.File, log *slog.Logger) {
+	if _, err := f.Write([]byte("1")); err != nil {
+		log.Error("cannot abort the FUSE connection", "file", f.Name(), "err", err)
+		return
+	}
+	log.Warn("aborted the FUSE connection", "file", f.Name())
 }
 
 // logSpooled names the files in the spool at mount: new messages that a

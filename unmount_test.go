@@ -16,16 +16,17 @@ import (
 )
 
 // copier copies every file of its source folder into the mailbox folder
-// given, one cp per file under a fresh name each round, and prints the
-// name of each copy that succeeded; it ends at its first failure (the
-// mount gone). Many at once keep the mailbox's directory locked by a
-// create most of the time, while every upload makes the kernel forget
-// the name it was written under.
-const copier = `dir=$1 src=$2 r=0
+// given, from inside it (which a lazy unmount leaves usable), one cp per
+// file under a fresh name each round, and prints the name of each copy
+// that succeeded; it ends at its first failure. Many at once keep the
+// mailbox's directory locked by a create most of the time, while every
+// upload makes the kernel forget the name it was written under.
+const copier = `cd "$1" || exit 0
+src=$2 r=0
 while :; do
 	for f in "$src"/*; do
 		name=r${r}_${f##*/}
-		cp "$f" "$dir/$name" || exit 0
+		cp "$f" "$name" || exit 0
 		echo "$name"
 	done
 	r=$((r+1))
@@ -42,15 +43,16 @@ done`
 
 // However a mount busy with parallel cp's into a mailbox and messages
 // moving between mailboxes ends, imapfs ends with it and nothing stays
-// mounted: unmounted lazily, killed, or ended by SIGQUIT (what the
-// harness does to an imapfs that hangs). The kernel makes a name's
-// invalidation wait for its directory's lock, which a cp holds while it
-// waits for imapfs to answer its create: killed then, imapfs could not
-// finish dying, and the mount and its guard waited for ever. Every file a
-// cp stored is on the server.
+// mounted: unmounted lazily (and its users then gone), killed, ended by
+// SIGQUIT (what the harness does to an imapfs that hangs), or killed
+// once lazily unmounted. The kernel makes a name's invalidation wait for
+// its directory's lock, which a cp holds while it waits for imapfs to
+// answer its create: killed then, imapfs could not finish dying, and the
+// mount and its guard waited for ever. Every file a cp stored is on the
+// server.
 func TestUnmountDuringCopies(t *testing.T) {
 	s := test.SharedDovecot(t)
-	for _, way := range []string{"lazy", "SIGKILL", "SIGQUIT"} {
+	for _, way := range []string{"lazy", "SIGKILL", "SIGQUIT", "lazy then SIGKILL"} {
 		t.Run(way, func(t *testing.T) {
 			u := s.NewUser(t)
 			s.CreateMailbox(t, u, "Other")
@@ -59,6 +61,7 @@ func TestUnmountDuringCopies(t *testing.T) {
 				seed = append(seed, test.Message{Body: []byte(fmt.Sprintf("Subject: seeded %d\r\n\r\nseeded %d\r\n", i, i))})
 			}
 			s.Seed(t, u, "INBOX", seed...)
+			requireFusectl(t) // before the mount, for its guard
 			m := test.Mount(t, s, u)
 			pid := daemonPID(t, m.Dir)
 			conn := fuseConnection(t, m.Dir) // to end the mount should it hang
@@ -80,6 +83,7 @@ func TestUnmountDuringCopies(t *testing.T) {
 			}
 			workers = append(workers, exec.Command("sh", "-c", mover, "mover", m.Dir+"/INBOX", m.Dir+"/Other"))
 			for _, w := range workers {
+				w.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // to end it with its cp
 				if err := w.Start(); err != nil {
 					t.Fatal(err)
 				}
@@ -94,13 +98,18 @@ func TestUnmountDuringCopies(t *testing.T) {
 			waitStuckInvalidation(pid, 30*time.Second)
 			switch way {
 			case "lazy":
-				if out, err := exec.Command("fusermount3", "-u", "-z", m.Dir).CombinedOutput(); err != nil {
-					t.Fatalf("fusermount3 -u -z: %v %s", err, out)
+				unmountLazily(t, m.Dir)
+				for _, w := range workers {
+					syscall.Kill(-w.Process.Pid, syscall.SIGKILL)
 				}
 			case "SIGKILL":
 				syscall.Kill(pid, syscall.SIGKILL)
 			case "SIGQUIT":
 				syscall.Kill(pid, syscall.SIGQUIT)
+			case "lazy then SIGKILL":
+				unmountLazily(t, m.Dir)
+				waitStuckInvalidation(pid, 30*time.Second)
+				syscall.Kill(pid, syscall.SIGKILL)
 			}
 			ended := make(chan struct{})
 			go func() {
@@ -133,6 +142,14 @@ func TestUnmountDuringCopies(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// unmountLazily unmounts dir at once, however busy (fusermount3 -u -z).
+func unmountLazily(t *testing.T, dir string) {
+	t.Helper()
+	if out, err := exec.Command("fusermount3", "-u", "-z", dir).CombinedOutput(); err != nil {
+		t.Fatalf("fusermount3 -u -z %s: %v %s", dir, err, out)
 	}
 }
 
