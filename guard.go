@@ -112,7 +112,7 @@ func runGuard(args []string) int {
 		close(ended)
 	}()
 	waitImapfs(ended, pid, func() {
-		const msg = "imapfs is being ended but cannot finish (a thread waits for the mount in the kernel); aborting its FUSE connection"
+		const msg = "imapfs is being ended but has not ended (a thread of it waiting in the kernel for the mount?); aborting its FUSE connection"
 		if abortFile != nil {
 			logger().Error(msg, "pid", pid)
 			writeAbort(abortFile, logger())
