@@ -813,17 +813,23 @@ func fuseConnection(t *testing.T, dir string) string {
 		t.Fatal(err)
 	}
 	st := info.Sys().(*syscall.Stat_t)
-	const fusectl = "/sys/fs/fuse/connections"
-	if !test.IsMounted(fusectl) {
-		if out, err := exec.Command("mount", "-t", "fusectl", "none", fusectl).CombinedOutput(); err != nil {
-			test.Unavailable(t, "fusectl is not mounted and cannot be: %v %s", err, out)
-		}
-	}
+	requireFusectl(t)
 	conn := fmt.Sprintf("%s/%d", fusectl, deviceMinor(st.Dev))
 	if _, err := os.Stat(conn + "/abort"); err != nil {
 		test.Unavailable(t, "no FUSE connection directory for %s: %v", dir, err)
 	}
 	return conn
+}
+
+// requireFusectl mounts fusectl, where the kernel lists the FUSE
+// connections, when it is not.
+func requireFusectl(t *testing.T) {
+	t.Helper()
+	if !test.IsMounted(fusectl) {
+		if out, err := exec.Command("mount", "-t", "fusectl", "none", fusectl).CombinedOutput(); err != nil {
+			test.Unavailable(t, "fusectl is not mounted and cannot be: %v %s", err, out)
+		}
+	}
 }
 
 // deviceMinor is the minor number of a Linux device number.

@@ -191,9 +191,18 @@ func serve(cfg *mountopts.Config, pass string, log *slog.Logger, logs *logFile, 
 	}
 	// However serving ended, nothing may stay mounted without a process
 	// behind it: the connection aborted (/sys/fs/fuse/connections), or an
-	// error reading requests.
-	if device != "" && unmountDead(cfg.Mountpoint, device, log) && err == nil {
-		err = errors.New("the FUSE connection ended while mounted (aborted?); unmounted")
+	// error reading requests. Still mounted, the connection is aborted
+	// first: nobody answers the requests waiting there, and a thread of
+	// imapfs invalidating a name may wait in the kernel for a directory
+	// that such a request keeps locked, which would keep imapfs from
+	// ending.
+	if device != "" {
+		if mounted, _ := deviceMounted(device); mounted {
+			abortConnection(device, log)
+		}
+		if unmountDead(cfg.Mountpoint, device, log) && err == nil {
+			err = errors.New("the FUSE connection ended while mounted (aborted?); unmounted")
+		}
 	}
 	filesystem.LogPending()
 	// What the mount cost, for whoever wonders where the time went (and for
@@ -257,6 +266,58 @@ func unmountDead(mountpoint, device string, log *slog.Logger) bool {
 		}
 	}
 	return true
+}
+
+// fusectl is where the kernel lists the FUSE connections, each with a
+// file that aborts it.
+const fusectl = "/sys/fs/fuse/connections"
+
+// abortPath is the file under fusectl that aborts the FUSE connection of
+// the mount of device (MAJ:MIN): the kernel names a connection by its
+// device number.
+func abortPath(device string) (string, error) {
+	var major, minor uint64
+	if _, err := fmt.Sscanf(device, "%d:%d", &major, &minor); err != nil {
+		return "", fmt.Errorf("device %q: %w", device, err)
+	}
+	return fmt.Sprintf("%s/%d/abort", fusectl, major<<20|minor), nil
+}
+
+// abortConnection aborts the FUSE connection of the mount of device,
+// mounting fusectl if it is not (root only; without it the mounting user
+// writes its connection's file).
+func abortConnection(device string, log *slog.Logger) {
+	path, err := abortPath(device)
+	if err != nil {
+		log.Error("cannot abort the FUSE connection", "err", err)
+		return
+	}
+	if m, _ := topMount(fusectl); m.fstype != "fusectl" {
+		if err := syscall.Mount("none", fusectl, "fusectl", 0, ""); err != nil {
+			log.Error("cannot abort the FUSE connection: fusectl is not mounted and cannot be", "dir", fusectl, "err", err)
+			return
+		}
+		log.Info("mounted fusectl to abort the FUSE connection", "dir", fusectl)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		log.Error("cannot abort the FUSE connection", "err", err)
+		return
+	}
+	defer f.Close()
+	writeAbort(f, log)
+}
+
+// writeAbort aborts the FUSE connection whose abort file f is: the
+// kernel fails every request waiting for an answer, and reads of
+// /dev/fuse fail. A file opened before its connection ended aborts
+// nothing.
+func writeAbort(f *os.File, log *slog.Logger) {
+	if _, err := f.Write([]byte("1")); err != nil {
+		log.Error("cannot abort the FUSE connection", "file", f.Name(), "err", err)
+		return
+	}
+	log.Warn("aborted the FUSE connection", "file", f.Name())
 }
 
 // logSpooled names the files in the spool at mount: new messages that a
