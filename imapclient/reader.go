@@ -182,7 +182,8 @@ func (c *Client) readUntagged() error {
 	if err := c.dec.Expect("response", "* "); err != nil {
 		return err
 	}
-	u := &untagged{dec: c.dec}
+	u := &c.untagged // no handler keeps it past its response
+	*u = untagged{dec: c.dec}
 	if b, err := c.dec.PeekByte(); err != nil {
 		return err
 	} else if b >= '0' && b <= '9' {
@@ -200,8 +201,7 @@ func (c *Client) readUntagged() error {
 	}
 	u.Name = strings.ToUpper(name)
 	err = c.route(u)
-	var perr *imapwire.ProtocolError
-	if errors.As(err, &perr) {
+	if isProtocolError(err) {
 		// One malformed response does not put the connection out of step:
 		// skip it, and fail the command it belonged to.
 		c.tr.note("skipping malformed response: " + err.Error())
@@ -211,6 +211,16 @@ func (c *Client) readUntagged() error {
 		return c.dec.DiscardLine()
 	}
 	return err
+}
+
+// isProtocolError: a response that could not be read, skipped without
+// putting the connection out of step.
+func isProtocolError(err error) bool {
+	if err == nil {
+		return false
+	}
+	var perr *imapwire.ProtocolError
+	return errors.As(err, &perr)
 }
 
 // owner returns the oldest pending command that takes untagged responses
