@@ -655,9 +655,9 @@ func (c *Client) readFetchItem(r *fetchResponse) error {
 	case name == "FLAGS":
 		msg.Flags, err = c.flagLists.read(dec)
 	case name == "INTERNALDATE":
-		var s string
-		if s, err = dec.ReadQuoted(); err == nil {
-			if msg.InternalDate, err = ParseInternalDate(s); err != nil {
+		var b []byte
+		if b, err = dec.ReadQuotedBytes(); err == nil {
+			if msg.InternalDate, err = parseInternalDateBytes(b); err != nil {
 				err = &imapwire.ProtocolError{What: "INTERNALDATE", Msg: err.Error()}
 			}
 		}
