@@ -88,6 +88,13 @@ type Client struct {
 	meterMu sync.Mutex
 	queued  int64 // the socket's send queue when last looked at
 
+	// the reader goroutine's own, reused from one response to the next
+	// so that reading a listing allocates little per message
+	untagged        untagged
+	fetchCandidates []*command    // room for fetchResponse.candidates
+	spareMsg        *FetchMessage // a message handed to FetchOptions.Each, once it returned
+	flagLists       flagLists
+
 	greeted chan struct{} // closed once the greeting is read
 	closed  chan struct{} // closed when the connection is gone
 	err     error         // why it is gone

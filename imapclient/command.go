@@ -143,13 +143,19 @@ func (c *Client) execute(ctx context.Context, cmd *command, args func(e *imapwir
 }
 
 // lockForSending takes writeMu once no pending command conflicts with
-// cmd, waiting (as long as ctx allows) for those that do to complete. The
-// check and the registration in send happen under the same writeMu, so no
-// conflicting command can slip in between.
-func (c *Client) lockForSending(ctx context.Context, cmd *command) error {
+// cmds (one command, or a batch sent together), waiting (as long as ctx
+// allows) for those that do to complete. The check and the registration
+// in send happen under the same writeMu, so no conflicting command can
+// slip in between.
+func (c *Client) lockForSending(ctx context.Context, cmds ...*command) error {
 	for {
 		c.writeMu.Lock()
-		blocker := c.conflicting(cmd)
+		var cmd, blocker *command
+		for _, cmd = range cmds {
+			if blocker = c.conflicting(cmd); blocker != nil {
+				break
+			}
+		}
 		if blocker == nil {
 			return nil
 		}

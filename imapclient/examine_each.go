@@ -77,10 +77,7 @@ type examineStep struct {
 // or failed, the mailbox's name once it is open. It returns how many
 // EXAMINEs it sent.
 func (c *Client) examineEach(ctx context.Context, mailboxes []string, items []string, each func(MailboxFetch), selected func(mailbox string)) (int, error) {
-	if len(mailboxes) > ExamineEachMax {
-		return 0, fmt.Errorf("imap: ExamineEach of %d mailboxes, at most %d at once", len(mailboxes), ExamineEachMax)
-	}
-	if err := c.checkNames(mailboxes); err != nil {
+	if err := checkExamineEach(mailboxes, c.Enabled("UTF8=ACCEPT")); err != nil {
 		return 0, err
 	}
 	if selected == nil {
@@ -105,19 +102,11 @@ func (c *Client) examineEach(ctx context.Context, mailboxes []string, items []st
 			c.mu.Lock()
 			open := err == nil && c.mailbox == st.status
 			if open {
-				if ok.Code != nil {
-					st.status.applyCode(ok.Code)
-				}
-				c.state = StateSelected
-				c.selectedAt = time.Now()
+				st.opened = c.openedLocked(st.status, ok)
 				st.selectedAt = c.selectedAt
-				opened := *st.status
-				st.opened = &opened
 				st.fetch.heldBack = false
 			} else if c.mailbox == st.status {
-				// A failed EXAMINE leaves nothing selected (RFC 3501 6.3.2).
-				c.mailbox = nil
-				c.state = StateAuthenticated
+				c.selectFailedLocked()
 			}
 			c.mu.Unlock()
 			if open {
@@ -148,7 +137,7 @@ func (c *Client) examineEach(ctx context.Context, mailboxes []string, items []st
 	}
 
 	defer c.watchCommand(ctx)()
-	if err := c.lockForSendingAll(ctx, cmds); err != nil {
+	if err := c.lockForSending(ctx, cmds...); err != nil {
 		return 0, err
 	}
 	sent, err := c.sendSteps(ctx, steps, items, selected)
@@ -243,42 +232,13 @@ func (c *Client) sendSteps(ctx context.Context, steps []*examineStep, items []st
 	return len(steps), nil
 }
 
-// beginSelectLocked makes status the selection the responses to come
-// describe, none being open until its SELECT or EXAMINE succeeds.
-func (c *Client) beginSelectLocked(status *MailboxStatus) {
-	c.mailbox = status
-	c.state = StateAuthenticated
-}
-
-// lockForSendingAll is lockForSending for commands sent together: writeMu
-// is taken once none of them conflicts with a pending command.
-func (c *Client) lockForSendingAll(ctx context.Context, cmds []*command) error {
-	for {
-		c.writeMu.Lock()
-		var blocker *command
-		for _, cmd := range cmds {
-			if blocker = c.conflicting(cmd); blocker != nil {
-				break
-			}
-		}
-		if blocker == nil {
-			return nil
-		}
-		c.writeMu.Unlock()
-		select {
-		case <-blocker.done:
-		case <-c.closed:
-			return c.Err()
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+// checkExamineEach refuses, before anything is sent, a batch too large
+// or a mailbox name the encoder would refuse.
+func checkExamineEach(mailboxes []string, utf8 bool) error {
+	if len(mailboxes) > ExamineEachMax {
+		return fmt.Errorf("imap: ExamineEach of %d mailboxes, at most %d at once", len(mailboxes), ExamineEachMax)
 	}
-}
-
-// checkNames refuses, before anything is sent, a mailbox name the
-// encoder would refuse.
-func (c *Client) checkNames(mailboxes []string) error {
-	enc := imapwire.NewEncoder(bufio.NewWriter(io.Discard), imapwire.EncoderOptions{LiteralPlus: true, UTF8: c.Enabled("UTF8=ACCEPT")})
+	enc := imapwire.NewEncoder(bufio.NewWriter(io.Discard), imapwire.EncoderOptions{LiteralPlus: true, UTF8: utf8})
 	for _, name := range mailboxes {
 		enc.Mailbox(name)
 	}

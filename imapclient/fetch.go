@@ -3,9 +3,9 @@ package imapclient
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -27,9 +27,16 @@ const (
 
 // FetchMessage is one FETCH response. Only the items the server sent are
 // set; Has tells which.
+//
+// A message handed to FetchOptions.Each or Body is the caller's only
+// during that call; one returned by Fetch or UIDFetch, or passed on as a
+// MessageUpdate, is the caller's for good.
 type FetchMessage struct {
-	Seq          uint32
-	UID          uint32
+	Seq uint32
+	UID uint32
+	// Flags are shared by the messages that have the same flags (a
+	// mailbox has a few lists of flags, whatever its size): not to be
+	// modified.
 	Flags        []string
 	InternalDate time.Time
 	Size         int64  // RFC822.SIZE
@@ -42,12 +49,66 @@ type FetchMessage struct {
 	// Items holds the other items, unparsed (ENVELOPE, BODYSTRUCTURE,
 	// BINARY.SIZE[...], extension items).
 	Items map[string]imapwire.Value
-	has   map[string]bool
+	has   itemSet
 }
 
 // Has reports whether the server sent an item, by its name in capitals
 // ("FLAGS", "UID", "BODY[]<0>", ...).
-func (m *FetchMessage) Has(item string) bool { return m.has[item] }
+func (m *FetchMessage) Has(item string) bool { return m.has.has(item) }
+
+// itemSet is a set of fetch item names or classes, in capitals: the
+// items of a listing as bits, others in a map made only when one comes,
+// so that the usual FETCH response allocates no map.
+type itemSet struct {
+	known uint8 // bit i: knownItems[i]
+	other map[string]bool
+}
+
+// knownItems are the items an itemSet holds as bits.
+var knownItems = [...]string{FetchUID, FetchFlags, FetchInternalDate, FetchRFC822Size, FetchModSeq}
+
+func knownItemBit(name string) uint8 {
+	for i, k := range knownItems {
+		if name == k {
+			return 1 << i
+		}
+	}
+	return 0
+}
+
+func (s *itemSet) add(name string) {
+	if bit := knownItemBit(name); bit != 0 {
+		s.known |= bit
+		return
+	}
+	if s.other == nil {
+		s.other = map[string]bool{}
+	}
+	s.other[name] = true
+}
+
+func (s *itemSet) has(name string) bool {
+	if bit := knownItemBit(name); bit != 0 {
+		return s.known&bit != 0
+	}
+	return s.other[name]
+}
+
+func (s *itemSet) empty() bool { return s.known == 0 && len(s.other) == 0 }
+
+// all yields the members.
+func (s *itemSet) all(yield func(string) bool) {
+	for i, k := range knownItems {
+		if s.known&(1<<i) != 0 && !yield(k) {
+			return
+		}
+	}
+	for name := range s.other {
+		if !yield(name) {
+			return
+		}
+	}
+}
 
 // Section returns a body section read into memory; the name may be the one
 // requested ("BODY.PEEK[]<0.100>"), since the server answers without PEEK
@@ -94,7 +155,10 @@ type FetchOptions struct {
 	Body func(msg *FetchMessage, section string, size int64) io.Writer
 	// Each, if set, receives each message of the answer as it is read,
 	// and the command returns none: an answer of many messages need not
-	// be held whole. It runs on the reader goroutine.
+	// be held whole. It runs on the reader goroutine. msg (here and in
+	// Body) is valid only until Each returns: it is reused for the next
+	// message, so Each copies what it keeps (Flags, which are never
+	// modified, may be kept as they are).
 	Each func(msg *FetchMessage)
 }
 
@@ -190,8 +254,8 @@ func (t *fetchTarget) weak() bool {
 
 // wantsAny reports whether a response with items of these classes may
 // answer the command.
-func (t *fetchTarget) wantsAny(classes map[string]bool) bool {
-	for class := range classes {
+func (t *fetchTarget) wantsAny(classes itemSet) bool {
+	for class := range classes.all {
 		if t.wants[class] {
 			return true
 		}
@@ -219,7 +283,15 @@ func (t *fetchTarget) holds(m *FetchMessage) bool {
 // conflictsWith reports whether a FETCH response could answer both t and
 // o: they may name the same message and want a class of item in common.
 func (t *fetchTarget) conflictsWith(o *fetchTarget) bool {
-	return t.mayShareMessages(o) && t.wantsAny(o.wants)
+	if !t.mayShareMessages(o) {
+		return false
+	}
+	for class := range o.wants {
+		if t.wants[class] {
+			return true
+		}
+	}
+	return false
 }
 
 // mayShareMessages is false only when both name messages by UID, without
@@ -348,7 +420,7 @@ type fetchResponse struct {
 	// candidates are the pending commands that take FETCH responses,
 	// oldest first.
 	candidates []*command
-	classes    map[string]bool // the classes of the items read so far
+	classes    itemSet // the classes of the items read so far
 	// held are the sections read into memory, within limit bytes in all,
 	// until the owner is known.
 	held      []heldSection
@@ -390,19 +462,15 @@ func (r *fetchResponse) owner() *command {
 // may have answered: those that may hold the message and, if it showed
 // any item besides UID, asked for one of its items.
 func (r *fetchResponse) possibleOwners() []*command {
-	shown := map[string]bool{}
-	for class := range r.classes {
-		if class != FetchUID {
-			shown[class] = true
-		}
-	}
+	shown := r.classes
+	shown.known &^= knownItemBit(FetchUID)
 	var owners []*command
 	for _, cmd := range r.candidates {
 		t := cmd.fetch
 		if t.number(r.msg) != 0 && !t.holds(r.msg) {
 			continue
 		}
-		if len(shown) > 0 && !t.wantsAny(shown) {
+		if !shown.empty() && !t.wantsAny(shown) {
 			continue
 		}
 		owners = append(owners, cmd)
@@ -471,11 +539,17 @@ func (r *fetchResponse) hold(name string, rd io.Reader) error {
 // to the command that asked for it, or to Options.Updates. A malformed
 // response is skipped and fails the commands it may have answered.
 func (c *Client) readFetch(seq uint32) error {
-	r := &fetchResponse{
-		msg:     &FetchMessage{Seq: seq, has: map[string]bool{}},
-		classes: map[string]bool{},
-		limit:   c.dec.MaxStringSize,
+	msg := c.spareMsg
+	c.spareMsg = nil
+	if msg == nil {
+		msg = &FetchMessage{}
 	}
+	msg.Seq = seq
+	r := &fetchResponse{msg: msg, candidates: c.fetchCandidates[:0], limit: c.dec.MaxStringSize}
+	defer func() {
+		clear(r.candidates) // a done command holds its answers
+		c.fetchCandidates = r.candidates[:0]
+	}()
 	c.mu.Lock()
 	for _, cmd := range c.pending {
 		if cmd.fetch != nil && !cmd.heldBack {
@@ -490,8 +564,11 @@ func (c *Client) readFetch(seq uint32) error {
 	if err == nil {
 		err = c.dec.ReadCRLF()
 	}
-	var perr *imapwire.ProtocolError
-	if errors.As(err, &perr) {
+	if err == nil {
+		c.deliverFetch(r)
+		return nil
+	}
+	if isProtocolError(err) {
 		c.tr.note("skipping malformed FETCH response: " + err.Error())
 		for _, cmd := range r.possibleOwners() {
 			cmd.setDataErr(err)
@@ -501,11 +578,7 @@ func (c *Client) readFetch(seq uint32) error {
 		}
 		return c.dec.DiscardLine()
 	}
-	if err != nil {
-		return err
-	}
-	c.deliverFetch(r)
-	return nil
+	return err
 }
 
 // deliverFetch hands a whole FETCH response to its owner, with the
@@ -531,6 +604,14 @@ func (c *Client) deliverFetch(r *fetchResponse) {
 		owner.setDataErr(r.err)
 	}
 	t := owner.fetch
+	if t.opts.Each != nil {
+		// Each keeps nothing of msg past its call: the next response
+		// may be read into it.
+		defer func() {
+			*msg = FetchMessage{}
+			c.spareMsg = msg
+		}()
+	}
 	owner.deliver(func() {
 		for _, h := range r.held {
 			if t.opts.Body == nil {
@@ -559,11 +640,11 @@ func (c *Client) readFetchItem(r *fetchResponse) error {
 		return err
 	}
 	name = strings.ToUpper(name)
-	r.classes[itemClass(name)] = true
+	r.classes.add(itemClass(name))
 	if err := dec.ExpectSP(); err != nil {
 		return err
 	}
-	msg.has[name] = true
+	msg.has.add(name)
 	switch {
 	case name == "UID":
 		msg.UID, err = dec.ReadNumber()
@@ -572,12 +653,11 @@ func (c *Client) readFetchItem(r *fetchResponse) error {
 		n, err = dec.ReadNumber64()
 		msg.Size = int64(n)
 	case name == "FLAGS":
-		msg.Flags = []string{}
-		err = dec.ReadList(func() error { return appendFlag(&msg.Flags, dec) })
+		msg.Flags, err = c.flagLists.read(dec)
 	case name == "INTERNALDATE":
-		var s string
-		if s, err = dec.ReadQuoted(); err == nil {
-			if msg.InternalDate, err = ParseInternalDate(s); err != nil {
+		var b []byte
+		if b, err = dec.ReadQuotedBytes(); err == nil {
+			if msg.InternalDate, err = parseInternalDateBytes(b); err != nil {
 				err = &imapwire.ProtocolError{What: "INTERNALDATE", Msg: err.Error()}
 			}
 		}
@@ -655,4 +735,51 @@ func streamSection(cmd *command, msg *FetchMessage, name string, rd io.Reader, s
 			return rerr
 		}
 	}
+}
+
+// flagLists are the lists of flags a connection has read in FETCH
+// responses, each kept once (up to maxFlagLists of them) and handed out
+// again when it comes again: a mailbox has a few dozen different lists
+// whatever its size, so that a listing allocates no flags per message.
+// Used by the reader goroutine only.
+type flagLists struct {
+	lists map[string][]string // by the flags as sent, each followed by a space
+	key   []byte
+}
+
+const (
+	maxFlagLists   = 1024
+	maxFlagListKey = 256
+)
+
+// read reads a parenthesised list of flags, system flags in their
+// canonical spelling. The list returned may be shared.
+func (l *flagLists) read(dec *imapwire.Decoder) ([]string, error) {
+	key := l.key[:0]
+	err := dec.ReadList(func() error {
+		f, err := dec.ReadFlagBytes()
+		key = append(append(key, f...), ' ') // a flag holds no space
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(key) <= maxFlagListKey {
+		l.key = key[:0]
+	}
+	if flags, ok := l.lists[string(key)]; ok {
+		return flags, nil
+	}
+	flags := []string{}
+	for f := range strings.FieldsSeq(string(key)) {
+		flags = append(flags, CanonicalFlag(f))
+	}
+	flags = slices.Clip(flags) // an append to a shared list copies it
+	if len(key) <= maxFlagListKey && len(l.lists) < maxFlagLists {
+		if l.lists == nil {
+			l.lists = map[string][]string{}
+		}
+		l.lists[string(key)] = flags
+	}
+	return flags, nil
 }

@@ -51,3 +51,36 @@ func TestTime2Internaldate(t *testing.T) {
 		}
 	}
 }
+
+// The INTERNALDATE of a FETCH response is read without time.Parse in
+// its usual form: the time, its zone and what is refused must be
+// time.Parse's all the same.
+func TestParseInternalDateBytesIsParse(t *testing.T) {
+	n := 0
+	for _, day := range []string{" 1", "1", "01", "29", "30", "31", "00", "32", " 0", "x1", "1 "} {
+		for _, month := range []string{"Jan", "feb", "FEB", "Feb", "Dec", "Jly"} {
+			for _, year := range []string{"1996", "2024", "2023", "0000", "9999", "+996"} {
+				for _, clock := range []string{"00:00:00", "23:59:59", "24:00:00", "12:60:00", "12:00:60", "1:00:000"} {
+					for _, zone := range []string{"+0000", "-0000", "+0100", "-0700", "+0530", "+2400", "-2359", "+0060", "+1400", "*0100", "+01000"} {
+						in := day + "-" + month + "-" + year + " " + clock + " " + zone
+						got, gotErr := parseInternalDateBytes([]byte(in))
+						want, wantErr := ParseInternalDate(in)
+						if (gotErr == nil) != (wantErr == nil) || !got.Equal(want) || got.Location().String() != want.Location().String() {
+							t.Errorf("%q: %v (%v), %v; time.Parse: %v (%v), %v", in, got, got.Location(), gotErr, want, want.Location(), wantErr)
+						}
+						if _, ok := parseUsualInternalDate([]byte(in)); ok {
+							n++
+						}
+						gotName, gotOffset := got.Zone()
+						if wantName, wantOffset := want.Zone(); gotName != wantName || gotOffset != wantOffset {
+							t.Errorf("%q: zone %q %d, time.Parse's %q %d", in, gotName, gotOffset, wantName, wantOffset)
+						}
+					}
+				}
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatal("no date took the usual way")
+	}
+}

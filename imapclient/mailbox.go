@@ -98,8 +98,7 @@ func (c *Client) selectMailbox(ctx context.Context, mailbox string, readOnly boo
 	}
 	status := &MailboxStatus{Name: mailbox, ReadOnly: readOnly, examined: readOnly}
 	c.mu.Lock()
-	c.mailbox = status // the responses to come describe the new mailbox
-	c.state = StateAuthenticated
+	c.beginSelectLocked(status)
 	c.mu.Unlock()
 	st, err := c.execute(ctx, newCommand(name), func(e *imapwire.Encoder) {
 		e.Atom(name).SP().Mailbox(mailbox)
@@ -114,16 +113,35 @@ func (c *Client) selectMailbox(ctx context.Context, mailbox string, readOnly boo
 		return nil, errOr(err, &imapwire.ProtocolError{What: name, Msg: "another SELECT ran meanwhile"})
 	}
 	if err != nil {
-		c.mailbox = nil
+		c.selectFailedLocked()
 		return nil, err
 	}
-	if st.Code != nil {
-		status.applyCode(st.Code)
+	return c.openedLocked(status, st), nil
+}
+
+// beginSelectLocked makes status the selection the responses to come
+// describe, none being open until its SELECT or EXAMINE succeeds.
+func (c *Client) beginSelectLocked(status *MailboxStatus) {
+	c.mailbox = status
+	c.state = StateAuthenticated
+}
+
+// openedLocked makes status, the selection, open as its SELECT or
+// EXAMINE answered ok, and returns a copy of it for the caller.
+func (c *Client) openedLocked(status *MailboxStatus, ok *Status) *MailboxStatus {
+	if ok.Code != nil {
+		status.applyCode(ok.Code)
 	}
 	c.state = StateSelected
 	c.selectedAt = time.Now()
 	m := *status
-	return &m, nil
+	return &m
+}
+
+// selectFailedLocked: a failed SELECT or EXAMINE leaves nothing selected
+// (RFC 3501 6.3.2); beginSelectLocked left the state authenticated.
+func (c *Client) selectFailedLocked() {
+	c.mailbox = nil
 }
 
 // SelectedAt is when the server answered the SELECT or EXAMINE of the

@@ -240,6 +240,9 @@ func (p *Pool) mailbox(ctx context.Context, mailbox string, use poolUse, f func(
 // answers to the EXAMINEs under no mailbox); afterwards the connection
 // has the last mailbox examined open, for the callers of that mailbox.
 func (p *Pool) ExamineEach(ctx context.Context, mailboxes []string, items []string, each func(MailboxFetch)) error {
+	if err := checkExamineEach(mailboxes, false); err != nil {
+		return err // refused by any connection: none is taken for it
+	}
 	pc, _, err := p.acquire(ctx, "", useOwn)
 	if err != nil {
 		return err
@@ -678,6 +681,12 @@ func (p *Pool) dial() {
 		p.log.Log(p.ctx, level, "imap pool: connecting failed", "err", err, "retry_after", p.backoff)
 		return
 	}
+	p.connectedLocked(pc, c)
+}
+
+// connectedLocked makes a connection just logged in one of the pool's:
+// the server is reachable and lets it in, whatever failed before.
+func (p *Pool) connectedLocked(pc *poolConn, c *Client) {
 	if p.lastDialErr != nil {
 		p.log.Info("imap pool: reconnected")
 	}
@@ -715,7 +724,8 @@ func (p *Pool) addLocked(pc *poolConn, c *Client) {
 // Connect logs in one connection now, in the caller's goroutine, and
 // makes it the pool's: a caller that must know whether the server lets
 // it in (a mount, before it goes live) learns it from the connection that
-// then serves, instead of logging in twice. The error is Dial's.
+// then serves, instead of logging in twice. The error is Dial's. A pool
+// that has as many connections as its size by then closes the new one.
 func (p *Pool) Connect(ctx context.Context) error {
 	pc, c, err := p.dialConn(ctx)
 	if err != nil {
@@ -728,7 +738,11 @@ func (p *Pool) Connect(ctx context.Context) error {
 		return ErrPoolClosed
 	}
 	p.stats.Dials++
-	p.addLocked(pc, c)
+	if len(p.conns)+p.dialing >= p.cfg.Size {
+		c.Close()
+		return nil
+	}
+	p.connectedLocked(pc, c)
 	p.broadcastLocked()
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -845,5 +846,85 @@ func TestPoolConnect(t *testing.T) {
 	}
 	if st := bad.Stats(); st.Dials != 0 {
 		t.Errorf("a refused Connect left %d dials", st.Dials)
+	}
+}
+
+// ExamineEach refuses what no connection could send (too many mailboxes,
+// a name the encoder refuses) before it takes or makes a connection.
+func TestPoolExamineEachChecksFirst(t *testing.T) {
+	p := imapclient.NewPool(imapclient.PoolConfig{Size: 1, Dial: func(context.Context, imapclient.Options) (*imapclient.Client, error) {
+		return nil, errors.New("no server here")
+	}})
+	defer p.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	tooMany := make([]string, imapclient.ExamineEachMax+1)
+	for i := range tooMany {
+		tooMany[i] = fmt.Sprintf("Box%d", i)
+	}
+	for _, mailboxes := range [][]string{tooMany, {"A", "B\r\nC"}} {
+		err := p.ExamineEach(ctx, mailboxes, []string{imapclient.FetchUID}, func(imapclient.MailboxFetch) {
+			t.Error("each called")
+		})
+		if err == nil || errors.Is(err, imapclient.ErrUnreachable) || strings.Contains(err.Error(), "no server") {
+			t.Errorf("ExamineEach of %d mailboxes: %v, want its input refused", len(mailboxes), err)
+		}
+	}
+	if st := p.Stats(); st.Dials != 0 {
+		t.Errorf("%d dials for ExamineEach calls refused for their input", st.Dials)
+	}
+}
+
+// A connection made by Connect counts as a dial that succeeded: the
+// pool no longer reports the failure of the one before, and never holds
+// more connections than its size.
+func TestPoolConnectLikeADial(t *testing.T) {
+	s := test.SharedDovecot(t)
+	u := s.NewUser(t)
+	s.CreateMailbox(t, u, s.Personal("Other"))
+	dial := poolDialer(t, s, u)
+	var failed atomic.Bool
+	p := imapclient.NewPool(imapclient.PoolConfig{Size: 1, Dial: func(ctx context.Context, opts imapclient.Options) (*imapclient.Client, error) {
+		if !failed.Swap(true) {
+			return nil, errors.New("the server is away")
+		}
+		return dial(ctx, opts)
+	}})
+	defer p.Close()
+	ctx := ctxT(t)
+	if err := p.Mailbox(ctx, "INBOX", func(*imapclient.Client, *imapclient.MailboxStatus) error { return nil }); !errors.Is(err, imapclient.ErrUnreachable) {
+		t.Fatalf("Mailbox while the server is away: %v, want ErrUnreachable", err)
+	}
+	for range 2 {
+		if err := p.Connect(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := p.Stats(); st.Open != 1 {
+		t.Errorf("%d connections open in a pool of size 1 after Connect twice", st.Open)
+	}
+	// The one connection busy with INBOX, a caller of another mailbox
+	// waits for it until its context ends: for that, not because the
+	// server is away.
+	release := make(chan struct{})
+	busy := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- p.Mailbox(ctx, "INBOX", func(*imapclient.Client, *imapclient.MailboxStatus) error {
+			close(busy)
+			<-release
+			return nil
+		})
+	}()
+	<-busy
+	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	err := p.Mailbox(short, s.Personal("Other"), func(*imapclient.Client, *imapclient.MailboxStatus) error { return nil })
+	cancel()
+	close(release)
+	if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, imapclient.ErrUnreachable) {
+		t.Errorf("waiting for the busy connection: %v, want only the deadline", err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }

@@ -182,7 +182,8 @@ func (c *Client) readUntagged() error {
 	if err := c.dec.Expect("response", "* "); err != nil {
 		return err
 	}
-	u := &untagged{dec: c.dec}
+	u := &c.untagged // no handler keeps it past its response
+	*u = untagged{dec: c.dec}
 	if b, err := c.dec.PeekByte(); err != nil {
 		return err
 	} else if b >= '0' && b <= '9' {
@@ -200,8 +201,7 @@ func (c *Client) readUntagged() error {
 	}
 	u.Name = strings.ToUpper(name)
 	err = c.route(u)
-	var perr *imapwire.ProtocolError
-	if errors.As(err, &perr) {
+	if isProtocolError(err) {
 		// One malformed response does not put the connection out of step:
 		// skip it, and fail the command it belonged to.
 		c.tr.note("skipping malformed response: " + err.Error())
@@ -211,6 +211,16 @@ func (c *Client) readUntagged() error {
 		return c.dec.DiscardLine()
 	}
 	return err
+}
+
+// isProtocolError: a response that could not be read, skipped without
+// putting the connection out of step.
+func isProtocolError(err error) bool {
+	if err == nil {
+		return false
+	}
+	var perr *imapwire.ProtocolError
+	return errors.As(err, &perr)
 }
 
 // owner returns the oldest pending command that takes untagged responses
@@ -334,15 +344,44 @@ func (c *Client) routeESearch(u *untagged) error {
 
 // routeStatus hands a STATUS response to the STATUS command that asked
 // about its mailbox, or else to the oldest LIST-STATUS pending: STATUS
-// commands of different mailboxes may be outstanding together.
+// commands of different mailboxes may be outstanding together. One that
+// cannot be read fails that command only, if there is one: a broken
+// STATUS nobody asked for (NOTIFY may send them) is skipped, and one
+// whose mailbox cannot be read leaves the STATUS that waited for it
+// without its answer, which fails it.
 func (c *Client) routeStatus(u *untagged) error {
 	sd, err := statusRead(u.dec, c.Enabled("UTF8=ACCEPT"))
-	if err != nil {
+	if err != nil && !isProtocolError(err) {
 		return err
 	}
-	key := listKey(sd.Mailbox)
+	var owner *command
+	if sd != nil {
+		owner = c.statusOwner(sd.Mailbox)
+	}
+	if err != nil {
+		if owner == nil {
+			c.tr.note("skipping a malformed STATUS no pending command asked for: " + err.Error())
+		} else {
+			c.tr.note("skipping malformed response: " + err.Error())
+			owner.setDataErr(err)
+		}
+		return c.dec.DiscardLine()
+	}
+	if owner == nil {
+		c.tr.note("ignoring STATUS of a mailbox no pending command asked about")
+		return c.dec.ReadCRLF()
+	}
+	owner.deliver(func() { owner.statusData(sd) })
+	return c.dec.ReadCRLF()
+}
+
+// statusOwner returns the command a STATUS response about mailbox
+// answers: the STATUS of that mailbox, or else the oldest LIST-STATUS.
+func (c *Client) statusOwner(mailbox string) *command {
+	key := listKey(mailbox)
 	var owner *command
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	for _, p := range c.pending {
 		if p.statusData != nil && (p.statusFor == key || p.statusFor == "" && owner == nil) {
 			owner = p
@@ -351,13 +390,7 @@ func (c *Client) routeStatus(u *untagged) error {
 			}
 		}
 	}
-	c.mu.Unlock()
-	if owner == nil {
-		c.tr.note("ignoring STATUS of a mailbox no pending command asked about")
-		return c.dec.ReadCRLF()
-	}
-	owner.deliver(func() { owner.statusData(sd) })
-	return c.dec.ReadCRLF()
+	return owner
 }
 
 // readSearchCorrelator reads ` (TAG "tag")` if it comes next, returning

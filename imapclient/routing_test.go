@@ -768,3 +768,36 @@ func TestRoutingStatusByMailbox(t *testing.T) {
 		t.Errorf("second STATUS of A: %+v, %v", b, err)
 	}
 }
+
+// A STATUS response that cannot be read fails only the STATUS command
+// that asked about its mailbox: one nobody asked for (a broken server's,
+// or NOTIFY's), or one about another mailbox, is skipped, and the
+// connection and the other commands go on.
+func TestRoutingBrokenStatus(t *testing.T) {
+	c, s := newRoutingServer(t, "", imapclient.Options{})
+	s.send("* STATUS Unasked (MESSAGES many)\r\n")
+	noop(t, c, s, "T1")
+
+	var b *imapclient.StatusData
+	other := async(func() (err error) {
+		b, err = c.Status(ctxT(t), "B", imapclient.StatusMessages)
+		return err
+	})
+	s.expect("T2 STATUS B (MESSAGES)\r\n")
+	s.send("* STATUS A (MESSAGES many)\r\n* STATUS B (MESSAGES 2)\r\nT2 OK done\r\n")
+	if err := wait(t, other); err != nil || b.Messages != 2 {
+		t.Fatalf("STATUS B after a broken STATUS of A: %+v, %v", b, err)
+	}
+
+	asked := async(func() error {
+		_, err := c.Status(ctxT(t), "A", imapclient.StatusMessages)
+		return err
+	})
+	s.expect("T3 STATUS A (MESSAGES)\r\n")
+	s.send("* STATUS A (MESSAGES many)\r\nT3 OK done\r\n")
+	var perr *imapwire.ProtocolError
+	if err := wait(t, asked); !errors.As(err, &perr) || !strings.Contains(err.Error(), "many") {
+		t.Fatalf("STATUS A answered by a broken STATUS of A: %v, want the protocol error", err)
+	}
+	noop(t, c, s, "T4")
+}

@@ -105,7 +105,9 @@ func statusHasCapPrefix(caps Capabilities, prefix string) bool {
 	return false
 }
 
-// statusRead reads " mailbox (item value ...)" of a STATUS response.
+// statusRead reads " mailbox (item value ...)" of a STATUS response. A
+// response that cannot be read past its mailbox's name comes back with
+// the error and the name alone, which says whose answer it was.
 func statusRead(dec *imapwire.Decoder, utf8 bool) (*StatusData, error) {
 	if err := dec.ExpectSP(); err != nil {
 		return nil, err
@@ -116,7 +118,7 @@ func statusRead(dec *imapwire.Decoder, utf8 bool) (*StatusData, error) {
 	}
 	sd := &StatusData{Mailbox: listDecodeName(name, utf8), has: map[string]bool{}}
 	if err := dec.ExpectSP(); err != nil {
-		return nil, err
+		return &StatusData{Mailbox: sd.Mailbox}, err
 	}
 	err = dec.ReadList(func() error {
 		item, err := dec.ReadAtom()
@@ -130,7 +132,7 @@ func statusRead(dec *imapwire.Decoder, utf8 bool) (*StatusData, error) {
 		return statusReadItem(dec, sd, item)
 	})
 	if err != nil {
-		return nil, err
+		return &StatusData{Mailbox: sd.Mailbox}, err
 	}
 	return sd, nil
 }

@@ -3,7 +3,6 @@ package imapwire
 import (
 	"bufio"
 	"io"
-	"strconv"
 	"strings"
 )
 
@@ -35,6 +34,7 @@ type Decoder struct {
 	lit       *literalReader // the literal handed out last, drained before reading on
 	consumed  int64          // bytes consumed, to notice a list element that reads nothing
 	held      int64          // bytes of the current response line read into tokens and strings
+	scratch   []byte         // room for the token being read (readToken)
 	seen      [32]byte       // the last bytes consumed, for error context
 }
 
@@ -189,24 +189,35 @@ func (d *Decoder) tooLarge(what, msg string) *ProtocolError {
 // keep sees each byte once, in order, up to the first it refuses. An empty
 // result is an error: every token has at least one byte.
 func (d *Decoder) readWhile(what string, keep func(byte) bool) (string, error) {
-	var token []byte
+	token, err := d.readToken(what, keep)
+	if err != nil {
+		return "", err
+	}
+	return string(token), nil
+}
+
+// readToken is readWhile into the Decoder's scratch buffer: the bytes are
+// valid until the next read, and reading them allocates nothing once the
+// buffer has grown to the longest token.
+func (d *Decoder) readToken(what string, keep func(byte) bool) ([]byte, error) {
+	token := d.scratch[:0]
 	for {
 		if err := d.settle(); err != nil {
-			return "", err
+			return nil, err
 		}
 		buf, err := d.r.Peek(max(1, d.r.Buffered()))
 		if len(buf) == 0 {
-			return "", d.fail(err)
+			return nil, d.fail(err)
 		}
 		n := 0
 		for n < len(buf) && keep(buf[n]) {
 			n++
 		}
 		if int64(len(token)+n) > d.MaxStringSize {
-			return "", d.tooLarge(what, "too long")
+			return nil, d.tooLarge(what, "too long")
 		}
 		if err := d.hold(what, int64(n)); err != nil {
-			return "", err
+			return nil, err
 		}
 		token = append(token, buf[:n]...)
 		d.discard(n)
@@ -214,19 +225,27 @@ func (d *Decoder) readWhile(what string, keep func(byte) bool) (string, error) {
 			break
 		}
 	}
-	if len(token) == 0 {
-		return "", d.protocolError(what, "missing")
+	if cap(token) <= maxScratch {
+		d.scratch = token[:0]
 	}
-	return string(token), nil
+	if len(token) == 0 {
+		return nil, d.protocolError(what, "missing")
+	}
+	return token, nil
 }
+
+// maxScratch bounds the scratch buffer kept between tokens: a long token
+// once (a big SEARCH answer's atom) is not held for the connection's life.
+const maxScratch = 4 << 10
 
 // ReadAtom reads an atom as servers send them: flags (\Seen), sequence sets
 // (1:*) and lower case are all fine. A "[" opens a section that runs to its
 // "]" whatever it holds, so fetch items like BODY[HEADER.FIELDS (TO)]<0>
-// read as one atom.
+// read as one atom. The words of the protocol (FETCH, UID, FLAGS...) come
+// back without allocating, as they are in every response.
 func (d *Decoder) ReadAtom() (string, error) {
 	depth := 0
-	return d.readWhile("atom", func(c byte) bool {
+	token, err := d.readToken("atom", func(c byte) bool {
 		switch {
 		case c == '\r' || c == '\n':
 			return false
@@ -238,11 +257,39 @@ func (d *Decoder) ReadAtom() (string, error) {
 		}
 		return depth > 0 || !endsAtom(c)
 	})
+	if err != nil {
+		return "", err
+	}
+	if word, ok := protocolWords[string(token)]; ok {
+		return word, nil
+	}
+	return string(token), nil
 }
+
+// protocolWords are the atoms servers send most, by themselves.
+var protocolWords = func() map[string]string {
+	words := map[string]string{}
+	for _, w := range []string{
+		"OK", "NO", "BAD", "BYE", "PREAUTH", "NIL",
+		"FETCH", "EXISTS", "RECENT", "EXPUNGE", "VANISHED", "STATUS", "SEARCH", "ESEARCH", "LIST", "LSUB", "FLAGS", "CAPABILITY",
+		"UID", "RFC822.SIZE", "INTERNALDATE", "MODSEQ", "ENVELOPE", "BODYSTRUCTURE", "BODY[]", "BODY[HEADER]", "BODY[TEXT]",
+		"MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "HIGHESTMODSEQ", "SIZE",
+	} {
+		words[w] = w
+	}
+	return words
+}()
 
 // ReadFlag reads a flag: a keyword, or a system flag like \Seen or \*.
 func (d *Decoder) ReadFlag() (string, error) {
-	return d.readWhile("flag", func(c byte) bool { return !endsAtom(c) })
+	flag, err := d.ReadFlagBytes()
+	return string(flag), err
+}
+
+// ReadFlagBytes is ReadFlag into a buffer of the Decoder's, valid until
+// the next read.
+func (d *Decoder) ReadFlagBytes() ([]byte, error) {
+	return d.readToken("flag", func(c byte) bool { return !endsAtom(c) })
 }
 
 // ReadNumber reads a 32-bit unsigned decimal number.
@@ -265,13 +312,16 @@ func (d *Decoder) readNumber(what string, limit uint64) (uint64, error) {
 	if c < '0' || c > '9' {
 		return 0, d.protocolError(what, "expected digits")
 	}
-	digits, err := d.readWhile(what, func(c byte) bool { return c >= '0' && c <= '9' })
+	digits, err := d.readToken(what, func(c byte) bool { return c >= '0' && c <= '9' })
 	if err != nil {
 		return 0, err
 	}
-	n, err := strconv.ParseUint(digits, 10, 64)
-	if err != nil || n > limit {
-		return 0, d.protocolError(what, "out of range")
+	var n uint64
+	for _, c := range digits {
+		if n > (limit-uint64(c-'0'))/10 {
+			return 0, d.protocolError(what, "out of range")
+		}
+		n = n*10 + uint64(c-'0')
 	}
 	return n, nil
 }

@@ -8,32 +8,44 @@ import (
 // ReadQuoted reads a quoted string. Escapes other than \" and \\ are not in
 // the grammar; they are kept as sent rather than refused.
 func (d *Decoder) ReadQuoted() (string, error) {
+	b, err := d.ReadQuotedBytes()
+	return string(b), err
+}
+
+// ReadQuotedBytes is ReadQuoted into a buffer of the Decoder's, valid
+// until the next read.
+func (d *Decoder) ReadQuotedBytes() ([]byte, error) {
 	if err := d.expectByte("quoted string", '"'); err != nil {
-		return "", err
+		return nil, err
 	}
-	var b []byte
+	b := d.scratch[:0]
+	defer func() {
+		if cap(b) <= maxScratch {
+			d.scratch = b[:0]
+		}
+	}()
 	for {
 		c, err := d.PeekByte()
 		if err != nil {
-			return "", err
+			return nil, err
 		}
 		if c == '\r' || c == '\n' {
-			return "", d.protocolError("quoted string", "unterminated")
+			return nil, d.protocolError("quoted string", "unterminated")
 		}
 		if int64(len(b)) >= d.MaxStringSize {
-			return "", d.tooLarge("quoted string", "too long")
+			return nil, d.tooLarge("quoted string", "too long")
 		}
 		if err := d.hold("quoted string", 1); err != nil {
-			return "", err
+			return nil, err
 		}
 		d.readByte()
 		switch c {
 		case '"':
-			return string(b), nil
+			return b, nil
 		case '\\':
 			escaped, err := d.PeekByte()
 			if err != nil {
-				return "", err
+				return nil, err
 			}
 			if escaped == '"' || escaped == '\\' {
 				d.readByte()
