@@ -94,6 +94,7 @@ type Client struct {
 	fetchCandidates []*command    // room for fetchResponse.candidates
 	spareMsg        *FetchMessage // a message handed to FetchOptions.Each, once it returned
 	flagLists       flagLists
+	streamBuf       []byte // the chunks of a section streamed to its command
 
 	greeted chan struct{} // closed once the greeting is read
 	closed  chan struct{} // closed when the connection is gone

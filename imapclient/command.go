@@ -61,6 +61,9 @@ type command struct {
 	// heldBack (under Client.mu): the command takes no FETCH responses
 	// yet (see ExamineEach).
 	heldBack bool
+	// sent, when set, runs once the command was written, or failed to be
+	// (FetchOptions.Sent).
+	sent func()
 
 	done   chan struct{}
 	status *Status
@@ -130,12 +133,15 @@ func (cmd *command) deliver(f func()) {
 // connection.
 func (c *Client) execute(ctx context.Context, cmd *command, args func(e *imapwire.Encoder)) (*Status, error) {
 	defer c.watchCommand(ctx)()
-	if err := c.lockForSending(ctx, cmd); err != nil {
-		return nil, err
+	err := c.lockForSending(ctx, cmd)
+	if err == nil {
+		err = c.send(ctx, cmd, args)
+		c.disarmContinuation()
+		c.writeMu.Unlock()
 	}
-	err := c.send(ctx, cmd, args)
-	c.disarmContinuation()
-	c.writeMu.Unlock()
+	if cmd.sent != nil {
+		cmd.sent()
+	}
 	if err != nil {
 		return nil, err
 	}

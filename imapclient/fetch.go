@@ -160,6 +160,11 @@ type FetchOptions struct {
 	// message, so Each copies what it keeps (Flags, which are never
 	// modified, may be kept as they are).
 	Each func(msg *FetchMessage)
+	// Sent, if set, is called once the command was written to the server,
+	// or could not be: a caller that pipelines commands from goroutines of
+	// its own starts the next one after it, so that the server gets them,
+	// and answers them, in the caller's order.
+	Sent func()
 }
 
 // fetchTarget is the receiving end of a FETCH-like command.
@@ -341,6 +346,7 @@ func (c *Client) fetch(ctx context.Context, uid bool, set SeqSet, items []string
 	}
 	cmd := newCommand(name)
 	cmd.fetch = newFetchTarget(uid, set, items, opts)
+	cmd.sent = opts.Sent
 	_, err := c.execute(ctx, cmd, func(e *imapwire.Encoder) {
 		if uid {
 			e.Atom("UID").SP()
@@ -704,20 +710,26 @@ func (c *Client) readSection(r *fetchResponse, name string) error {
 	}
 	if cmd := r.streamTarget(); cmd != nil {
 		r.streamedTo = cmd
-		return streamSection(cmd, r.msg, name, rd, size)
+		return c.streamSection(cmd, r.msg, name, rd, size)
 	}
 	return r.hold(name, rd)
 }
 
 // streamSection writes a section to the command's Body writer in chunks,
-// each handed over only while the caller still waits.
-func streamSection(cmd *command, msg *FetchMessage, name string, rd io.Reader, size int64) error {
+// each handed over only while the caller still waits. The chunks go
+// through the connection's one buffer (the reader goroutine's): a walk
+// streams thousands of sections, and a buffer made for each cost as much
+// zeroing as the copy.
+func (c *Client) streamSection(cmd *command, msg *FetchMessage, name string, rd io.Reader, size int64) error {
 	var w io.Writer
 	cmd.deliver(func() { w = cmd.fetch.opts.Body(msg, name, size) })
 	if w == nil {
 		return nil // the decoder skips what is left unread
 	}
-	buf := make([]byte, min(size, 64<<10))
+	if c.streamBuf == nil {
+		c.streamBuf = make([]byte, 64<<10)
+	}
+	buf := c.streamBuf[:min(size, int64(len(c.streamBuf)))]
 	for {
 		k, rerr := rd.Read(buf)
 		if k > 0 {

@@ -801,3 +801,32 @@ func TestRoutingBrokenStatus(t *testing.T) {
 	}
 	noop(t, c, s, "T4")
 }
+
+// FetchOptions.Sent says when the command went out: before its answer,
+// and also when it could not be sent.
+func TestFetchSentBeforeAnswer(t *testing.T) {
+	c, s := newRoutingServer(t, "", imapclient.Options{})
+	sent := make(chan struct{})
+	done := async(func() error {
+		_, err := c.UIDFetch(ctxT(t), seqSet(1), []string{"FLAGS"}, &imapclient.FetchOptions{Sent: func() { close(sent) }})
+		return err
+	})
+	s.expect("T1 UID FETCH 1 (FLAGS)\r\n")
+	select {
+	case <-sent:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Sent was not called once the command was written")
+	}
+	s.send("* 1 FETCH (UID 1 FLAGS (\\Seen))\r\nT1 OK done\r\n")
+	if err := wait(t, done); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithCancel(ctxT(t))
+	cancel()
+	called := false
+	_, err := c.UIDFetch(ctx, seqSet(2), []string{"FLAGS"}, &imapclient.FetchOptions{Sent: func() { called = true }})
+	if err == nil || !called {
+		t.Errorf("a fetch whose context ended before sending: err %v, Sent called %v", err, called)
+	}
+}
