@@ -2,7 +2,11 @@ package cache
 
 import (
 	"bytes"
+	"context"
+	"slices"
+	"strconv"
 	"testing"
+	"time"
 )
 
 func key(uid uint32) BodyKey { return BodyKey{Mailbox: "INBOX", UIDValidity: 7, UID: uid} }
@@ -70,5 +74,39 @@ func TestBodiesRemoveMailbox(t *testing.T) {
 	c.Remove(BodyKey{"Other", 1, 1, 0})
 	if c.Bytes() != 10 {
 		t.Errorf("%d bytes, want 10", c.Bytes())
+	}
+}
+
+// A walk's prefetches of a mailbox reach the server in the order the walk
+// asked for them, which is the order its reader wants them in: the
+// server answers pipelined commands in the order it gets them.
+func TestPrefetchesSentInTheirOrder(t *testing.T) {
+	mb := &scriptedMailbox{}
+	mb.set(seq(1, 40))
+	s := scriptedStore(t, mb)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := s.Listing(ctx, "INBOX"); err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for uid := uint32(1); uid <= 40; uid++ {
+		s.Prefetch("INBOX", 7, []uint32{uid})
+		want = append(want, strconv.Itoa(int(uid)))
+	}
+	for {
+		mb.mu.Lock()
+		got := slices.Clone(mb.bodySets)
+		mb.mu.Unlock()
+		if len(got) == len(want) {
+			if !slices.Equal(got, want) {
+				t.Errorf("prefetches reached the server in the order %v, want %v", got, want)
+			}
+			return
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("the server got %d of %d prefetches: %v", len(got), len(want), got)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

@@ -26,6 +26,10 @@ const diskReaders = 8
 // body cache, in the background: from the disk cache where it has them,
 // the rest with one pipelined UID FETCH. Readers that ask for one of
 // these blocks meanwhile wait for it instead of asking the server again.
+// The prefetches of a mailbox are sent in the order they were asked
+// for: a server answers pipelined commands in the order it got them, and
+// a walk asks first for what its reader wants first (goroutines left to
+// race would as often send the last window first).
 func (s *Store) Prefetch(mailbox string, uidValidity uint32, uids []uint32) {
 	fetches := map[uint32]*blockFetch{}
 	var order []uint32
@@ -44,20 +48,43 @@ func (s *Store) Prefetch(mailbox string, uidValidity uint32, uids []uint32) {
 		fetches[uid] = f
 		order = append(order, uid)
 	}
-	s.mu.Unlock()
 	if len(fetches) == 0 {
+		s.mu.Unlock()
 		cancelIdle()
 		cancel()
 		return
 	}
+	before, sent := s.prefetchSent[mailbox], make(chan struct{})
+	s.prefetchSent[mailbox] = sent
+	s.mu.Unlock()
 	go func() {
 		defer cancel()
 		defer cancelIdle()
-		s.runPrefetch(ctx, mailbox, uidValidity, order, fetches)
+		var once sync.Once
+		markSent := func() {
+			once.Do(func() {
+				close(sent)
+				s.mu.Lock()
+				if s.prefetchSent[mailbox] == sent {
+					delete(s.prefetchSent, mailbox)
+				}
+				s.mu.Unlock()
+			})
+		}
+		defer markSent()
+		if before != nil {
+			select {
+			case <-before:
+			case <-ctx.Done():
+			}
+		}
+		s.runPrefetch(ctx, mailbox, uidValidity, order, fetches, markSent)
 	}()
 }
 
-func (s *Store) runPrefetch(ctx context.Context, mailbox string, uidValidity uint32, order []uint32, fetches map[uint32]*blockFetch) {
+// runPrefetch is Prefetch's work; sent is called once its UID FETCH was
+// sent, or it is known that none will be.
+func (s *Store) runPrefetch(ctx context.Context, mailbox string, uidValidity uint32, order []uint32, fetches map[uint32]*blockFetch, sent func()) {
 	// What the disk cache has is read from there while the rest is
 	// fetched; a block on disk that turns out damaged is left to its
 	// reader.
@@ -89,6 +116,7 @@ func (s *Store) runPrefetch(ctx context.Context, mailbox string, uidValidity uin
 			return ErrStale
 		}
 		_, err := c.UIDFetch(ctx, set, []string{"BODY.PEEK[]<0." + itoa(BlockSize) + ">"}, &imapclient.FetchOptions{
+			Sent: sent,
 			Body: func(msg *imapclient.FetchMessage, name string, size int64) io.Writer {
 				if fetches[msg.UID] == nil || buffers[msg.UID] != nil || name != section || size > BlockSize {
 					return nil // not a block asked for: that reader fetches itself

@@ -32,6 +32,8 @@ type scriptedMailbox struct {
 	noops      int // NOOPs received
 	// flags are every message's FLAGS, inside the parentheses.
 	flags string
+	// bodySets are the UID sets of the body FETCHes received, in order.
+	bodySets []string
 }
 
 func (mb *scriptedMailbox) set(uids []uint32, lose ...uint32) {
@@ -85,6 +87,9 @@ func (mb *scriptedMailbox) serve(conn net.Conn) {
 		case strings.HasPrefix(cmd, "UID FETCH "):
 			fields := strings.Fields(cmd)
 			meta := strings.Contains(cmd, "RFC822.SIZE")
+			if strings.Contains(cmd, "BODY.PEEK") {
+				mb.bodySets = append(mb.bodySets, fields[2])
+			}
 			for _, i := range uidRange(view, fields[2]) {
 				uid := view[i]
 				if meta && mb.lose[uid] {

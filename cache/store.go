@@ -69,6 +69,9 @@ type Store struct {
 	dirTimes map[string]dirTime
 	boxes    map[string]*mailbox
 	inflight map[BodyKey]*blockFetch
+	// prefetchSent is, per mailbox, closed once the last prefetch asked
+	// for it was sent (see Prefetch).
+	prefetchSent map[string]chan struct{}
 	// uncertainCopies are moves whose COPY was cut off: the copy may be
 	// in the target.
 	uncertainCopies map[moveKey]copyPlace
@@ -106,6 +109,7 @@ func New(cfg Config) *Store {
 		expungeAllDeleted: cfg.ExpungeAllDeleted,
 		boxes:             map[string]*mailbox{},
 		inflight:          map[BodyKey]*blockFetch{},
+		prefetchSent:      map[string]chan struct{}{},
 		started:           time.Now().Truncate(time.Second),
 		dirTimes:          map[string]dirTime{},
 	}
