@@ -192,6 +192,9 @@ func (d *dir) ReadDirAll(ctx context.Context) ([]fuse.Dirent, error) {
 		out = append(out, fuse.Dirent{Name: p.name, Type: fuse.DT_File, Inode: p.inode})
 		p.mu.Unlock()
 	}
+	if len(out) >= bigDirectory {
+		d.fs.returnMemorySoon()
+	}
 	return out, nil
 }
 

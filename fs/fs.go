@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"bazil.org/fuse"
@@ -63,6 +64,9 @@ type FS struct {
 	// attrTimeout and entryTimeout, when set, replace dirValid,
 	// fileValid and the entry validity of lookups.
 	attrTimeout, entryTimeout *time.Duration
+	// memoryReturning: a return of memory to the system is scheduled
+	// (see returnMemorySoon).
+	memoryReturning atomic.Bool
 }
 
 // folderNamesMemo keeps the file names of the last folder list, and the
