@@ -102,10 +102,7 @@ func runGuard(args []string) int {
 	// The connection's abort file, opened while the device is surely
 	// this mount's (fusectl mounted): it stays this connection's once the
 	// mount is unmounted lazily, or its device number is another's.
-	var abortFile *os.File
-	if path, err := abortPath(device); err == nil {
-		abortFile, _ = os.OpenFile(path, os.O_WRONLY, 0)
-	}
+	abortFile := openAbortFile(device)
 	ended := make(chan struct{})
 	go func() {
 		io.Copy(io.Discard, os.Stdin) // until imapfs ends, one way or another
@@ -120,12 +117,12 @@ func runGuard(args []string) int {
 		}
 		// Only while the mount is there is its device's connection
 		// imapfs's: a device number is reused once its mount is gone.
-		if mounted, err := deviceMounted(device); err == nil && mounted {
+		if stillMounted(mountpoint, device) {
 			logger().Error(msg, "pid", pid)
 			abortConnection(device, logger())
 		}
 	})
-	if mounted, err := deviceMounted(device); err != nil || !mounted {
+	if !stillMounted(mountpoint, device) {
 		return 0
 	}
 	logger().Error("imapfs ended without unmounting (killed, or crashed: see above)")

@@ -155,9 +155,17 @@ func serve(cfg *mountopts.Config, pass string, log *slog.Logger, logs *logFile, 
 	if err == nil && device == "" {
 		err = errors.New("not listed")
 	}
+	var abortFile *os.File
 	if err != nil {
 		log.Warn("cannot find the mount in /proc/self/mountinfo; it will not be unmounted if serving it fails", "err", err)
 	} else {
+		// The connection's abort file, opened while the device is surely
+		// this mount's: it stays this connection's once the device number
+		// is another mount's, which a later abort must never reach.
+		abortFile = openAbortFile(device)
+		if abortFile != nil {
+			defer abortFile.Close()
+		}
 		guard, err := startGuard(abs, device, logs.name())
 		if err != nil {
 			log.Warn("cannot start the process that unmounts if imapfs dies", "err", err)
@@ -197,10 +205,14 @@ func serve(cfg *mountopts.Config, pass string, log *slog.Logger, logs *logFile, 
 	// that such a request keeps locked, which would keep imapfs from
 	// ending.
 	if device != "" {
-		if mounted, _ := deviceMounted(device); mounted {
-			abortConnection(device, log)
+		if stillMounted(abs, device) {
+			if abortFile != nil {
+				writeAbort(abortFile, log)
+			} else {
+				abortConnection(device, log)
+			}
 		}
-		if unmountDead(cfg.Mountpoint, device, log) && err == nil {
+		if unmountDead(abs, device, log) && err == nil {
 			err = errors.New("the FUSE connection ended while mounted (aborted?); unmounted")
 		}
 	}
@@ -254,7 +266,7 @@ func handleSignals(signals <-chan os.Signal, done <-chan struct{}, cfg *mountopt
 // there once serving ended, lazily when something holds it busy, and
 // reports whether it was there.
 func unmountDead(mountpoint, device string, log *slog.Logger) bool {
-	if mounted, err := deviceMounted(device); err != nil || !mounted {
+	if !stillMounted(mountpoint, device) {
 		return false
 	}
 	log.Error("the mount is still there with nobody serving it; unmounting", "device", device)
@@ -306,6 +318,20 @@ func abortConnection(device string, log *slog.Logger) {
 	}
 	defer f.Close()
 	writeAbort(f, log)
+}
+
+// openAbortFile opens the abort file of the FUSE connection of device;
+// nil when there is none to open (fusectl not mounted, or not ours).
+func openAbortFile(device string) *os.File {
+	path, err := abortPath(device)
+	if err != nil {
+		return nil
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return nil
+	}
+	return f
 }
 
 // writeAbort aborts the FUSE connection whose abort file f is: the
@@ -494,10 +520,13 @@ func mountDevice(abs string) (string, error) {
 	return m.device, err
 }
 
-// deviceMounted reports whether a mount of device is still there.
-func deviceMounted(device string) (bool, error) {
-	mounts, err := mounts()
-	return slices.ContainsFunc(mounts, func(m mountEntry) bool { return m.device == device }), err
+// stillMounted reports whether the mount of device is still the one on
+// top at mountpoint (absolute, as /proc/self/mountinfo lists it). A
+// device number alone does not say: the kernel gives it to another mount
+// once this one is gone.
+func stillMounted(mountpoint, device string) bool {
+	m, err := topMount(mountpoint)
+	return err == nil && m.device == device
 }
 
 // mountEntry is one line of /proc/self/mountinfo.

@@ -192,3 +192,27 @@ func TestKilledProcessIsDying(t *testing.T) {
 	cmd.Process.Kill()
 	waitFor(t, "the killed process taken for dying", func() bool { return dying(cmd.Process.Pid) })
 }
+
+// Whether imapfs's mount is still there is asked of its mountpoint, never
+// of its device number alone: the kernel gives that number to the next
+// FUSE mount once this one is gone, and an imapfs whose mount had just
+// been unmounted took another's new mount for its own and aborted its
+// connection ("fuse connection closed without init").
+func TestStillMountedAsksTheMountpoint(t *testing.T) {
+	s := test.SharedDovecot(t)
+	m := test.Mount(t, s, s.NewUser(t))
+	device, err := mountDevice(m.Dir)
+	if err != nil || device == "" {
+		t.Fatalf("the mount's device: %q, %v", device, err)
+	}
+	if !stillMounted(m.Dir, device) {
+		t.Errorf("the live mount of %s is not found at %s", device, m.Dir)
+	}
+	if stillMounted(t.TempDir(), device) {
+		t.Errorf("the mount of %s is taken for one at another mountpoint", device)
+	}
+	m.Unmount(t)
+	if stillMounted(m.Dir, device) {
+		t.Errorf("the mount of %s is taken for still there once unmounted", device)
+	}
+}
