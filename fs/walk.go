@@ -141,10 +141,7 @@ func (f *FS) fetchAhead(path []string, prev string) {
 		return
 	}
 	w := &f.ahead
-	// With one connection there is none to spare: fetching ahead would
-	// only make the tool wait behind it.
-	w.once.Do(func() { w.slots = make(chan struct{}, f.store.Connections()-1) })
-	if cap(w.slots) == 0 {
+	if f.aheadSlots() == 0 {
 		return
 	}
 	w.mu.Lock()
@@ -166,21 +163,38 @@ func (f *FS) fetchAhead(path []string, prev string) {
 			wanted = append(wanted, s)
 		}
 	}
-	window := cap(w.slots) * cache.AheadBatchMailboxes
 	bodies := time.Since(time.Unix(0, w.lastRead.Load())) < treeWalkGap
+	f.startBatches(wanted, bodies, w.ahead)
+}
+
+// aheadSlots is how many batches may be fetched ahead at once: one
+// connection less than the pool has. With one connection there is none
+// to spare: fetching ahead would only make the tool wait behind it.
+func (f *FS) aheadSlots() int {
+	w := &f.ahead
+	w.once.Do(func() { w.slots = make(chan struct{}, f.store.Connections()-1) })
+	return cap(w.slots)
+}
+
+// startBatches starts fetching the mailboxes wanted in batches (with
+// their bodies when bodies is set and the store's AheadBatch says so),
+// counting them in held (listingsAhead.ahead or .bodies) until they are
+// entered, as long as held leaves room for a whole batch (or for the
+// rest of the directory): else the tool must first use up more.
+// listingsAhead.mu is held.
+func (f *FS) startBatches(wanted []string, bodies bool, held map[string]bool) {
+	window := f.aheadSlots() * cache.AheadBatchMailboxes
 	for len(wanted) > 0 {
 		n, withBodies := f.store.AheadBatch(wanted, bodies)
-		// Room for a whole batch (or for the rest of the directory),
-		// else wait until the tool has used up more.
-		if len(w.ahead) > 0 && len(w.ahead)+n > window {
+		if len(held) > 0 && len(held)+n > window {
 			break
 		}
 		batch := wanted[:n:n]
 		wanted = wanted[n:]
 		for _, m := range batch {
-			w.ahead[m] = true
+			held[m] = true
 		}
-		go f.fetchBatchAhead(batch, withBodies, w.ahead)
+		go f.fetchBatchAhead(batch, withBodies, held)
 	}
 }
 
@@ -242,8 +256,7 @@ func (f *FS) fetchBodiesAhead(mailbox, prev string) {
 	if err != nil || self == "" {
 		return
 	}
-	w.once.Do(func() { w.slots = make(chan struct{}, f.store.Connections()-1) })
-	if cap(w.slots) == 0 {
+	if f.aheadSlots() == 0 {
 		return
 	}
 	w.mu.Lock()
@@ -265,19 +278,7 @@ func (f *FS) fetchBodiesAhead(mailbox, prev string) {
 			wanted = append(wanted, s)
 		}
 	}
-	window := cap(w.slots) * cache.AheadBatchMailboxes
-	for len(wanted) > 0 {
-		n, _ := f.store.AheadBatch(wanted, true)
-		if len(w.bodies) > 0 && len(w.bodies)+n > window {
-			break
-		}
-		batch := wanted[:n:n]
-		wanted = wanted[n:]
-		for _, m := range batch {
-			w.bodies[m] = true
-		}
-		go f.fetchBatchAhead(batch, true, w.bodies)
-	}
+	f.startBatches(wanted, true, w.bodies)
 }
 
 // fetchBatchAhead fetches a batch of listings into the store, and the
