@@ -93,6 +93,7 @@ func (s *Store) runPrefetch(ctx context.Context, mailbox string, uidValidity uin
 	wg.Go(func() { s.readAheadFromDisk(mailbox, uidValidity, onDisk, fetches) })
 	defer wg.Wait()
 	if len(missing) == 0 {
+		sent() // nothing to send: the next prefetch need not wait for the disk
 		return
 	}
 	s.stats.Prefetches.Add(1)

@@ -448,7 +448,13 @@ func (l refreshLock) TryLock() bool {
 	}
 }
 
-func (l refreshLock) Unlock() { <-l }
+func (l refreshLock) Unlock() {
+	select {
+	case <-l:
+	default:
+		panic("cache: unlock of a refresh that is not held")
+	}
+}
 
 // current returns the listing if it may be trusted without asking.
 func (b *mailbox) current(ttl time.Duration) *Listing {
@@ -504,8 +510,9 @@ func (s *Store) Listing(ctx context.Context, mailbox string) (*Listing, error) {
 		if l != nil {
 			return l, nil
 		}
-		if errors.Is(err, imapclient.ErrUnreachable) || errors.Is(err, context.DeadlineExceeded) {
-			// The usual way would wait for the same server again.
+		if errors.Is(err, imapclient.ErrUnreachable) || errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
+			// The usual way would wait for the same server again, or for
+			// a caller who is gone.
 			return nil, err
 		}
 	}

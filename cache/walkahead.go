@@ -123,12 +123,12 @@ func (s *Store) ListAhead(ctx context.Context, mailboxes []string, withBodies bo
 		if _, twice := batch[name]; twice || !b.refreshMu.TryLock() {
 			continue
 		}
-		if !withBodies && b.current(s.ttl) != nil {
+		listed := b.current(s.ttl)
+		if !withBodies && listed != nil {
 			b.refreshMu.Unlock()
 			continue
 		}
 		basis, _ := s.heldState(name)
-		listed := b.current(s.ttl)
 		b.mu.Lock()
 		batch[name] = ahead{b: b, basis: basis, changes: b.changes, listed: listed}
 		b.mu.Unlock()
