@@ -281,10 +281,14 @@ func (c *Client) disarmContinuation() {
 // wait waits for the command's completion.
 func (c *Client) wait(ctx context.Context, cmd *command) (*Status, error) {
 	select {
-	case <-cmd.done:
-	case <-ctx.Done():
-		cmd.abandon()
-		return nil, ctx.Err()
+	case <-cmd.done: // done, even if ctx ended since: its answer is whole
+	default:
+		select {
+		case <-cmd.done:
+		case <-ctx.Done():
+			cmd.abandon()
+			return nil, ctx.Err()
+		}
 	}
 	if cmd.err == nil && cmd.dataErr != nil {
 		return cmd.status, cmd.dataErr

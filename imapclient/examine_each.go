@@ -77,7 +77,7 @@ type examineStep struct {
 // or failed, the mailbox's name once it is open. It returns how many
 // EXAMINEs it sent.
 func (c *Client) examineEach(ctx context.Context, mailboxes []string, items []string, each func(MailboxFetch), selected func(mailbox string)) (int, error) {
-	if err := checkExamineEach(mailboxes, c.Enabled("UTF8=ACCEPT")); err != nil {
+	if err := checkExamineEach(mailboxes, items, c.Enabled("UTF8=ACCEPT")); err != nil {
 		return 0, err
 	}
 	if selected == nil {
@@ -146,7 +146,9 @@ func (c *Client) examineEach(ctx context.Context, mailboxes []string, items []st
 	for i, st := range steps[:sent] {
 		_, exErr := c.wait(ctx, st.examine)
 		_, feErr := c.wait(ctx, st.fetch)
-		if broken := cmpBroken(ctx, c, exErr, feErr); broken != nil {
+		// A mailbox whose answers all came is the caller's, whatever
+		// happens to the connection or ctx after them.
+		if broken := cmpBroken(ctx, c, exErr, feErr); broken != nil && (exErr != nil || feErr != nil) {
 			for _, later := range steps[i:] {
 				later.examine.abandon()
 				later.fetch.abandon()
@@ -232,9 +234,10 @@ func (c *Client) sendSteps(ctx context.Context, steps []*examineStep, items []st
 	return len(steps), nil
 }
 
-// checkExamineEach refuses, before anything is sent, a batch too large
-// or a mailbox name the encoder would refuse.
-func checkExamineEach(mailboxes []string, utf8 bool) error {
+// checkExamineEach refuses, before anything is sent, a batch too large,
+// or a mailbox name or fetch item the encoder would refuse: once the
+// first EXAMINE is out, only a lost connection may end a batch midway.
+func checkExamineEach(mailboxes, items []string, utf8 bool) error {
 	if len(mailboxes) > ExamineEachMax {
 		return fmt.Errorf("imap: ExamineEach of %d mailboxes, at most %d at once", len(mailboxes), ExamineEachMax)
 	}
@@ -242,5 +245,6 @@ func checkExamineEach(mailboxes []string, utf8 bool) error {
 	for _, name := range mailboxes {
 		enc.Mailbox(name)
 	}
+	enc.List(len(items), func(i int) { enc.FetchAtt(items[i]) })
 	return enc.CRLF()
 }

@@ -312,3 +312,47 @@ func TestPoolExamineEachCancelled(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// The mailboxes of a batch whose answers all came are the caller's, even
+// when the connection is lost before the caller takes them: only those
+// left unanswered are not.
+func TestExamineEachKeepsWhatCameBeforeACut(t *testing.T) {
+	test.EachServer(t, func(t *testing.T, s *test.Server) {
+		u := s.NewUser(t)
+		order := []string{s.Personal("CutA"), s.Personal("CutB")}
+		for _, box := range order {
+			examineEachSeed(t, s, u, box, 2)
+		}
+		p := test.StartProxy(t, s.Addr(), test.ProxyOptions{})
+		ctx := ctxT(t)
+		client, err := imapclient.DialPlain(ctx, p.Addr, imapclient.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer client.Close()
+		client.AllowPlaintext()
+		if err := client.Login(ctx, u.Name, u.Password); err != nil {
+			t.Fatal(err)
+		}
+		var got []imapclient.MailboxFetch
+		err = client.ExamineEach(ctx, order, examineEachItems, func(r imapclient.MailboxFetch) {
+			got = append(got, r)
+			if len(got) > 1 {
+				return
+			}
+			// Both answers are in (the server wrote them at once, over
+			// loopback) when the connection goes.
+			time.Sleep(500 * time.Millisecond)
+			p.DropAll()
+			for client.Err() == nil {
+				time.Sleep(10 * time.Millisecond)
+			}
+		})
+		if len(got) != 2 {
+			t.Fatalf("%d of 2 mailboxes answered before the cut were handed over (err %v)", len(got), err)
+		}
+		for _, r := range got {
+			examineEachCheck(t, s, u, r)
+		}
+	})
+}
