@@ -240,7 +240,7 @@ func (p *Pool) mailbox(ctx context.Context, mailbox string, use poolUse, f func(
 // answers to the EXAMINEs under no mailbox); afterwards the connection
 // has the last mailbox examined open, for the callers of that mailbox.
 func (p *Pool) ExamineEach(ctx context.Context, mailboxes []string, items []string, each func(MailboxFetch)) error {
-	if err := checkExamineEach(mailboxes, false); err != nil {
+	if err := checkExamineEach(mailboxes, items, false); err != nil {
 		return err // refused by any connection: none is taken for it
 	}
 	pc, _, err := p.acquire(ctx, "", useOwn)
@@ -687,12 +687,18 @@ func (p *Pool) dial() {
 // connectedLocked makes a connection just logged in one of the pool's:
 // the server is reachable and lets it in, whatever failed before.
 func (p *Pool) connectedLocked(pc *poolConn, c *Client) {
+	p.reachedLocked()
+	p.addLocked(pc, c)
+}
+
+// reachedLocked records that a login succeeded: the server is reachable
+// and lets us in, whatever the dials before said.
+func (p *Pool) reachedLocked() {
 	if p.lastDialErr != nil {
 		p.log.Info("imap pool: reconnected")
 	}
 	p.backoff, p.nextDial, p.lastDialErr = 0, time.Time{}, nil
 	p.limit = 0
-	p.addLocked(pc, c)
 }
 
 // dialConn logs in one connection with the pool's Dial, its updates
@@ -739,6 +745,7 @@ func (p *Pool) Connect(ctx context.Context) error {
 	}
 	p.stats.Dials++
 	if len(p.conns)+p.dialing >= p.cfg.Size {
+		p.reachedLocked() // callers must not be told the server is away
 		c.Close()
 		return nil
 	}
