@@ -135,6 +135,45 @@ func TestOpenWaitsForNoServer(t *testing.T) {
 	}
 }
 
+// A tool that reads a mailbox in name order (rsync: 1.eml, 10.eml,
+// 100.eml, 11.eml, ...) waits for the server at its first file, alone,
+// and at its second, which shows the order. That second open asks for
+// the next messages in that order in two windows at once, so the reader
+// that finishes the first window finds the second on its way instead of
+// waiting one more round trip for it. Nothing more is fetched until the
+// reader goes on.
+func TestOrderedWalkAsksTwoWindowsAtOnce(t *testing.T) {
+	s := test.SharedDovecot(t)
+	u := s.NewUser(t)
+	uids := seedWalk(t, s, u, "INBOX", 100)
+	names := make([]string, len(uids))
+	for i, uid := range uids {
+		names[i] = fmt.Sprintf("%d.eml", uid)
+	}
+	slices.Sort(names)
+	m := test.Mount(t, s, u)
+	dir := filepath.Join(m.Dir, "INBOX")
+	run(t, "ls", "-l", dir)
+	run(t, "cat", filepath.Join(dir, names[0]))
+	before := m.Stats(t)
+	run(t, "cat", filepath.Join(dir, names[1]))
+	// The first window: the message opened and the next 8; the second:
+	// 32 more. They come in the background; wait for them to settle.
+	const want = 1 + 8 + 32
+	var d map[string]int64
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		d = since(before, m.Stats(t))
+		if d["bodies_fetched"] >= want || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(500 * time.Millisecond) // for anything more that would come
+	if d = since(before, m.Stats(t)); d["bodies_fetched"] != want || d["prefetches"] != 2 {
+		t.Errorf("the second of two files opened in name order brought %v; want %d bodies in 2 prefetches", d, want)
+	}
+}
+
 // Within a mailbox, inode numbers grow with the UID (tools that sort by
 // inode read in UID order), differ from the directory's, stay the same
 // on the next mount, and find -inum finds the one message.

@@ -155,36 +155,49 @@ func (w *walker) opened(mailbox string, uid uint32) {
 	}
 }
 
-// ordered asks for the next window of messages in the walk's order once
-// less than windowsAhead-1 and a half of the last one (and half of the
-// budget) is left ahead of the reader; windows grow fourfold up to
-// prefetchMax.
+// ordered asks for the next windows of messages in the walk's order: a
+// window once less than windowsAhead-1 and a half of the last one (and
+// half of the budget) is left ahead of the reader, windows growing
+// fourfold up to prefetchMax. Up to windowsAhead windows go at once, so
+// that the open that shows the order asks for the first two: the reader
+// reaching the end of the first finds the second on its way instead of
+// waiting a round trip for it.
 func (w *walker) ordered(mailbox string, k *walk, idx int) {
-	lowWater := k.window/2 + (windowsAhead-1)*k.window
-	if k.window == 0 {
-		k.window = prefetchMin
-	} else if k.pending > lowWater || k.ahead > w.budget/2 {
-		return
-	} else {
-		k.window = min(4*k.window, prefetchMax)
-	}
-	// The message just opened leads the window: at the start of a walk
-	// its reader has not asked for it yet, and so waits for it alone
+	// The message just opened leads the first window: at the start of a
+	// walk its reader has not asked for it yet, and so waits for it alone
 	// instead of sending a command of its own behind the window (the
 	// prefetch skips it when it is cached or being fetched already).
-	uids := []uint32{k.listing.Messages[idx].UID}
-	n := len(k.listing.Messages)
-	pos := k.position(idx) + k.order.step
-	if k.scanning && (k.scan-pos)*k.order.step > 0 {
-		pos = k.scan // what lies between was looked at already
-	}
-	for ; pos >= 0 && pos < n && len(uids) <= k.window; pos += k.order.step {
-		if !w.take(k, k.at(pos), &uids) {
-			break
+	lead := []uint32{k.listing.Messages[idx].UID}
+	for range windowsAhead {
+		lowWater := k.window/2 + (windowsAhead-1)*k.window
+		if k.window == 0 {
+			k.window = prefetchMin
+		} else if k.pending > lowWater || k.ahead > w.budget/2 {
+			return
+		} else {
+			k.window = min(4*k.window, prefetchMax)
+		}
+		uids := lead
+		lead = nil
+		n := len(k.listing.Messages)
+		pos := k.position(idx) + k.order.step
+		if k.scanning && (k.scan-pos)*k.order.step > 0 {
+			pos = k.scan // what lies between was looked at already
+		}
+		taken := 0
+		for ; pos >= 0 && pos < n && taken < k.window; pos += k.order.step {
+			before := len(uids)
+			if !w.take(k, k.at(pos), &uids) {
+				break
+			}
+			taken += len(uids) - before
+		}
+		k.scan, k.scanning = pos, true
+		w.ask(mailbox, k, uids)
+		if taken == 0 {
+			return // the end of the mailbox, or of the budget
 		}
 	}
-	k.scan, k.scanning = pos, true
-	w.ask(mailbox, k, uids)
 }
 
 // unordered asks for the rest of the mailbox, as much as the budget
