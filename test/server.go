@@ -52,6 +52,15 @@ type Server struct {
 	noTLS   bool // a server without TLS: both ports speak plaintext
 }
 
+// Pid is the server's process (Dovecot's master, Cyrus's), whose
+// children serve the connections; 0 for a server that has none of its own.
+func (s *Server) Pid() int {
+	if s.proc == nil {
+		return 0
+	}
+	return s.proc.cmd.Process.Pid
+}
+
 // backend is what differs between the server kinds: accounts, and the state
 // read back through the server's own tools.
 type backend interface {

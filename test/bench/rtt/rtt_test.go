@@ -7,7 +7,10 @@
 // measurement is on a fresh mount, and reports, next to its time, the IMAP
 // commands imapfs sent, the round trips they cost at least (round_trips:
 // the commands pipelined behind others share a round trip) and the
-// bodies it fetched, from the root's user.imapfs.stats before and after.
+// bodies it fetched, from the root's user.imapfs.stats before and after,
+// and the processor time each part spent (imapfs, the tool, the server,
+// the proxy: benchkit.CPU), printed for the copies of INBOX against
+// mbsync's pull.
 // Run it as root, with test/setup's packages and Debian's isync (mbsync;
 // without it the anchors alone are skipped):
 //
@@ -31,6 +34,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -95,11 +99,22 @@ func BenchmarkRTT(b *testing.B) {
 	}
 	// A tool's run on a fresh mount; what it cost is in st under name.
 	st := benchkit.Samples{}
+	// The processor time of a run, by who spent it (see benchkit.CPU),
+	// goes into st under name too.
+	addCPU := func(name string, c benchkit.CPU) {
+		st.Add(name+" cpu imapfs", c.Imapfs.Seconds())
+		st.Add(name+" cpu tool", c.Tool.Seconds())
+		st.Add(name+" cpu server", c.Server.Seconds())
+		st.Add(name+" cpu proxy", c.Proxy.Seconds())
+		st.Add(name+" cpu total", c.Total().Seconds())
+	}
 	measure := func(m *test.Mounted, name string, run func()) {
 		before := mountStats(b, m)
+		cpu := benchkit.TakeCPU(m.Pid(), s.Pid())
 		t0 := time.Now()
 		run()
 		st.Add(name, time.Since(t0).Seconds())
+		addCPU(name, benchkit.TakeCPU(m.Pid(), s.Pid()).Since(cpu))
 		after := mountStats(b, m)
 		st.Add(name+" commands", float64(after["commands"]-before["commands"]))
 		st.Add(name+" round trips", float64(after["round_trips"]-before["round_trips"]))
@@ -197,7 +212,9 @@ func BenchmarkRTT(b *testing.B) {
 
 		if mbsyncErr == nil && (runs("mbsync") || runs("mbsync-inbox")) {
 			mbInbox.Fresh(b)
+			cpu := benchkit.TakeCPU(0, s.Pid())
 			st.Add("mbsync inbox", mbInbox.Pull(b).Seconds())
+			addCPU("mbsync inbox", benchkit.TakeCPU(0, s.Pid()).Since(cpu))
 			if n := countMaildirMessages(b, mbInbox.Local); n != inboxMessages {
 				b.Fatalf("mbsync pulled %d messages of INBOX, want %d", n, inboxMessages)
 			}
@@ -267,6 +284,23 @@ func BenchmarkRTT(b *testing.B) {
 		fmt.Printf("| pull INBOX into an empty Maildir | %.2f s |\n", med("mbsync inbox"))
 		fmt.Printf("| pull the whole account into an empty Maildir | %.2f s |\n", med("mbsync all"))
 		fmt.Printf("| the same, nothing changed | %.2f s |\n", med("mbsync all again"))
+	}
+	// Where the processor time went, for the runs that copy INBOX: on a
+	// machine of few cores, the sum divided by the cores is as fast as a
+	// run can be, however well its parts overlap.
+	cpuRow := func(what, name string) {
+		if len(st[name+" cpu total"]) == 0 {
+			return
+		}
+		fmt.Printf("| %s | %.2f s | %.2f s | %.2f s | %.2f s | %.2f s | %.2f s | %.2f s |\n", what, med(name),
+			med(name+" cpu imapfs"), med(name+" cpu tool"), med(name+" cpu server"), med(name+" cpu proxy"),
+			med(name+" cpu total"), med(name+" cpu total")/float64(runtime.NumCPU()))
+	}
+	if len(st["rsync inbox cpu total"]) > 0 {
+		fmt.Printf("\n| processor time, medians | wall | imapfs | tool | server | proxy | total | total / %d cores |\n|---|---|---|---|---|---|---|---|\n", runtime.NumCPU())
+		cpuRow("`rsync -a MNT/INBOX/` (cold)", "rsync inbox")
+		cpuRow("the same from imapfs's memory (warm)", "rsync inbox warm")
+		cpuRow("mbsync's pull of INBOX", "mbsync inbox")
 	}
 	fmt.Printf("\nrtt: all samples (s, counts):\n")
 	for _, k := range slices.Sorted(maps.Keys(st)) {
