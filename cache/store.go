@@ -245,16 +245,26 @@ const statusPipeline = 64
 // none.
 //
 // The state of the mailbox the connection has examined is the session's
-// view, which a server may keep until the session syncs: that one is
-// asked again after a NOOP, sent along with the LIST.
+// view, which a server may keep until the session syncs: a NOOP goes
+// just ahead of the LIST, so that the LIST-STATUS answer about that
+// mailbox comes after the session synced. (STATUS of the selected
+// mailbox, which RFC 3501 says not to use, is asked only of a server
+// that leaves it out of its LIST-STATUS answer, after the NOOP.)
 func (s *Store) listWithStatus(ctx context.Context, c *imapclient.Client) ([]*imapclient.MailboxInfo, error) {
 	items := folderStatusItems(c)
 	var noop chan error
-	examined := ""
-	if m := c.Mailbox(); m != nil {
-		examined = m.Name
+	if c.Mailbox() != nil {
 		noop = make(chan error, 1)
-		go func() { noop <- c.Noop(ctx) }()
+		sent := make(chan struct{})
+		var once sync.Once
+		go func() {
+			noop <- c.Noop(imapclient.WhenSent(ctx, func() { once.Do(func() { close(sent) }) }))
+		}()
+		select {
+		case <-sent:
+		case err := <-noop:
+			noop <- err
+		}
 	}
 	var infos []*imapclient.MailboxInfo
 	var err error
@@ -276,11 +286,6 @@ func (s *Store) listWithStatus(ctx context.Context, c *imapclient.Client) ([]*im
 	}
 	if err != nil {
 		return nil, err
-	}
-	for _, info := range infos {
-		if examined != "" && (info.Name == examined || strings.EqualFold(info.Name, "INBOX") && strings.EqualFold(examined, "INBOX")) {
-			info.Status = nil
-		}
 	}
 	var (
 		wg    sync.WaitGroup

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -238,6 +239,51 @@ func TestListingVouchedByMailboxStates(t *testing.T) {
 			if time.Now().After(deadline) {
 				t.Fatalf("the flag another client set does not show: %q\n%s", out, m.Log())
 			}
+		}
+	})
+}
+
+// The folder list takes the state of the mailbox its connection has
+// selected from its LIST-STATUS answer, read after a NOOP sent just
+// ahead of it, never from a STATUS command: RFC 3501 says STATUS
+// SHOULD NOT be used on the selected mailbox (Dovecot answers
+// "[CLIENTBUG]"), and it cost one more round trip each time the list of
+// mailboxes was fetched anew. What another client adds to that mailbox
+// still shows in its directory's mtime.
+func TestFolderListAsksNoStatusOfTheSelectedMailbox(t *testing.T) {
+	test.EachServer(t, func(t *testing.T, s *test.Server) {
+		u := s.NewUser(t)
+		box := s.Personal("Box")
+		s.CreateMailbox(t, u, box)
+		seedSome(t, s, u, box, 3)
+		m := test.Mount(t, s, u, "-d", "--connections", "1", "--dir-cache-time", "100ms")
+		dir := mailboxDir(m, s, box)
+		run(t, "ls", "-l", dir) // Box is now selected on the one connection
+		st, err := os.Stat(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seedSome(t, s, u, box, 1)
+		changed := false
+		for deadline := time.Now().Add(10 * time.Second); !changed && time.Now().Before(deadline); {
+			time.Sleep(150 * time.Millisecond) // past --dir-cache-time
+			run(t, "ls", "-l", m.Dir)
+			now, err := os.Stat(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			changed = !now.ModTime().Equal(st.ModTime())
+		}
+		if !changed {
+			t.Errorf("%s: mtime %v stayed after another client added a message", dir, st.ModTime())
+		}
+		log, err := os.ReadFile(m.LogFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		status := regexp.MustCompile(`C: T[0-9]+ STATUS "?` + regexp.QuoteMeta(box) + `"? \(`)
+		if found := status.FindAll(log, -1); len(found) > 0 {
+			t.Errorf("%d STATUS commands of the selected mailbox, e.g. %q", len(found), found[0])
 		}
 	})
 }

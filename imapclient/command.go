@@ -124,6 +124,17 @@ func (cmd *command) deliver(f func()) {
 	}
 }
 
+type sentKey struct{}
+
+// WhenSent returns a copy of ctx under which each command, once written
+// to the server (or once it failed to be), calls sent: for a caller that
+// sends another command right behind it, in that order, without waiting
+// for its answer (a NOOP ahead of a LIST, say). FetchOptions.Sent is the
+// same for one FETCH.
+func WhenSent(ctx context.Context, sent func()) context.Context {
+	return context.WithValue(ctx, sentKey{}, sent)
+}
+
 // execute sends a command built by args after its tag, waits for its
 // completion and returns its tagged OK, or the error: a *StatusError for NO
 // and BAD, ErrAbort when the connection failed, the context's error when
@@ -133,6 +144,9 @@ func (cmd *command) deliver(f func()) {
 // connection.
 func (c *Client) execute(ctx context.Context, cmd *command, args func(e *imapwire.Encoder)) (*Status, error) {
 	defer c.watchCommand(ctx)()
+	if cmd.sent == nil {
+		cmd.sent, _ = ctx.Value(sentKey{}).(func())
+	}
 	err := c.lockForSending(ctx, cmd)
 	if err == nil {
 		err = c.send(ctx, cmd, args)

@@ -830,3 +830,32 @@ func TestFetchSentBeforeAnswer(t *testing.T) {
 		t.Errorf("a fetch whose context ended before sending: err %v, Sent called %v", err, called)
 	}
 }
+
+// WhenSent tells a caller that its command went out, before the answer:
+// a NOOP sent under it, then a LIST right behind it, reach the server in
+// that order.
+func TestWhenSentBeforeAnswer(t *testing.T) {
+	c, s := newRoutingServer(t, "", imapclient.Options{})
+	sent := make(chan struct{})
+	noop := async(func() error {
+		return c.Noop(imapclient.WhenSent(ctxT(t), func() { close(sent) }))
+	})
+	s.expect("T1 NOOP\r\n")
+	select {
+	case <-sent:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the WhenSent function was not called once the NOOP was written")
+	}
+	list := async(func() error {
+		_, err := c.List(ctxT(t), "", "*")
+		return err
+	})
+	s.expect("T2 LIST \"\" \"*\"\r\n")
+	s.send("T1 OK done\r\n* LIST () \"/\" INBOX\r\nT2 OK done\r\n")
+	if err := wait(t, noop); err != nil {
+		t.Fatal(err)
+	}
+	if err := wait(t, list); err != nil {
+		t.Fatal(err)
+	}
+}
