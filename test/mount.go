@@ -2,6 +2,7 @@ package test
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -229,7 +230,7 @@ func (m *Mounted) unmount(t T) {
 		case <-p.done:
 		case <-time.After(2 * time.Second):
 		}
-		t.Errorf("%s still running 10s after unmounting %s (goroutines dumped with SIGQUIT)\n%s", p.name, m.Dir, m.Log())
+		t.Errorf("%s still running 10s after unmounting %s (goroutines dumped with SIGQUIT)\n%s\n%s", p.name, m.Dir, m.Log(), kernelStacks(p.cmd.Process.Pid))
 		p.stop(time.Second)
 	}
 	if IsMounted(m.Dir) {
@@ -348,4 +349,27 @@ func (m *Mounted) Stats(t T) map[string]int64 {
 		stats[k] = number
 	}
 	return stats
+}
+
+// kernelStacks describes where the threads of process pid are in the
+// kernel: for a process that neither ends nor answers SIGQUIT, as one
+// whose thread waits in the kernel (on a FUSE request, say) does. It
+// needs root; what cannot be read is left out.
+func kernelStacks(pid int) string {
+	var b strings.Builder
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*", pid))
+	for _, task := range tasks {
+		stat, _ := os.ReadFile(filepath.Join(task, "stat"))
+		wchan, _ := os.ReadFile(filepath.Join(task, "wchan"))
+		stack, _ := os.ReadFile(filepath.Join(task, "stack"))
+		state := ""
+		if i := bytes.LastIndexByte(stat, ')'); i >= 0 && i+2 < len(stat) {
+			state = string(stat[i+2 : i+3])
+		}
+		fmt.Fprintf(&b, "thread %s: state %s, wchan %s\n%s", filepath.Base(task), state, wchan, stack)
+	}
+	if b.Len() == 0 {
+		return fmt.Sprintf("(no threads of process %d to describe)", pid)
+	}
+	return "where its threads are in the kernel:\n" + b.String()
 }
