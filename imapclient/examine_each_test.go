@@ -129,17 +129,8 @@ func TestExamineEachPipelines(t *testing.T) {
 			examineEachSeed(t, s, u, box, 1)
 			order = append(order, box)
 		}
-		p := test.StartProxy(t, s.Addr(), test.ProxyOptions{})
+		p, client := loginViaProxy(t, s, u)
 		ctx := ctxT(t)
-		client, err := imapclient.DialPlain(ctx, p.Addr, imapclient.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer client.Close()
-		client.AllowPlaintext()
-		if err := client.Login(ctx, u.Name, u.Password); err != nil {
-			t.Fatal(err)
-		}
 		// The commands less their tags ("T<n> "), which are at least 3
 		// bytes: more than every command but the last.
 		var least int64
@@ -323,19 +314,10 @@ func TestExamineEachKeepsWhatCameBeforeACut(t *testing.T) {
 		for _, box := range order {
 			examineEachSeed(t, s, u, box, 2)
 		}
-		p := test.StartProxy(t, s.Addr(), test.ProxyOptions{})
+		p, client := loginViaProxy(t, s, u)
 		ctx := ctxT(t)
-		client, err := imapclient.DialPlain(ctx, p.Addr, imapclient.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer client.Close()
-		client.AllowPlaintext()
-		if err := client.Login(ctx, u.Name, u.Password); err != nil {
-			t.Fatal(err)
-		}
 		var got []imapclient.MailboxFetch
-		err = client.ExamineEach(ctx, order, examineEachItems, func(r imapclient.MailboxFetch) {
+		err := client.ExamineEach(ctx, order, examineEachItems, func(r imapclient.MailboxFetch) {
 			got = append(got, r)
 			if len(got) > 1 {
 				return
@@ -355,4 +337,22 @@ func TestExamineEachKeepsWhatCameBeforeACut(t *testing.T) {
 			examineEachCheck(t, s, u, r)
 		}
 	})
+}
+
+// loginViaProxy logs u in through a fault proxy of its own in front of s,
+// for tests that hold back or cut the server's answers.
+func loginViaProxy(t *testing.T, s *test.Server, u test.User) (*test.Proxy, *imapclient.Client) {
+	t.Helper()
+	p := test.StartProxy(t, s.Addr(), test.ProxyOptions{})
+	ctx := ctxT(t)
+	client, err := imapclient.DialPlain(ctx, p.Addr, imapclient.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	client.AllowPlaintext()
+	if err := client.Login(ctx, u.Name, u.Password); err != nil {
+		t.Fatal(err)
+	}
+	return p, client
 }
